@@ -1,0 +1,36 @@
+// Package apt turns signed Debian archives into a verified, resolved set of
+// packages: InRelease (OpenPGP-verified) → Packages indexes (hash-verified)
+// → resolved package set → verified .deb files in a content-addressed cache.
+package apt
+
+import (
+	"pault.ag/go/debian/dependency"
+	"pault.ag/go/debian/version"
+)
+
+// Package is one binary package stanza of a Packages index, with the
+// fields the resolver and the downloader need.
+type Package struct {
+	Name          string
+	Version       version.Version
+	Architecture  string // "amd64", "all", …
+	MultiArch     string // "", "same", "foreign", "allowed"
+	Priority      string
+	Essential     bool
+	Source        string // source package name (Package when the index omits it)
+	SourceVersion string // source version (Version when the index omits it)
+	PreDepends    dependency.Dependency
+	Depends       dependency.Dependency
+	Provides      dependency.Dependency
+	Filename      string // pool path relative to the archive root
+	Size          int64
+	SHA256        string
+
+	// Where the stanza came from.
+	ArchiveURL string // archive root, e.g. "http://deb.debian.org/debian"
+	Suite      string // e.g. "bookworm-security"
+	Component  string // e.g. "main"
+}
+
+// URL is the absolute URL of the package's .deb.
+func (p *Package) URL() string { return p.ArchiveURL + "/" + p.Filename }
