@@ -1,0 +1,189 @@
+package apt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/basebuild/basebuild/apt/apttest"
+)
+
+// debArchive serves three debs and returns them as resolved Debs.
+func debArchive(t *testing.T) (*apttest.Archive, []Deb) {
+	t.Helper()
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{
+		{Name: "aa", Version: "1.0", Files: []apttest.File{{Path: "usr/share/aa", Body: "aa"}}},
+		{Name: "bb", Version: "2.0", Files: []apttest.File{{Path: "usr/share/bb", Body: "bb"}}},
+		{Name: "cc", Version: "3.0", Arch: "all", Files: []apttest.File{{Path: "usr/share/cc", Body: "cc"}}},
+	}})
+	c, _ := testClient(t)
+	repo := testRepo(t, a, "bookworm")
+	rel, err := c.Release(context.Background(), repo, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, err := c.Packages(context.Background(), repo, rel, "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var debs []Deb
+	for _, p := range pkgs {
+		debs = append(debs, Deb{Name: p.Name, Version: p.Version.String(), Architecture: p.Architecture,
+			URL: p.URL(), Size: p.Size, SHA256: p.SHA256})
+	}
+	if len(debs) != 3 {
+		t.Fatalf("got %d debs", len(debs))
+	}
+	return a, debs
+}
+
+func debPath(a *apttest.Archive, d Deb) string {
+	return strings.TrimPrefix(d.URL, a.URL(""))
+}
+
+func checkDownloaded(t *testing.T, a *apttest.Archive, c *Cache, debs []Deb, paths map[string]string) {
+	t.Helper()
+	if len(paths) != len(debs) {
+		t.Errorf("got %d paths for %d debs", len(paths), len(debs))
+	}
+	for _, d := range debs {
+		p := paths[d.SHA256]
+		if p != filepath.Join(c.Dir, "sha256", d.SHA256) {
+			t.Errorf("%s: path %q", d.Name, p)
+		}
+		got, err := os.ReadFile(p)
+		if err != nil || !bytes.Equal(got, a.Deb("debian", d.Name)) {
+			t.Errorf("%s: cached file differs from the deb (%v)", d.Name, err)
+		}
+	}
+}
+
+func TestDownload(t *testing.T) {
+	a, debs := debArchive(t)
+	c, _ := testClient(t)
+	paths, err := c.Download(context.Background(), append(debs, debs[0]), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDownloaded(t, a, c.Cache, debs, paths)
+
+	// Cached debs are never fetched again, by this client or another.
+	c2 := &Client{Cache: c.Cache}
+	paths2, err := c2.Download(context.Background(), debs, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDownloaded(t, a, c.Cache, debs, paths2)
+	for _, d := range debs {
+		if n := a.Requests(debPath(a, d)); n != 1 {
+			t.Errorf("%s fetched %d times, want 1", d.Name, n)
+		}
+	}
+}
+
+func TestDownloadMismatch(t *testing.T) {
+	for _, tc := range []struct {
+		name, msg string
+		tamper    func([]byte) []byte
+	}{
+		{"hash", "sha256 mismatch", func(b []byte) []byte {
+			b = bytes.Clone(b)
+			b[len(b)-1] ^= 0xff
+			return b
+		}},
+		{"size", "size mismatch", func(b []byte) []byte { return append(bytes.Clone(b), '\n') }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, debs := debArchive(t)
+			bad := debs[1]
+			a.Set(debPath(a, bad), tc.tamper(a.Deb("debian", bad.Name)))
+			c, _ := testClient(t)
+			paths, err := c.Download(context.Background(), debs, 1)
+			wantErr(t, err, bad.Name, bad.URL, tc.msg)
+			if paths != nil {
+				t.Errorf("got paths %v with an error", paths)
+			}
+			if _, err := os.Stat(filepath.Join(c.Cache.Dir, "sha256", bad.SHA256)); !os.IsNotExist(err) {
+				t.Errorf("bad deb is in the cache (%v)", err)
+			}
+			// Nothing half-written either.
+			entries, _ := os.ReadDir(filepath.Join(c.Cache.Dir, "sha256"))
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), ".tmp") {
+					t.Errorf("left %s", e.Name())
+				}
+			}
+		})
+	}
+}
+
+func TestDownloadNotFound(t *testing.T) {
+	a, debs := debArchive(t)
+	missing := debs[0]
+	a.Fail(debPath(a, missing), http.StatusNotFound)
+	c, _ := testClient(t)
+	_, err := c.Download(context.Background(), debs, 1)
+	wantErr(t, err, missing.Name, missing.URL, "404")
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("%v is not ErrNotFound", err)
+	}
+	if n := a.Requests(debPath(a, missing)); n != 1 {
+		t.Errorf("%d requests for the missing deb, want 1", n)
+	}
+	// With one worker, the first failure stops the rest.
+	for _, d := range debs[1:] {
+		if n := a.Requests(debPath(a, d)); n != 0 {
+			t.Errorf("%s fetched %d times after the failure", d.Name, n)
+		}
+	}
+	assertNoEntries(t, c.Cache)
+}
+
+// Two processes sharing a cache at once both succeed.
+func TestDownloadSharedCache(t *testing.T) {
+	a, debs := debArchive(t)
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	results := make([]map[string]string, 4)
+	errs := make([]error, 4)
+	for i := range results {
+		wg.Go(func() {
+			cache, err := OpenCache(dir)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			c := &Client{Cache: cache}
+			results[i], errs[i] = c.Download(context.Background(), debs, 3)
+		})
+	}
+	wg.Wait()
+	cache := &Cache{Dir: dir}
+	for i := range results {
+		if errs[i] != nil {
+			t.Fatalf("client %d: %v", i, errs[i])
+		}
+		checkDownloaded(t, a, cache, debs, results[i])
+	}
+}
+
+func TestDownloadRefusesUnverifiable(t *testing.T) {
+	c, _ := testClient(t)
+	for _, d := range []Deb{
+		{Name: "nohash", URL: "http://archive.invalid/x.deb", Size: 10},
+		{Name: "nosize", URL: "http://archive.invalid/x.deb", SHA256: strings.Repeat("a", 64)},
+		{Name: "badhash", URL: "http://archive.invalid/x.deb", Size: 10, SHA256: "../../etc/passwd"},
+	} {
+		_, err := c.Download(context.Background(), []Deb{d}, 1)
+		wantErr(t, err, d.Name, d.URL)
+	}
+	if _, err := (&Client{}).Download(context.Background(), nil, 1); err == nil {
+		t.Error("no error without a cache")
+	}
+}

@@ -1,0 +1,264 @@
+package apt
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Client fetches and verifies archive files. The zero value is usable; a
+// Client must not be copied after first use.
+type Client struct {
+	HTTP *http.Client // nil: a client with proxies from the environment
+
+	// Cache holds verified files; nil caches nothing. Download needs one.
+	Cache *Cache
+
+	// Retries is how many times a failed request is tried again after a
+	// connection error, a truncated body or a 5xx, 408 or 429 status.
+	// Zero means 4; negative means never.
+	Retries int
+
+	// Backoff is the wait before the first retry; it doubles after each.
+	// Zero means 1s.
+	Backoff time.Duration
+
+	// Log receives notes (retries, skipped suites), possibly from several
+	// goroutines at once; nil is quiet.
+	Log func(format string, args ...any)
+
+	once        sync.Once
+	defaultHTTP *http.Client
+}
+
+const (
+	defaultRetries = 4
+	defaultBackoff = time.Second
+	maxBackoff     = 30 * time.Second
+
+	// stallTimeout bounds how long a request may make no progress at all
+	// (connecting, waiting for headers or reading the body) before the
+	// attempt is abandoned and retried.
+	stallTimeout = time.Minute
+
+	// maxGet bounds the size of a file read into memory (InRelease).
+	maxGet = 64 << 20
+)
+
+// ErrNotFound is matched (with errors.Is) by the error for a file the
+// server says does not exist (404 or 410).
+var ErrNotFound = errors.New("not found")
+
+// HTTPError is an unsuccessful HTTP response.
+type HTTPError struct {
+	URL        string
+	StatusCode int
+	Status     string
+}
+
+func (e *HTTPError) Error() string { return e.Status }
+
+// Is makes errors.Is(err, ErrNotFound) true for 404 and 410.
+func (e *HTTPError) Is(target error) bool {
+	return target == ErrNotFound && (e.StatusCode == http.StatusNotFound || e.StatusCode == http.StatusGone)
+}
+
+// transient marks an error worth retrying.
+type transient struct{ err error }
+
+func (e *transient) Error() string { return e.err.Error() }
+func (e *transient) Unwrap() error { return e.err }
+
+func (c *Client) logf(format string, args ...any) {
+	if c.Log != nil {
+		c.Log(format, args...)
+	}
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	c.once.Do(func() {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = http.ProxyFromEnvironment
+		// Download's workers all talk to the same host; keep their
+		// connections rather than redialling.
+		t.MaxIdleConnsPerHost = 32
+		c.defaultHTTP = &http.Client{Transport: t}
+	})
+	return c.defaultHTTP
+}
+
+// fetch GETs url and hands the body to consume, retrying transient failures
+// with exponential backoff. consume may be called more than once and must
+// start afresh each time; it marks its own errors as transient by wrapping
+// them in *transient. Errors do not name url: callers do.
+func (c *Client) fetch(ctx context.Context, url string, consume func(io.Reader) error) error {
+	retries, backoff := c.Retries, c.Backoff
+	if retries == 0 {
+		retries = defaultRetries
+	}
+	if backoff <= 0 {
+		backoff = defaultBackoff
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.try(ctx, url, consume)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		var t *transient
+		if !errors.As(err, &t) || attempt >= retries {
+			return err
+		}
+		delay := min(backoff<<attempt, maxBackoff)
+		c.logf("GET %s: %v; retrying in %v", url, err, delay)
+		timer := time.NewTimer(delay)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return context.Cause(ctx)
+		}
+	}
+}
+
+func (c *Client) try(ctx context.Context, rawURL string, consume func(io.Reader) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stall := time.AfterFunc(stallTimeout, cancel)
+	defer stall.Stop()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // it repeats the URL, which callers name
+		}
+		return &transient{err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		err := &HTTPError{URL: rawURL, StatusCode: resp.StatusCode, Status: resp.Status}
+		switch {
+		case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests:
+			return &transient{err}
+		}
+		return err
+	}
+	body := &progressReader{r: resp.Body, stall: stall}
+	if err := consume(body); err != nil {
+		if body.err != nil {
+			// The connection failed mid-body: a truncated download.
+			return &transient{err}
+		}
+		return err
+	}
+	return nil
+}
+
+// progressReader pushes back the stall timer on every read and remembers
+// the first read error other than EOF.
+type progressReader struct {
+	r     io.Reader
+	stall *time.Timer
+	err   error
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	p.stall.Reset(stallTimeout)
+	n, err := p.r.Read(b)
+	if err != nil && err != io.EOF && p.err == nil {
+		p.err = err
+	}
+	return n, err
+}
+
+// get fetches a small file into memory.
+func (c *Client) get(ctx context.Context, url string) ([]byte, error) {
+	var data []byte
+	err := c.fetch(ctx, url, func(r io.Reader) error {
+		var err error
+		data, err = io.ReadAll(io.LimitReader(r, maxGet+1))
+		if err != nil {
+			return err
+		}
+		if len(data) > maxGet {
+			return fmt.Errorf("larger than %d bytes", maxGet)
+		}
+		return nil
+	})
+	return data, err
+}
+
+// copyVerified copies r to w and checks that exactly want.Size bytes with
+// the SHA-256 want.SHA256 came. A short body is transient (truncated), a
+// long one or a wrong hash is not.
+func copyVerified(w io.Writer, r io.Reader, want FileHash) error {
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(r, want.Size+1))
+	if err != nil {
+		return err
+	}
+	switch {
+	case n < want.Size:
+		return &transient{fmt.Errorf("size mismatch: got %d bytes, want %d", n, want.Size)}
+	case n > want.Size:
+		return fmt.Errorf("size mismatch: got more than the %d bytes expected", want.Size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want.SHA256 {
+		return fmt.Errorf("sha256 mismatch: got %s, want %s", got, want.SHA256)
+	}
+	return nil
+}
+
+// getVerified fetches url, which must match want, into the cache and
+// returns its path there. A file already cached is not fetched.
+func (c *Client) getVerified(ctx context.Context, url string, want FileHash) (string, error) {
+	if p, ok := c.Cache.lookup(want); ok {
+		return p, nil
+	}
+	f, err := c.Cache.create()
+	if err != nil {
+		return "", err
+	}
+	defer c.Cache.discard(f)
+	err = c.fetch(ctx, url, func(r io.Reader) error {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		return copyVerified(f, r, want)
+	})
+	if err != nil {
+		return "", err
+	}
+	return c.Cache.commit(f, want.SHA256)
+}
+
+// getVerifiedBytes is getVerified for a Client without a cache.
+func (c *Client) getVerifiedBytes(ctx context.Context, url string, want FileHash) ([]byte, error) {
+	var buf bytes.Buffer
+	err := c.fetch(ctx, url, func(r io.Reader) error {
+		buf.Reset()
+		return copyVerified(&buf, r, want)
+	})
+	return buf.Bytes(), err
+}

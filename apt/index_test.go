@@ -1,0 +1,376 @@
+package apt
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"pault.ag/go/debian/dependency"
+
+	"github.com/basebuild/basebuild/apt/apttest"
+)
+
+func TestPackages(t *testing.T) {
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Components: []string{"main", "contrib"}, Debs: []apttest.Deb{
+		{Name: "libc6", Version: "2.36-9+deb12u4", Fields: map[string]string{
+			"Source": "glibc", "Multi-Arch": "same", "Priority": "optional",
+			"Depends": "libgcc-s1", "Provides": "libc6-x (= 1)"}},
+		{Name: "dash", Version: "0.5.12-2", Fields: map[string]string{
+			"Essential": "yes", "Priority": "required",
+			"Pre-Depends": "libc6 (>= 2.34), debianutils (>= 5.6-0.1)"}},
+		{Name: "tool", Version: "1:2.0-1", Arch: "all", Fields: map[string]string{
+			"Source": "toolsrc (1:2.0-0.1)", "Depends": "perl:any | python3 (<< 4), libc6", "Component": "contrib"}},
+	}})
+	c, _ := testClient(t)
+	repo := testRepo(t, a, "bookworm")
+	repo.Components = []string{"main", "contrib"}
+	rel, err := c.Release(context.Background(), repo, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, err := c.Packages(context.Background(), repo, rel, "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]Package{}
+	for _, p := range pkgs {
+		byName[p.Name] = p
+	}
+	if len(pkgs) != 3 || len(byName) != 3 {
+		t.Fatalf("got %d packages: %v", len(pkgs), byName)
+	}
+
+	libc := byName["libc6"]
+	data := a.Deb("debian", "libc6")
+	if libc.Version.String() != "2.36-9+deb12u4" || libc.Architecture != "amd64" || libc.MultiArch != "same" ||
+		libc.Priority != "optional" || libc.Essential || libc.Source != "glibc" || libc.SourceVersion != "2.36-9+deb12u4" ||
+		libc.Size != int64(len(data)) || libc.SHA256 != sha256hex(data) ||
+		libc.ArchiveURL != a.URL("debian") || libc.Suite != "bookworm" || libc.Component != "main" ||
+		libc.URL() != a.URL("debian")+"/"+strings.TrimPrefix(a.Path("debian", "bookworm", "libc6"), "debian/") {
+		t.Errorf("libc6: got %+v", libc)
+	}
+	if got := libc.Depends.String() + "; " + libc.Provides.String(); got != "libgcc-s1; libc6-x (= 1)" {
+		t.Errorf("libc6 relations: %s", got)
+	}
+
+	dash := byName["dash"]
+	if !dash.Essential || dash.Priority != "required" || dash.Source != "dash" || dash.SourceVersion != "0.5.12-2" {
+		t.Errorf("dash: got %+v", dash)
+	}
+	if got := dash.PreDepends.String(); got != "libc6 (>= 2.34), debianutils (>= 5.6-0.1)" {
+		t.Errorf("dash Pre-Depends: %s", got)
+	}
+
+	tool := byName["tool"]
+	if tool.Component != "contrib" || tool.Architecture != "all" || tool.Version.Epoch != 1 ||
+		tool.Source != "toolsrc" || tool.SourceVersion != "1:2.0-0.1" {
+		t.Errorf("tool: got %+v", tool)
+	}
+	if got := tool.Depends.String(); got != "perl:any | python3 (<< 4), libc6" {
+		t.Errorf("tool Depends: %s", got)
+	}
+
+	// The xz index was the one fetched.
+	if n := a.Requests("debian/dists/bookworm/main/binary-amd64/Packages.xz"); n != 1 {
+		t.Errorf("%d requests for Packages.xz, want 1", n)
+	}
+}
+
+func TestPackagesMismatch(t *testing.T) {
+	for _, tc := range []struct {
+		name, msg string
+		tamper    func([]byte) []byte
+	}{
+		{"hash", "sha256 mismatch", func(b []byte) []byte {
+			b = bytes.Clone(b)
+			b[len(b)/2] ^= 1
+			return b
+		}},
+		{"shorter", "size mismatch", func(b []byte) []byte { return b[:len(b)-1] }},
+		{"longer", "size mismatch", func(b []byte) []byte { return append(bytes.Clone(b), 0) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
+			path := "debian/dists/bookworm/main/binary-amd64/Packages.xz"
+			a.Set(path, tc.tamper(a.Get(path)))
+			c, _ := testClient(t)
+			repo := testRepo(t, a, "bookworm")
+			rel, err := c.Release(context.Background(), repo, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkgs, err := c.Packages(context.Background(), repo, rel, "amd64")
+			wantErr(t, err, `"bookworm"`, "main/binary-amd64/Packages.xz", a.URL("debian")+"/dists/bookworm/main/binary-amd64/Packages.xz", tc.msg)
+			if pkgs != nil {
+				t.Errorf("got packages from a bad index")
+			}
+			assertNoEntries(t, c.Cache)
+		})
+	}
+}
+
+// assertNoEntries fails if the content cache holds any file.
+func assertNoEntries(t *testing.T, c *Cache) {
+	t.Helper()
+	entries, err := os.ReadDir(c.Dir + "/sha256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("cache holds %s", e.Name())
+	}
+}
+
+func TestPackagesMissingComponentOrArch(t *testing.T) {
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
+	c, _ := testClient(t)
+	repo := testRepo(t, a, "bookworm")
+	rel, err := c.Release(context.Background(), repo, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Packages(context.Background(), repo, rel, "arm64")
+	wantErr(t, err, `"bookworm"`, "arm64")
+	repo.Components = []string{"main", "non-free"}
+	_, err = c.Packages(context.Background(), repo, rel, "amd64")
+	wantErr(t, err, `"bookworm"`, "non-free/binary-amd64/Packages")
+}
+
+// A repeat resolution against a snapshot needs no network once the cache
+// is warm.
+func TestPackagesSnapshotCached(t *testing.T) {
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
+	cache, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := snapshotRepo(t, a, "bookworm")
+	prefix := "archive/debian/" + snapshotStamp + "/dists/bookworm/"
+	paths := []string{prefix + "InRelease", prefix + "main/binary-amd64/Packages.xz"}
+	for run := 1; run <= 2; run++ {
+		c := &Client{Cache: cache} // a new process, say
+		rel, err := c.Release(context.Background(), repo, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkgs, err := c.Packages(context.Background(), repo, rel, "amd64")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pkgs) != 1 || pkgs[0].Name != "foo" || pkgs[0].ArchiveURL != repo.URL {
+			t.Errorf("run %d: got %+v", run, pkgs)
+		}
+		for _, p := range paths {
+			if n := a.Requests(p); n != 1 {
+				t.Errorf("run %d: %d requests for %s, want 1", run, n, p)
+			}
+		}
+	}
+}
+
+func TestPackagesWithoutCache(t *testing.T) {
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
+	c := &Client{}
+	repo := testRepo(t, a, "bookworm")
+	rel, err := c.Release(context.Background(), repo, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, err := c.Packages(context.Background(), repo, rel, "amd64")
+	if err != nil || len(pkgs) != 1 || pkgs[0].Name != "foo" {
+		t.Fatalf("got %v, %v", pkgs, err)
+	}
+}
+
+func TestPickIndex(t *testing.T) {
+	h := FileHash{1, strings.Repeat("a", 64)}
+	for _, tc := range []struct {
+		files []string
+		want  string
+	}{
+		{[]string{"main/binary-amd64/Packages", "main/binary-amd64/Packages.gz", "main/binary-amd64/Packages.xz"}, "main/binary-amd64/Packages.xz"},
+		{[]string{"main/binary-amd64/Packages", "main/binary-amd64/Packages.gz"}, "main/binary-amd64/Packages.gz"},
+		{[]string{"main/binary-amd64/Packages"}, "main/binary-amd64/Packages"},
+		{[]string{"main/binary-amd64/Packages.bz2", "main/binary-i386/Packages"}, ""},
+	} {
+		rel := &Release{Files: map[string]FileHash{}}
+		for _, f := range tc.files {
+			rel.Files[f] = h
+		}
+		got, _, ok := pickIndex(rel, "main/binary-amd64/Packages")
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("%v: got %q, %v; want %q", tc.files, got, ok, tc.want)
+		}
+	}
+}
+
+// With Acquire-By-Hash the index is fetched by its hash, and by name if
+// the mirror lacks that.
+func TestPackagesByHash(t *testing.T) {
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
+	dists := "debian/dists/bookworm/"
+	release := bytes.Replace(a.Get(dists+"Release"), []byte("Acquire-By-Hash: no"), []byte("Acquire-By-Hash: yes"), 1)
+	signed, err := apttest.ClearSign(a.Key, release, apttest.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Set(dists+"InRelease", signed)
+	index := a.Get(dists + "main/binary-amd64/Packages.xz")
+	byHash := dists + "main/binary-amd64/by-hash/SHA256/" + sha256hex(index)
+
+	for _, served := range []bool{true, false} {
+		if served {
+			a.Set(byHash, index)
+		} else {
+			a.Set(byHash, nil)
+		}
+		c, _ := testClient(t)
+		repo := testRepo(t, a, "bookworm")
+		rel, err := c.Release(context.Background(), repo, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rel.AcquireByHash {
+			t.Fatal("AcquireByHash not parsed")
+		}
+		before := a.Requests(dists + "main/binary-amd64/Packages.xz")
+		pkgs, err := c.Packages(context.Background(), repo, rel, "amd64")
+		if err != nil || len(pkgs) != 1 {
+			t.Fatalf("served %v: got %v, %v", served, pkgs, err)
+		}
+		byName := a.Requests(dists+"main/binary-amd64/Packages.xz") - before
+		if served && byName != 0 || !served && byName != 1 {
+			t.Errorf("by-hash served %v: %d requests by name", served, byName)
+		}
+	}
+	if n := a.Requests(byHash); n != 2 {
+		t.Errorf("%d by-hash requests, want 2", n)
+	}
+}
+
+func TestParsePackages(t *testing.T) {
+	index := "Package: a\r\n" +
+		"Version: 1.0-1\n" +
+		"Architecture: amd64\n" +
+		"Description: short\n" +
+		" long line one\n" +
+		" .\n" +
+		" Source: not a field\n" +
+		"Size: 42\n" +
+		"SHA256: " + strings.Repeat("AB", 32) + "\n" +
+		"Filename: pool/main/a/a_1.0-1_amd64.deb\n" +
+		"\n\n" +
+		"Package: b\n" +
+		"Source: bsrc\n" +
+		"Version: 2\n" +
+		"Depends: a (>= 1.0),\n" +
+		" a (<< 2)\n" +
+		"Provides: ${x}\n" // no final blank line
+	pkgs, err := parsePackages(strings.NewReader(index))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) != 2 {
+		t.Fatalf("got %d packages", len(pkgs))
+	}
+	a, b := pkgs[0], pkgs[1]
+	if a.Name != "a" || a.Version.String() != "1.0-1" || a.Architecture != "amd64" || a.Size != 42 ||
+		a.SHA256 != strings.Repeat("ab", 32) || a.Filename != "pool/main/a/a_1.0-1_amd64.deb" ||
+		a.Source != "a" || a.SourceVersion != "1.0-1" {
+		t.Errorf("a: %+v", a)
+	}
+	if b.Source != "bsrc" || b.SourceVersion != "2" || b.Depends.String() != "a (>= 1.0), a (<< 2)" ||
+		len(b.Provides.Relations) != 1 || !b.Provides.Relations[0].Possibilities[0].Substvar {
+		t.Errorf("b: %+v", b)
+	}
+
+	for name, bad := range map[string]string{
+		"no name":      "Version: 1\n",
+		"bad version":  "Package: a\nVersion: 1 2\n",
+		"no version":   "Package: a\n",
+		"bad size":     "Package: a\nVersion: 1\nSize: big\n",
+		"bad depends":  "Package: a\nVersion: 1\nDepends: b (> 1)\n",
+		"not a field":  "Package: a\nVersion 1\n",
+		"continuation": " x\nPackage: a\n",
+	} {
+		if _, err := parsePackages(strings.NewReader(bad)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// depParser must give exactly what dependency.Parse gives.
+var depCases = []string{
+	"", " ", ",", "a", " a ", "a,b", "a, b", "a | b", "a|b|c, d", "a,, b", "a, | b", "a (= 1)",
+	"a (>= 1.0)", "a(>=1.0)", "a ( >= 1.0 )", "a (<< 2:1.0-1~bpo1)", "a (<= 1) | b (>> 2)",
+	"a:any", "a:any (>= 1)", "a:amd64", "a:native, b", "python3:any (>= 3.11~), libc6 (>= 2.34)",
+	"a (> 1)", "a (>= 1", "a (= 1) (= 2)", "a b", "a [amd64]", "a [!i386], b", "a <!nocheck>",
+	"${misc:Depends}, a", "${shlibs:Depends", "a\tb", "a,\n b", "a:", "a:bogus-arch-x",
+	":any", "a (", "a )", "(= 1)", "a:any[amd64]", "a | ", "| a",
+}
+
+func TestDepParser(t *testing.T) {
+	var dp depParser
+	for _, s := range depCases {
+		checkDep(t, &dp, s)
+	}
+}
+
+func checkDep(t *testing.T, dp *depParser, s string) {
+	t.Helper()
+	want, werr := dependency.Parse(s)
+	var got dependency.Dependency
+	gerr := dp.parse(s, &got)
+	if (gerr != nil) != (werr != nil) {
+		t.Errorf("%q: got error %v, dependency.Parse %v", s, gerr, werr)
+		return
+	}
+	if werr == nil && !reflect.DeepEqual(&got, want) {
+		t.Errorf("%q:\ngot  %#v\nwant %#v", s, got, *want)
+	}
+}
+
+func FuzzDepParser(f *testing.F) {
+	for _, s := range depCases {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var dp depParser
+		checkDep(t, &dp, s)
+	})
+}
+
+// BenchmarkParsePackages parses $BASEBUILD_PACKAGES (an uncompressed
+// Packages file, such as bookworm's main/binary-amd64) if set, or a
+// synthetic index.
+func BenchmarkParsePackages(b *testing.B) {
+	var data []byte
+	if path := os.Getenv("BASEBUILD_PACKAGES"); path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		var buf bytes.Buffer
+		for i := range 10000 {
+			fmt.Fprintf(&buf, "Package: pkg%d\nSource: src%d (1:1.%d-1)\nVersion: 1:1.%d-1+b1\nInstalled-Size: 100\n"+
+				"Maintainer: Someone <someone@example.org>\nArchitecture: amd64\nMulti-Arch: same\n"+
+				"Depends: libc6 (>= 2.34), libfoo%d (= 1:1.%d-1+b1), perl:any | python3:any (>= 3.11~)\n"+
+				"Description: package %d\n A longer description\n .\n of the package.\nSection: libs\nPriority: optional\n"+
+				"Filename: pool/main/p/pkg%d/pkg%d_1.%d-1+b1_amd64.deb\nSize: 12345\nMD5sum: %032x\nSHA256: %064x\n\n",
+				i, i, i, i, i, i, i, i, i, i, i, i)
+		}
+		data = buf.Bytes()
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		pkgs, err := parsePackages(bytes.NewReader(data))
+		if err != nil || len(pkgs) == 0 {
+			b.Fatal(len(pkgs), err)
+		}
+	}
+}

@@ -1,0 +1,307 @@
+package apt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+)
+
+// Repository is one apt source.
+type Repository struct {
+	URL        string   // archive root, e.g. "http://deb.debian.org/debian"
+	Suite      string   // e.g. "bookworm", "bookworm-security"
+	Components []string // default ["main"]
+	Keyring    openpgp.EntityList
+
+	// Snapshot marks an immutable archive (snapshot.debian.org): its
+	// InRelease is cached by URL, Valid-Until is ignored, and signatures
+	// are checked as of the Release's Date (see Release).
+	Snapshot bool
+
+	// Optional makes a missing suite (404 on InRelease) a note via Log
+	// rather than an error.
+	Optional bool
+}
+
+func (r Repository) root() string { return strings.TrimRight(r.URL, "/") }
+
+func (r Repository) components() []string {
+	if len(r.Components) == 0 {
+		return []string{"main"}
+	}
+	return r.Components
+}
+
+// InReleaseURL is the URL of the suite's InRelease file.
+func (r Repository) InReleaseURL() string {
+	return r.root() + "/dists/" + r.Suite + "/InRelease"
+}
+
+// Release is the verified content of a suite's InRelease file.
+type Release struct {
+	Suite, Codename string
+	Date            time.Time
+	ValidUntil      time.Time // zero when the Release has none
+	Architectures   []string
+	Components      []string
+	AcquireByHash   bool                // indexes are also served under by-hash/SHA256/<hex>
+	Files           map[string]FileHash // by path relative to dists/<suite>/
+}
+
+// FileHash is a file's size and SHA-256 (lowercase hex) as listed in a
+// Release.
+type FileHash struct {
+	Size   int64
+	SHA256 string
+}
+
+// Release fetches the suite's InRelease, verifies its OpenPGP signature
+// against repo.Keyring and parses it. Nothing from a file that fails
+// verification is used.
+//
+// Without repo.Snapshot, signatures are checked as of now and an expired
+// Valid-Until is an error. With it, Valid-Until is ignored and each
+// signature is checked as of the Release's Date (or the signature's
+// creation time if later, since the archive signs moments after writing
+// Date), so that an archive signed by a key that has expired since still
+// verifies; the InRelease is then cached by URL.
+//
+// A missing suite (404) is an error wrapping ErrNotFound, or, for an
+// Optional repository, a nil *Release and a nil error.
+func (c *Client) Release(ctx context.Context, repo Repository, now time.Time) (*Release, error) {
+	url := repo.InReleaseURL()
+	if len(repo.Keyring) == 0 {
+		return nil, fmt.Errorf("suite %q (%s): no keyring", repo.Suite, url)
+	}
+	if repo.Snapshot && c.Cache != nil {
+		if data, ok := c.Cache.getURL(url); ok {
+			if rel, err := readRelease(data, repo, now); err == nil {
+				return rel, nil
+			}
+			// A cached copy that no longer verifies (say, the keyring
+			// changed) is refetched rather than trusted.
+		}
+	}
+	data, err := c.get(ctx, url)
+	if errors.Is(err, ErrNotFound) && repo.Optional {
+		c.logf("suite %q: no InRelease at %s; skipping optional suite", repo.Suite, url)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("suite %q (%s): InRelease: %w", repo.Suite, url, err)
+	}
+	rel, err := readRelease(data, repo, now)
+	if err != nil {
+		return nil, err
+	}
+	if repo.Snapshot && c.Cache != nil {
+		if err := c.Cache.putURL(url, data); err != nil {
+			c.logf("cache: %v", err)
+		}
+	}
+	return rel, nil
+}
+
+// readRelease verifies and parses an InRelease file fetched for repo.
+func readRelease(data []byte, repo Repository, now time.Time) (*Release, error) {
+	url := repo.InReleaseURL()
+	var date time.Time
+	if repo.Snapshot {
+		// Read from the text not yet verified, Date only chooses the time
+		// to verify at; the signature covers it.
+		date = releaseDate(signedText(data))
+	}
+	body, err := verifyInRelease(data, repo.Keyring, func(sig *packet.Signature) time.Time {
+		switch {
+		case !repo.Snapshot:
+			return now
+		case sig.CreationTime.After(date):
+			return sig.CreationTime
+		}
+		return date
+	})
+	if err != nil {
+		return nil, fmt.Errorf("suite %q (%s): InRelease: %w", repo.Suite, url, err)
+	}
+	rel, err := parseRelease(body)
+	if err != nil {
+		return nil, fmt.Errorf("suite %q (%s): InRelease: %w", repo.Suite, url, err)
+	}
+	// A validly signed Release of another suite must not stand in for
+	// this one (an old suite served in place of a new one, say).
+	if repo.Suite != rel.Suite && repo.Suite != rel.Codename {
+		return nil, fmt.Errorf("suite %q (%s): InRelease is for suite %q, codename %q", repo.Suite, url, rel.Suite, rel.Codename)
+	}
+	if !repo.Snapshot && !rel.ValidUntil.IsZero() && now.After(rel.ValidUntil) {
+		return nil, fmt.Errorf("suite %q (%s): InRelease expired: Valid-Until %s", repo.Suite, url, rel.ValidUntil.Format(time.RFC1123))
+	}
+	return rel, nil
+}
+
+// signedText returns the signed text of a clearsigned file, unverified, or
+// nil.
+func signedText(data []byte) []byte {
+	b, _ := clearsign.Decode(data)
+	if b == nil {
+		return nil
+	}
+	return b.Plaintext
+}
+
+// releaseDate returns the Date field of a Release body, or the zero time.
+func releaseDate(body []byte) time.Time {
+	p := newParagraphReader(bytes.NewReader(body))
+	if err := p.next(); err != nil {
+		return time.Time{}
+	}
+	t, _ := parseDate(p.get("Date"))
+	return t
+}
+
+// verifyInRelease checks the clearsigned data and returns the signed text.
+// InRelease files carry one signature per archive key; it is enough that
+// one of them is by a key in keyring and verifies as of the time verifyAt
+// returns for it.
+func verifyInRelease(data []byte, keyring openpgp.EntityList, verifyAt func(*packet.Signature) time.Time) ([]byte, error) {
+	// Clearsign decoding would skip text around the signed message;
+	// refuse it rather than have anything unsigned near what we use.
+	if !bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("-----BEGIN PGP SIGNED MESSAGE-----")) {
+		return nil, errors.New("not a clearsigned message")
+	}
+	block, rest := clearsign.Decode(data)
+	if block == nil {
+		return nil, errors.New("not a clearsigned message")
+	}
+	if len(bytes.TrimSpace(rest)) > 0 {
+		return nil, errors.New("data after the signature")
+	}
+	sigData, err := io.ReadAll(block.ArmoredSignature.Body)
+	if err != nil {
+		return nil, fmt.Errorf("signature: %w", err)
+	}
+
+	var sigs []*packet.Signature
+	pr := packet.NewReader(bytes.NewReader(sigData))
+	for {
+		p, err := pr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("signature: %w", err)
+		}
+		sig, ok := p.(*packet.Signature)
+		if !ok {
+			return nil, fmt.Errorf("signature: unexpected %T packet", p)
+		}
+		sigs = append(sigs, sig)
+	}
+	if len(sigs) == 0 {
+		return nil, errors.New("no signature")
+	}
+
+	// openpgp.CheckDetachedSignature checks only the first signature
+	// whose issuer is in the keyring it is given, so give it, in turn,
+	// a keyring of each signature's issuer alone.
+	var errs []string
+	var unknown []string
+	for _, sig := range sigs {
+		if sig.IssuerKeyId == nil {
+			continue
+		}
+		id := *sig.IssuerKeyId
+		var issuer openpgp.EntityList
+		for _, k := range keyring.KeysById(id) {
+			if !slices.Contains(issuer, k.Entity) {
+				issuer = append(issuer, k.Entity)
+			}
+		}
+		if len(issuer) == 0 {
+			unknown = append(unknown, fmt.Sprintf("%016X", id))
+			continue
+		}
+		t := verifyAt(sig)
+		config := &packet.Config{Time: func() time.Time { return t }}
+		_, err := openpgp.CheckDetachedSignature(issuer, bytes.NewReader(block.Bytes), bytes.NewReader(sigData), config)
+		if err == nil {
+			return block.Plaintext, nil
+		}
+		errs = append(errs, fmt.Sprintf("key %016X: %v", id, err))
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("no signature by a key in the keyring (signed by %s)", strings.Join(unknown, ", "))
+	}
+	return nil, fmt.Errorf("bad signature (%s)", strings.Join(errs, "; "))
+}
+
+// parseRelease parses the (verified) text of a Release file.
+func parseRelease(body []byte) (*Release, error) {
+	p := newParagraphReader(bytes.NewReader(body))
+	if err := p.next(); err != nil {
+		if err == io.EOF {
+			err = errors.New("empty")
+		}
+		return nil, err
+	}
+	rel := &Release{
+		Suite:         p.get("Suite"),
+		Codename:      p.get("Codename"),
+		Architectures: strings.Fields(p.get("Architectures")),
+		Components:    strings.Fields(p.get("Components")),
+		AcquireByHash: p.get("Acquire-By-Hash") == "yes",
+		Files:         make(map[string]FileHash),
+	}
+	var err error
+	if rel.Date, err = parseDate(p.get("Date")); err != nil {
+		return nil, fmt.Errorf("Date: %w", err)
+	}
+	if v := p.get("Valid-Until"); v != "" {
+		if rel.ValidUntil, err = parseDate(v); err != nil {
+			return nil, fmt.Errorf("Valid-Until: %w", err)
+		}
+	}
+	for _, line := range strings.Split(p.get("SHA256"), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 3 || !isLowerSHA256(strings.ToLower(f[0])) {
+			return nil, fmt.Errorf("SHA256: bad line %q", line)
+		}
+		size, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil || size < 0 {
+			return nil, fmt.Errorf("SHA256: bad size in %q", line)
+		}
+		rel.Files[f[2]] = FileHash{Size: size, SHA256: strings.ToLower(f[0])}
+	}
+	if len(rel.Files) == 0 {
+		return nil, errors.New("no SHA256 file list")
+	}
+	return rel, nil
+}
+
+// parseDate parses a Release date, "Sat, 11 Jul 2026 10:16:37 UTC".
+func parseDate(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("missing")
+	}
+	for _, layout := range []string{
+		time.RFC1123, time.RFC1123Z,
+		"Mon, _2 Jan 2006 15:04:05 MST", "Mon, _2 Jan 2006 15:04:05 -0700",
+	} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("bad date %q", s)
+}
