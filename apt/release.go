@@ -18,7 +18,7 @@ import (
 
 // Repository is one apt source.
 type Repository struct {
-	URL        string   // archive root, e.g. "http://deb.debian.org/debian"
+	URL        string   // archive root, e.g. "http://mirror.example/debian"
 	Suite      string   // e.g. "bookworm", "bookworm-security"
 	Components []string // default ["main"]
 	Keyring    openpgp.EntityList
