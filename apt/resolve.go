@@ -1,0 +1,520 @@
+package apt
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"pault.ag/go/debian/dependency"
+	"pault.ag/go/debian/version"
+)
+
+// ResolveOptions says which packages Resolve starts from.
+type ResolveOptions struct {
+	// Arch is the native architecture, e.g. "amd64". Packages of other
+	// architectures (except "all") are ignored.
+	Arch string
+
+	// Suite is the suite debootstrap installs from, e.g. "bookworm". The
+	// bootstrap step sees only that suite's packages, as debootstrap does;
+	// the upgrade step sees all of them. Empty means the bootstrap step
+	// sees the highest versions too.
+	Suite string
+
+	// Include names extra root packages (debootstrap --include).
+	Include []string
+
+	// Exclude removes names from the bootstrap roots (debootstrap
+	// --exclude). As with debootstrap, an excluded package is still
+	// installed when another package depends on it, and an Essential
+	// package comes back anyway because apt-get dist-upgrade installs
+	// every missing Essential package.
+	Exclude []string
+
+	// ExcludeDependency names packages the bootstrap step never follows
+	// as dependencies (debootstrap's EXCLUDE_DEPENDENCY, e.g. "usrmerge"
+	// for bookworm and later). apt still installs one if nothing else
+	// satisfies a dependency on it.
+	ExcludeDependency []string
+
+	// Required names extra required roots (debootstrap adds
+	// "usr-is-merged" for bookworm).
+	Required []string
+}
+
+// Resolve picks the packages of a minbase image from universe, the
+// packages of all suites: what
+//
+//	debootstrap --variant=minbase SUITE
+//	apt-get dist-upgrade   # with SUITE-updates and SUITE-security enabled
+//
+// installs. It works in the same two steps.
+//
+// The bootstrap step is debootstrap's resolve_deps. The roots are every
+// Priority: required package, apt, opts.Required and opts.Include, minus
+// opts.Exclude. Of each Pre-Depends and Depends relation it follows only
+// the first alternative, by name alone (no version or architecture
+// qualifier), and drops names that are not real packages, such as
+// virtual ones.
+//
+// The upgrade step is apt. Every package is upgraded to its candidate,
+// the highest version in any suite (apt's default pinning gives every
+// suite priority 500), the missing Essential packages are added, and the
+// Pre-Depends and Depends of each, by name, are satisfied as apt's
+// MarkInstall does: depth first, in the order they are written, skipping
+// those already satisfied, with the first candidate that can be
+// installed. The candidates of a relation are its alternatives in order;
+// for each, the real package of that name, then its providers by
+// priority, then by name. (apt also prefers Essential providers, but
+// those are all installed by then.) Versions, versioned and
+// unversioned Provides, :any and :native qualifiers and [arch]
+// restrictions are honoured.
+//
+// Recommends, Conflicts and Breaks are ignored. The result points into
+// universe, is sorted by name and does not depend on the order of
+// universe.
+func Resolve(universe []Package, opts ResolveOptions) ([]*Package, error) {
+	if opts.Arch == "" {
+		return nil, errors.New("resolve: no architecture")
+	}
+	native, err := dependency.ParseArch(opts.Arch)
+	if err != nil {
+		return nil, fmt.Errorf("architecture %q: %v", opts.Arch, err)
+	}
+	r := &resolver{
+		native: *native,
+		names:  make(map[string]*entry, len(universe)),
+		sel:    make(map[string]*Package),
+		parent: make(map[string]string),
+	}
+	entries := make([]entry, 0, len(universe))
+	inSuite := false
+	for i := range universe {
+		p := &universe[i]
+		if p.Architecture != opts.Arch && p.Architecture != "all" {
+			continue
+		}
+		// apt treats Architecture: all as native, so one name is one
+		// package whichever of the two it is built for.
+		e := r.names[p.Name]
+		if e == nil {
+			entries = append(entries, entry{})
+			e = &entries[len(entries)-1]
+			r.names[p.Name] = e
+		}
+		if e.best == nil || newer(p, e.best) {
+			e.best = p
+		}
+		if opts.Suite == "" || p.Suite == opts.Suite {
+			inSuite = true
+			if e.base == nil || newer(p, e.base) {
+				e.base = p
+			}
+		}
+	}
+	if !inSuite && opts.Suite != "" {
+		return nil, fmt.Errorf("suite %q has no %s packages", opts.Suite, opts.Arch)
+	}
+
+	var required, essential []*Package
+	nprov := 0
+	for _, e := range entries {
+		if e.base != nil && e.base.Priority == "required" {
+			required = append(required, e.base)
+		}
+		if e.best.Essential {
+			essential = append(essential, e.best)
+		}
+		nprov += len(e.best.Provides.Relations)
+	}
+	r.providers = make(map[string][]provider, nprov)
+	for _, e := range entries {
+		p := e.best
+		for _, rel := range p.Provides.Relations {
+			for i := range rel.Possibilities {
+				poss := &rel.Possibilities[i]
+				r.providers[poss.Name] = append(r.providers[poss.Name], provider{p, poss.Version})
+			}
+		}
+	}
+	for _, pvs := range r.providers {
+		// Stable: a package may provide a name twice, in its own order.
+		slices.SortStableFunc(pvs, func(a, b provider) int { return strings.Compare(a.pkg.Name, b.pkg.Name) })
+	}
+
+	boot, err := r.bootstrap(required, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.upgrade(boot, essential); err != nil {
+		return nil, err
+	}
+
+	out := make([]*Package, 0, len(r.sel))
+	for _, p := range r.sel {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *Package) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+type resolver struct {
+	native    dependency.Arch
+	names     map[string]*entry     // package name → its versions
+	providers map[string][]provider // provided name → candidates providing it, by name
+	sel       map[string]*Package
+	parent    map[string]string // name → the package that pulled it in; "" for roots
+	added     []string          // names selected by install, in order, for undoing
+}
+
+// An entry holds the packages of one name: apt's candidate, the highest
+// version of any suite, and the one the bootstrap step sees.
+type entry struct {
+	best, base *Package
+}
+
+func (r *resolver) best(name string) *Package {
+	if e := r.names[name]; e != nil {
+		return e.best
+	}
+	return nil
+}
+
+func (r *resolver) base(name string) *Package {
+	if e := r.names[name]; e != nil {
+		return e.base
+	}
+	return nil
+}
+
+// A provider is a candidate that Provides a name, at a version if the
+// Provides is versioned ("foo (= 1.2)").
+type provider struct {
+	pkg     *Package
+	version *dependency.VersionRelation
+}
+
+// newer reports whether p wins over q as a candidate. Equal versions in
+// several suites are the same package; the tie-break only makes the
+// choice independent of the universe's order.
+func newer(p, q *Package) bool {
+	if c := version.Compare(p.Version, q.Version); c != 0 {
+		return c > 0
+	}
+	return cmp.Or(
+		strings.Compare(p.Suite, q.Suite),
+		strings.Compare(p.Component, q.Component),
+		strings.Compare(p.Architecture, q.Architecture),
+		strings.Compare(p.Filename, q.Filename),
+		strings.Compare(p.SHA256, q.SHA256),
+	) < 0
+}
+
+// bootstrap returns the names debootstrap would install, in a fixed
+// order, recording who pulled in whom.
+func (r *resolver) bootstrap(required []*Package, opts ResolveOptions) ([]string, error) {
+	var roots []string
+	for _, p := range required {
+		roots = append(roots, p.Name)
+	}
+	roots = append(roots, "apt")
+	roots = append(roots, opts.Required...)
+	roots = append(roots, opts.Include...)
+	roots = slices.DeleteFunc(roots, func(name string) bool { return slices.Contains(opts.Exclude, name) })
+	slices.Sort(roots)
+	roots = slices.Compact(roots)
+
+	seen := make(map[string]bool)
+	for _, name := range roots {
+		if r.base(name) == nil {
+			return nil, fmt.Errorf("package %q not found", name)
+		}
+		seen[name] = true
+		r.parent[name] = ""
+	}
+	queue := roots
+	for i := 0; i < len(queue); i++ {
+		p := r.base(queue[i])
+		for _, dep := range [...]*dependency.Dependency{&p.PreDepends, &p.Depends} {
+			for _, rel := range dep.Relations {
+				if len(rel.Possibilities) == 0 {
+					continue
+				}
+				poss := rel.Possibilities[0]
+				name := poss.Name
+				if poss.Substvar || !r.archApplies(&poss) || seen[name] || r.base(name) == nil ||
+					slices.Contains(opts.ExcludeDependency, name) {
+					continue
+				}
+				seen[name] = true
+				r.parent[name] = p.Name
+				queue = append(queue, name)
+			}
+		}
+	}
+	return queue, nil
+}
+
+// upgrade upgrades the bootstrapped packages to their candidates and
+// closes the set as apt-get dist-upgrade does.
+func (r *resolver) upgrade(boot []string, essential []*Package) error {
+	for _, name := range boot {
+		r.sel[name] = r.best(name)
+	}
+	roots := slices.Clone(boot)
+	slices.Sort(roots)
+	slices.SortFunc(essential, func(a, b *Package) int { return strings.Compare(a.Name, b.Name) })
+	for _, p := range essential {
+		if r.sel[p.Name] == nil {
+			r.sel[p.Name] = p
+			r.parent[p.Name] = ""
+			roots = append(roots, p.Name)
+		}
+	}
+	for _, name := range roots {
+		if err := r.install(r.sel[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// install satisfies the dependencies of p, which is already selected, as
+// apt's MarkInstall does: depth first, in the order the relations are
+// written, skipping those already satisfied, and choosing the first of
+// their candidates whose own dependencies can be met.
+func (r *resolver) install(p *Package) error {
+	for kind, dep := range [...]*dependency.Dependency{&p.PreDepends, &p.Depends} {
+		for _, rel := range dep.Relations {
+			poss := r.applicable(rel)
+			if len(poss) == 0 || r.satisfied(poss) {
+				continue
+			}
+			cands := r.candidates(poss)
+			if len(cands) == 0 {
+				return r.unsatisfiable(p, kind, rel, poss)
+			}
+			// If the first cannot be installed, try the others, but
+			// report why the first failed.
+			err := r.try(cands[0], p)
+			for i := 1; err != nil && i < len(cands); i++ {
+				if r.try(cands[i], p) == nil {
+					err = nil
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// try selects c for by and installs it. If c cannot be installed, try
+// undoes what it selected, so that the caller can try the next candidate
+// as apt does.
+func (r *resolver) try(c, by *Package) error {
+	mark := len(r.added)
+	r.sel[c.Name] = c
+	r.parent[c.Name] = by.Name
+	r.added = append(r.added, c.Name)
+	err := r.install(c)
+	if err != nil {
+		for _, name := range r.added[mark:] {
+			delete(r.sel, name)
+			delete(r.parent, name)
+		}
+		r.added = r.added[:mark]
+	}
+	return err
+}
+
+// archApplies reports whether poss applies on the native architecture,
+// given its [arch] restriction.
+func (r *resolver) archApplies(poss *dependency.Possibility) bool {
+	return poss.Architectures == nil || poss.Architectures.Matches(&r.native)
+}
+
+// applicable returns the possibilities of rel that apply on the native
+// architecture.
+func (r *resolver) applicable(rel dependency.Relation) []dependency.Possibility {
+	poss := make([]dependency.Possibility, 0, len(rel.Possibilities))
+	for _, p := range rel.Possibilities {
+		if !p.Substvar && r.archApplies(&p) {
+			poss = append(poss, p)
+		}
+	}
+	return poss
+}
+
+// archMatches reports whether p meets the architecture qualifier q of a
+// dependency. Every candidate is native or "all", which apt treats as
+// native; ":any" asks for a Multi-Arch: allowed package.
+func (r *resolver) archMatches(q *dependency.Arch, p *Package) bool {
+	switch {
+	case q == nil, q.CPU == "native":
+		return true
+	case *q == dependency.Any:
+		return p.MultiArch == "allowed"
+	default:
+		return *q == r.native
+	}
+}
+
+// is reports whether p, under its own name, satisfies poss.
+func (r *resolver) is(poss *dependency.Possibility, p *Package) bool {
+	return p != nil && r.archMatches(poss.Arch, p) &&
+		(poss.Version == nil || poss.Version.SatisfiedBy(p.Version))
+}
+
+// provides reports whether pv satisfies poss. A versioned dependency
+// needs a versioned Provides.
+func (r *resolver) provides(poss *dependency.Possibility, pv provider) bool {
+	if !r.archMatches(poss.Arch, pv.pkg) {
+		return false
+	}
+	if poss.Version == nil {
+		return true
+	}
+	if pv.version == nil || pv.version.Operator != "=" {
+		return false
+	}
+	v, err := version.Parse(pv.version.Number)
+	return err == nil && poss.Version.SatisfiedBy(v)
+}
+
+// satisfied reports whether a selected package satisfies one of poss.
+func (r *resolver) satisfied(poss []dependency.Possibility) bool {
+	for i := range poss {
+		if r.is(&poss[i], r.sel[poss[i].Name]) {
+			return true
+		}
+	}
+	for i := range poss {
+		for _, pv := range r.providers[poss[i].Name] {
+			if r.sel[pv.pkg.Name] == pv.pkg && r.provides(&poss[i], pv) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// candidates returns the packages that would satisfy one of poss, most
+// preferred first, without duplicates.
+func (r *resolver) candidates(poss []dependency.Possibility) []*Package {
+	var out []*Package
+	for i := range poss {
+		if p := r.best(poss[i].Name); r.is(&poss[i], p) && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+		var pvs []*Package
+		for _, pv := range r.providers[poss[i].Name] {
+			if pv.pkg.Name != poss[i].Name && r.provides(&poss[i], pv) && !slices.Contains(out, pv.pkg) {
+				pvs = append(pvs, pv.pkg)
+			}
+		}
+		slices.SortStableFunc(pvs, func(a, b *Package) int {
+			return priorityRank(a.Priority) - priorityRank(b.Priority)
+		})
+		out = append(out, pvs...)
+	}
+	return out
+}
+
+func priorityRank(p string) int {
+	switch p {
+	case "required":
+		return 0
+	case "important":
+		return 1
+	case "standard":
+		return 2
+	case "optional":
+		return 3
+	case "extra":
+		return 4
+	}
+	return 5
+}
+
+// unsatisfiable describes why p's relation rel cannot be met, with the
+// chain of packages from the root that pulled p in.
+func (r *resolver) unsatisfiable(p *Package, kind int, rel dependency.Relation, poss []dependency.Possibility) error {
+	var chain []string
+	for name := p.Name; ; {
+		chain = append(chain, name)
+		up, ok := r.parent[name]
+		if !ok || up == "" || slices.Contains(chain, up) {
+			break
+		}
+		name = up
+	}
+	slices.Reverse(chain)
+	verb := "depends on"
+	if kind == 0 {
+		verb = "pre-depends on"
+	}
+	var why []string
+	for i := range poss {
+		if s := r.why(&poss[i]); !slices.Contains(why, s) {
+			why = append(why, s)
+		}
+	}
+	return fmt.Errorf("%s %s %s, but %s", strings.Join(chain, " → "), verb, rel, strings.Join(why, " and "))
+}
+
+// why says what the suites offer for poss.
+func (r *resolver) why(poss *dependency.Possibility) string {
+	if p := r.best(poss.Name); p != nil {
+		s := fmt.Sprintf("%s has %s %s", p.Suite, p.Name, p.Version)
+		if poss.Arch != nil && !r.archMatches(poss.Arch, p) {
+			if *poss.Arch == dependency.Any {
+				s += ", which is not Multi-Arch: allowed"
+			} else {
+				s += " for " + p.Architecture
+			}
+		}
+		return s
+	}
+	var have []string
+	for _, pv := range r.providers[poss.Name] {
+		s := fmt.Sprintf("%s has %s %s providing %s", pv.pkg.Suite, pv.pkg.Name, pv.pkg.Version, poss.Name)
+		if pv.version != nil {
+			s += " " + pv.version.String()
+		}
+		have = append(have, s)
+	}
+	if len(have) > 0 {
+		return strings.Join(have, " and ")
+	}
+	return "no suite has " + poss.Name
+}
+
+// NewSet returns the plain value of a resolved package set.
+func NewSet(suite, arch string, epoch time.Time, pkgs []*Package) *Set {
+	s := &Set{Suite: suite, Arch: arch, Epoch: epoch.UTC(), Packages: make([]Deb, 0, len(pkgs))}
+	for _, p := range pkgs {
+		d := Deb{
+			Name:          p.Name,
+			Version:       p.Version.String(),
+			Architecture:  p.Architecture,
+			Source:        cmp.Or(p.Source, p.Name),
+			SourceVersion: p.SourceVersion,
+			URL:           p.URL(),
+			Size:          p.Size,
+			SHA256:        p.SHA256,
+			Priority:      p.Priority,
+			Essential:     p.Essential,
+		}
+		if d.SourceVersion == "" {
+			d.SourceVersion = d.Version
+		}
+		s.Packages = append(s.Packages, d)
+	}
+	slices.SortFunc(s.Packages, func(a, b Deb) int { return strings.Compare(a.Name, b.Name) })
+	return s
+}
