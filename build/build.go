@@ -1,0 +1,199 @@
+// Package build ties the stages together for the command line: it turns
+// the user's options into archives, a verified index set, a resolved
+// package set and verified debs in the cache.
+package build
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/snapshots"
+)
+
+// DefaultKeyring is Debian's archive keyring (package debian-archive-keyring).
+const DefaultKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+// Options are the inputs of a build.
+type Options struct {
+	Suite          string
+	Snapshot       time.Time // zero: the live mirror
+	SnapshotServer string
+	Mirror         string // archive root; empty: the host's apt sources
+	SecurityMirror string // empty: the host's, or Mirror's -security sibling
+	Arch           string
+	Keyring        string
+	Include        []string
+	Exclude        []string
+	CacheDir       string
+	Jobs           int
+	Log            io.Writer // progress and notes; nil discards them
+
+	// HostRoot is where the host's apt sources are read from ("/").
+	HostRoot string
+	// Now is the time Valid-Until is checked against; zero means time.Now.
+	Now time.Time
+}
+
+func (o *Options) logf(format string, args ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", args...)
+	}
+}
+
+// Archives returns the archive roots the options select.
+func (o *Options) Archives() snapshots.Archives {
+	if !o.Snapshot.IsZero() {
+		server := o.SnapshotServer
+		if server == "" {
+			server = snapshots.DefaultServer
+		}
+		return snapshots.Snapshot(server, o.Snapshot)
+	}
+	var a snapshots.Archives
+	if o.Mirror != "" {
+		a = snapshots.Mirror(o.Mirror)
+	} else {
+		root := o.HostRoot
+		if root == "" {
+			root = "/"
+		}
+		a = snapshots.HostArchives(root)
+	}
+	if o.SecurityMirror != "" {
+		a.Security = o.SecurityMirror
+	}
+	return a
+}
+
+// repositories lists the suites a build reads: SUITE, SUITE-updates and
+// the security suite. Suites that never have updates (sid, experimental)
+// read SUITE alone.
+func (o *Options) repositories(a snapshots.Archives) []apt.Repository {
+	snap := !o.Snapshot.IsZero()
+	repos := []apt.Repository{{URL: a.Debian, Suite: o.Suite, Snapshot: snap}}
+	switch o.Suite {
+	case "sid", "unstable", "experimental", "rc-buggy":
+		return repos
+	}
+	return append(repos,
+		apt.Repository{URL: a.Debian, Suite: o.Suite + "-updates", Snapshot: snap, Optional: true},
+		apt.Repository{URL: a.Security, Suite: snapshots.SecuritySuite(o.Suite), Snapshot: snap, Optional: true},
+	)
+}
+
+// Client returns an apt client that caches under o.CacheDir.
+func (o *Options) Client() (*apt.Client, error) {
+	cache, err := apt.OpenCache(o.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	return &apt.Client{HTTP: http.DefaultClient, Cache: cache, Log: o.logf}, nil
+}
+
+// Resolve fetches and verifies the suites' indexes and resolves the package
+// set, downloading no package.
+func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
+	keyringPath := o.Keyring
+	if keyringPath == "" {
+		keyringPath = DefaultKeyring
+	}
+	keyring, err := apt.LoadKeyring(keyringPath)
+	if err != nil {
+		return nil, err
+	}
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	repos := o.repositories(o.Archives())
+	for i := range repos {
+		repos[i].Keyring = keyring
+	}
+
+	// Fetch the suites in parallel; each result lands in its own slot so
+	// the universe's order does not depend on timing.
+	releases := make([]*apt.Release, len(repos))
+	indexes := make([][]apt.Package, len(repos))
+	errs := make([]error, len(repos))
+	var wg sync.WaitGroup
+	for i, repo := range repos {
+		wg.Go(func() {
+			rel, err := c.Release(ctx, repo, now)
+			if err != nil || rel == nil {
+				errs[i] = err
+				return
+			}
+			if !slices.Contains(rel.Architectures, o.Arch) {
+				errs[i] = fmt.Errorf("suite %q (%s): no architecture %q (has %v)", repo.Suite, repo.URL, o.Arch, rel.Architectures)
+				return
+			}
+			releases[i] = rel
+			indexes[i], errs[i] = c.Packages(ctx, repo, rel, o.Arch)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	var universe []apt.Package
+	for _, idx := range indexes {
+		universe = append(universe, idx...)
+	}
+
+	main := releases[0]
+	epoch := o.Snapshot
+	if epoch.IsZero() {
+		// Without a snapshot the image epoch is the main suite's Date,
+		// as debuerreotype does for non-snapshot builds.
+		epoch = main.Date
+	}
+	ropts := apt.ResolveOptions{Arch: o.Arch, Suite: o.Suite, Include: o.Include, Exclude: o.Exclude}
+	// debootstrap's choices for merged-/usr (scripts/debian-common):
+	// bookworm installs usr-is-merged; later suites have no usrmerge.
+	switch main.Codename {
+	case "etch", "lenny", "squeeze", "wheezy", "jessie", "stretch", "buster", "bullseye":
+	case "bookworm":
+		ropts.Required = []string{"usr-is-merged"}
+		ropts.ExcludeDependency = []string{"usrmerge"}
+	default:
+		ropts.ExcludeDependency = []string{"usrmerge"}
+	}
+	pkgs, err := apt.Resolve(universe, ropts)
+	if err != nil {
+		return nil, fmt.Errorf("suite %q: %w", o.Suite, err)
+	}
+	return apt.NewSet(o.Suite, o.Arch, epoch, pkgs), nil
+}
+
+// Fetch downloads and verifies every package of set into the cache.
+func Fetch(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) error {
+	start := time.Now()
+	if _, err := c.Download(ctx, set.Packages, o.Jobs); err != nil {
+		return err
+	}
+	o.logf("fetched %d packages in %s", len(set.Packages), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// DefaultCacheDir is /var/cache/basebuild for root, else
+// $XDG_CACHE_HOME/basebuild.
+func DefaultCacheDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/cache/basebuild"
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "basebuild-cache")
+	}
+	return filepath.Join(dir, "basebuild")
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// referenceDir is where scripts/reference-rootfs.sh keeps debuerreotype's
+// builds between runs; they take a minute each.
+const referenceDir = "/var/cache/basebuild-test/reference"
+
+// snapshotServer returns the local snapshot-shaped server that make test
+// starts in front of the host's mirror.
+func snapshotServer(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("BASEBUILD_SNAPSHOT_SERVER")
+	if url == "" {
+		t.Skip("BASEBUILD_SNAPSHOT_SERVER unset: run through make test")
+	}
+	return url
+}
+
+// reference builds (or reuses) debuerreotype's rootfs of suite from the
+// host's mirror and returns its directory.
+func reference(t *testing.T, suite string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("debuerreotype needs root")
+	}
+	dir := filepath.Join(referenceDir, suite)
+	cmd := exec.Command("../../scripts/reference-rootfs.sh", suite, dir)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("reference-rootfs.sh %s: %v", suite, err)
+	}
+	t.Logf("reference %s ready in %s", suite, time.Since(start).Round(time.Second))
+	return dir
+}
+
+// TestDryRunMatchesDebuerreotype checks the acceptance criterion of the
+// resolver: basebuild's package set is exactly the one of a debuerreotype
+// image built from the same mirror (init, minimizing-config, sources with
+// -updates and -security, apt-get dist-upgrade).
+func TestDryRunMatchesDebuerreotype(t *testing.T) {
+	server := snapshotServer(t)
+	for _, suite := range []string{"bookworm", "trixie", "bullseye"} {
+		t.Run(suite, func(t *testing.T) {
+			dir := reference(t, suite)
+			want, err := os.ReadFile(filepath.Join(dir, "dpkg-query.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// bookworm goes through the snapshot server, the others read
+			// the host's mirror from its apt sources, as users do.
+			args := []string{"--suite", suite, "--arch", "amd64", "--cache-dir", filepath.Join(t.TempDir(), "cache"), "--dry-run"}
+			if suite == "bookworm" {
+				args = append(args, "--snapshot", time.Now().UTC().Format("20060102T150405Z"), "--snapshot-server", server)
+			}
+			got, stderr, err := runCLI(t, args...)
+			if err != nil {
+				t.Fatalf("basebuild %s: %v\nstderr: %s", strings.Join(args, " "), err, stderr)
+			}
+			if got != string(want) {
+				t.Errorf("basebuild --dry-run differs from debuerreotype's dpkg-query -W:\n%s", lineDiff(string(want), got))
+			}
+		})
+	}
+}
+
+// lineDiff lists the lines only in want (-) and only in got (+).
+func lineDiff(want, got string) string {
+	count := map[string]int{}
+	for _, l := range strings.Split(want, "\n") {
+		count[l]++
+	}
+	for _, l := range strings.Split(got, "\n") {
+		count[l]--
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(want, "\n") {
+		if count[l] > 0 {
+			b.WriteString("- " + l + "\n")
+		}
+	}
+	for _, l := range strings.Split(got, "\n") {
+		if count[l] < 0 {
+			b.WriteString("+ " + l + "\n")
+		}
+	}
+	return b.String()
+}

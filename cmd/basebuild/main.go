@@ -1,0 +1,130 @@
+// Command basebuild builds Debian base images from a snapshot of the
+// archive, reproducibly, without a container runtime.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/basebuild/basebuild/build"
+	"github.com/basebuild/basebuild/snapshots"
+)
+
+const usage = `Usage: basebuild --suite SUITE [flags]
+
+Builds a Debian base image of SUITE from the Debian archive, or from
+snapshot.debian.org as it was at --snapshot. This version resolves,
+verifies and fetches the packages; --dry-run prints them without fetching.
+
+Flags:
+`
+
+// errUsage marks errors in the command line itself (exit status 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, pflag.ErrHelp):
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(os.Stderr, "basebuild: %v\n", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "basebuild: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("basebuild", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported once, by main
+	var (
+		o        build.Options
+		snapshot string
+		dryRun   bool
+	)
+	fs.StringVar(&o.Suite, "suite", "", "Debian suite to build: bookworm, trixie, bullseye, sid, … (required)")
+	fs.StringVar(&snapshot, "snapshot", "", "build from snapshot.debian.org as of this time: 20240101, 20240101T000000Z or 2024-01-01T00:00:00Z; the image epoch is this time")
+	fs.StringVar(&o.SnapshotServer, "snapshot-server", snapshots.DefaultServer, "snapshot server serving /archive/debian/<ts>/ and /archive/debian-security/<ts>/")
+	fs.StringVar(&o.Mirror, "mirror", "", "Debian archive root without --snapshot (default: the host's apt sources, else "+snapshots.DefaultMirror+")")
+	fs.StringVar(&o.SecurityMirror, "security-mirror", "", "Debian security archive root without --snapshot (default: the host's, else MIRROR-security)")
+	fs.StringVar(&o.Arch, "arch", debianArch(runtime.GOARCH), "Debian architecture")
+	fs.StringVar(&o.Keyring, "keyring", build.DefaultKeyring, "OpenPGP keyring that must have signed each suite's InRelease")
+	fs.StringSliceVar(&o.Include, "include", nil, "extra packages to install, comma-separated")
+	fs.StringSliceVar(&o.Exclude, "exclude", nil, "packages to leave out of the required set, comma-separated")
+	fs.StringVar(&o.CacheDir, "cache-dir", build.DefaultCacheDir(), "cache of verified packages and snapshot indexes")
+	fs.IntVar(&o.Jobs, "jobs", 2*runtime.NumCPU(), "parallel downloads")
+	fs.BoolVar(&dryRun, "dry-run", false, "resolve only: print the packages as 'name version arch', one a line, and fetch nothing but indexes")
+	help := fs.BoolP("help", "h", false, "show this help")
+
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v (see basebuild --help)", errUsage, err)
+	}
+	if *help {
+		fmt.Fprint(stdout, usage+fs.FlagUsages())
+		return pflag.ErrHelp
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("%w: unexpected argument %q (see basebuild --help)", errUsage, fs.Arg(0))
+	case o.Suite == "":
+		return fmt.Errorf("%w: --suite is required (see basebuild --help)", errUsage)
+	case strings.ContainsAny(o.Suite, "/ \t") || strings.HasPrefix(o.Suite, "."):
+		return fmt.Errorf("%w: --suite %q is not a suite name", errUsage, o.Suite)
+	case o.Jobs < 1:
+		return fmt.Errorf("%w: --jobs %d: want at least 1", errUsage, o.Jobs)
+	}
+	if snapshot != "" {
+		t, err := snapshots.Parse(snapshot)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		o.Snapshot = t
+	}
+	o.Log = stderr
+
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	set, err := build.Resolve(ctx, &o, c)
+	if err != nil {
+		return err
+	}
+	if !dryRun {
+		if err := build.Fetch(ctx, &o, c, set); err != nil {
+			return err
+		}
+	}
+	for _, p := range set.Packages {
+		fmt.Fprintf(stdout, "%s %s %s\n", p.Name, p.Version, p.Architecture)
+	}
+	return nil
+}
+
+// debianArch maps a Go architecture to Debian's name for it.
+func debianArch(goarch string) string {
+	switch goarch {
+	case "386":
+		return "i386"
+	case "arm":
+		return "armhf"
+	case "ppc64le":
+		return "ppc64el"
+	case "mips64le":
+		return "mips64el"
+	}
+	return goarch
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/basebuild/basebuild/apt/apttest"
+)
+
+// tinyArchive serves bookworm and bookworm-security (no -updates) with a
+// required package whose dependency was upgraded by a security update.
+func tinyArchive(t *testing.T) *apttest.Archive {
+	return apttest.New(t,
+		apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{
+			{Name: "base-files", Version: "12.4", Fields: map[string]string{"Priority": "required", "Essential": "yes"}},
+			{Name: "libc6", Version: "2.36-9", Fields: map[string]string{"Priority": "optional"}},
+			{Name: "apt", Version: "2.6.1", Fields: map[string]string{"Priority": "important", "Depends": "libc6 (>= 2.34)"}},
+			{Name: "usr-is-merged", Version: "37", Arch: "all", Fields: map[string]string{"Priority": "optional"}},
+			{Name: "unrelated", Version: "1.0", Fields: map[string]string{"Priority": "optional"}},
+		}},
+		apttest.Suite{Archive: "debian-security", Name: "bookworm-security", Debs: []apttest.Deb{
+			{Name: "libc6", Version: "2.36-9+deb12u1", Fields: map[string]string{"Priority": "optional"}},
+		}},
+	)
+}
+
+const tinyWant = `apt 2.6.1 amd64
+base-files 12.4 amd64
+libc6 2.36-9+deb12u1 amd64
+usr-is-merged 37 all
+`
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestDryRunMirror(t *testing.T) {
+	a := tinyArchive(t)
+	cache := t.TempDir()
+	out, stderr, err := runCLI(t, "--suite", "bookworm", "--mirror", a.URL("debian"),
+		"--security-mirror", a.URL("debian-security"), "--keyring", a.KeyringPath,
+		"--arch", "amd64", "--cache-dir", cache, "--dry-run")
+	if err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, stderr)
+	}
+	if out != tinyWant {
+		t.Errorf("stdout:\n%s\nwant:\n%s", out, tinyWant)
+	}
+	if !strings.Contains(stderr, "bookworm-updates") {
+		t.Errorf("stderr has no note about the missing bookworm-updates:\n%s", stderr)
+	}
+	if n := a.Requests(a.Path("debian", "bookworm", "apt")); n != 0 {
+		t.Errorf("--dry-run fetched apt's deb %d times", n)
+	}
+}
+
+func TestFetchFillsCache(t *testing.T) {
+	a := tinyArchive(t)
+	cache := t.TempDir()
+	args := []string{"--suite", "bookworm", "--snapshot", "20240101", "--snapshot-server", a.SnapshotURL(),
+		"--keyring", a.KeyringPath, "--arch", "amd64", "--cache-dir", cache}
+	out, stderr, err := runCLI(t, args...)
+	if err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, stderr)
+	}
+	if out != tinyWant {
+		t.Errorf("stdout:\n%s\nwant:\n%s", out, tinyWant)
+	}
+	debs := 0
+	filepath.WalkDir(cache, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if data, _ := os.ReadFile(path); bytes.Equal(data, a.Deb("debian", "apt")) {
+				debs++
+			}
+		}
+		return nil
+	})
+	if debs != 1 {
+		t.Errorf("cache holds apt's deb %d times, want 1", debs)
+	}
+	// A warm snapshot build needs no network: indexes and debs are cached.
+	a.Close()
+	if out2, stderr, err := runCLI(t, args...); err != nil || out2 != out {
+		t.Errorf("warm rerun with the server gone: %v\nstdout: %s\nstderr: %s", err, out2, stderr)
+	}
+}
+
+func TestMissingSuite(t *testing.T) {
+	a := tinyArchive(t)
+	_, _, err := runCLI(t, "--suite", "trixie", "--mirror", a.URL("debian"), "--keyring", a.KeyringPath,
+		"--arch", "amd64", "--cache-dir", t.TempDir(), "--dry-run")
+	if err == nil || !strings.Contains(err.Error(), a.URL("debian")+"/dists/trixie/InRelease") {
+		t.Errorf("missing suite: err = %v, want it to name the InRelease URL", err)
+	}
+}
+
+func TestUnknownSigner(t *testing.T) {
+	a := tinyArchive(t)
+	_, otherKeyring := apttest.NewKey(t)
+	_, _, err := runCLI(t, "--suite", "bookworm", "--mirror", a.URL("debian"), "--keyring", otherKeyring,
+		"--arch", "amd64", "--cache-dir", t.TempDir(), "--dry-run")
+	if err == nil || !strings.Contains(err.Error(), "bookworm") {
+		t.Errorf("unknown signer: err = %v, want an error naming the suite", err)
+	}
+}
+
+func TestBadCommandLine(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dry-run"}, "--suite is required"},
+		{[]string{"--suite", "bookworm", "--snapshot", "2024-01-01"}, `"2024-01-01"`},
+		{[]string{"--suite", "bookworm", "--snapshot", "yesterday"}, `"yesterday"`},
+		{[]string{"--suite", "bookworm", "extra"}, `unexpected argument "extra"`},
+		{[]string{"--suite", "bookworm", "--jobs", "0"}, "--jobs 0"},
+		{[]string{"--suite", "../etc"}, "not a suite name"},
+		{[]string{"--suite", "bookworm", "--frobnicate"}, "frobnicate"},
+	} {
+		_, _, err := runCLI(t, tc.args...)
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: err = %v, want a one-line usage error containing %s", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	out, _, err := runCLI(t, "--help")
+	if err == nil || !strings.Contains(out, "--dry-run") || !strings.Contains(out, "--snapshot-server") {
+		t.Errorf("--help: err %v, output:\n%s", err, out)
+	}
+}

@@ -1,0 +1,22 @@
+// Package rootfs turns verified debs into a configured root filesystem:
+// native unpacking through a traversal-safe root, a dpkg database written
+// as dpkg writes it, maintainer scripts run in a chroot, and
+// debuerreotype's minimizing configuration and fixups.
+package rootfs
+
+import "github.com/basebuild/basebuild/apt"
+
+// DebFile is a resolved package and its verified .deb in the cache.
+type DebFile struct {
+	apt.Deb
+	Path string
+}
+
+// Installed is what unpacking one package leaves for the dpkg database.
+type Installed struct {
+	Name, Version, Architecture string
+	Control                     []byte            // the package's control file, as shipped
+	Files                       []string          // paths as dpkg lists them in info/NAME.list: "/.", "/bin", "/bin/bash", …
+	Conffiles                   []string          // absolute paths from the conffiles control member
+	Members                     map[string][]byte // other control members: md5sums, preinst, postinst, prerm, postrm, config, templates, triggers, shlibs, symbols, …
+}
