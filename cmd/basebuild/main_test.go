@@ -138,3 +138,32 @@ func TestHelp(t *testing.T) {
 		t.Errorf("--help: err %v, output:\n%s", err, out)
 	}
 }
+
+func TestSnapshotNotFound(t *testing.T) {
+	a := tinyArchive(t)
+	path := "archive/debian/20240101T000000Z/dists/bookworm/InRelease"
+	a.Fail(path, 404)
+	_, _, err := runCLI(t, "--suite", "bookworm", "--snapshot", "20240101", "--snapshot-server", a.SnapshotURL(),
+		"--keyring", a.KeyringPath, "--arch", "amd64", "--cache-dir", t.TempDir(), "--dry-run")
+	if err == nil || !strings.Contains(err.Error(), a.SnapshotURL()+"/"+path) {
+		t.Errorf("snapshot 404: err = %v, want it to name %s", err, path)
+	}
+}
+
+func TestIncludeExclude(t *testing.T) {
+	a := tinyArchive(t)
+	args := []string{"--suite", "bookworm", "--mirror", a.URL("debian"), "--security-mirror", a.URL("debian-security"),
+		"--keyring", a.KeyringPath, "--arch", "amd64", "--cache-dir", t.TempDir(), "--dry-run"}
+	out, stderr, err := runCLI(t, append(args, "--include", "unrelated")...)
+	if err != nil || !strings.Contains(out, "unrelated 1.0 amd64\n") {
+		t.Errorf("--include unrelated: %v\n%s%s", err, out, stderr)
+	}
+	out, stderr, err = runCLI(t, append(args, "--exclude", "apt")...)
+	if want := "base-files 12.4 amd64\nusr-is-merged 37 all\n"; err != nil || out != want {
+		t.Errorf("--exclude apt: %v\n%s, want\n%s%s", err, out, want, stderr)
+	}
+	_, _, err = runCLI(t, append(args, "--include", "nosuchpackage")...)
+	if err == nil || !strings.Contains(err.Error(), `"nosuchpackage"`) {
+		t.Errorf("--include nosuchpackage: err = %v", err)
+	}
+}
