@@ -8,6 +8,7 @@ set -euo pipefail
 
 # The one list of packages the tests need. Keep it sorted.
 packages=(
+	busybox-static # a static shell for the hermetic chroot tests
 	ca-certificates
 	curl
 	debian-archive-keyring
