@@ -34,6 +34,7 @@ type Options struct {
 	Exclude        []string
 	CacheDir       string
 	Jobs           int
+	MergedUsr      *bool     // nil: as debuerreotype does for the suite
 	Log            io.Writer // progress and notes; nil discards them
 
 	// HostRoot is where the host's apt sources are read from ("/").
@@ -177,12 +178,19 @@ func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 
 // Fetch downloads and verifies every package of set into the cache.
 func Fetch(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) error {
+	_, err := fetch(ctx, o, c, set)
+	return err
+}
+
+// fetch downloads set's debs and returns their cache paths by SHA256.
+func fetch(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (map[string]string, error) {
 	start := time.Now()
-	if _, err := c.Download(ctx, set.Packages, o.Jobs); err != nil {
-		return err
+	paths, err := c.Download(ctx, set.Packages, o.Jobs)
+	if err != nil {
+		return nil, err
 	}
 	o.logf("fetched %d packages in %s", len(set.Packages), time.Since(start).Round(time.Millisecond))
-	return nil
+	return paths, nil
 }
 
 // DefaultCacheDir is /var/cache/basebuild for root, else

@@ -39,11 +39,11 @@ type FinishOptions struct {
 	// Snapshot, when set, is the snapshot.debian.org timestamp written as
 	// a comment above each source, as the official images have it.
 	Snapshot time.Time
-	// Required are the packages left marked manually installed; all other
+	// Manual are the packages left marked manually installed; all other
 	// installed packages are marked automatically installed, as
 	// debuerreotype-init's "apt-mark auto '.*'" and "apt-mark manual
 	// INCLUDES" leave them. The official images keep none manual.
-	Required []string
+	Manual []string
 }
 
 // MinimizingConfig writes debuerreotype-minimizing-config's files into the
@@ -193,7 +193,7 @@ func Finish(dir string, o FinishOptions) error {
 		return fmt.Errorf("finish %s: %w", dir, err)
 	}
 	steps := []func() error{
-		func() error { return writeExtendedStates(root, pkgs, o.Required) },
+		func() error { return writeExtendedStates(root, pkgs, o.Manual) },
 		func() error { return writeSources(root, pkgs, o.Suite, o.Snapshot) },
 		func() error { return writeHostFiles(root) },
 		func() error { return clampShadow(root, o.Epoch) },

@@ -307,7 +307,7 @@ func TestFinish(t *testing.T) {
 		Epoch:    epoch,
 		Suite:    "bookworm",
 		Snapshot: epoch,
-		Required: []string{"base-files"},
+		Manual:   []string{"base-files"},
 	})
 	if err != nil {
 		t.Fatal(err)

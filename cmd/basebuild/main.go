@@ -23,7 +23,9 @@ const usage = `Usage: basebuild --suite SUITE [flags]
 
 Builds a Debian base image of SUITE from the Debian archive, or from
 snapshot.debian.org as it was at --snapshot. This version resolves,
-verifies and fetches the packages; --dry-run prints them without fetching.
+verifies and fetches the packages and, with --rootfs, builds the
+configured root filesystem; --dry-run prints the packages without
+fetching them.
 
 Flags:
 `
@@ -54,6 +56,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o        build.Options
 		snapshot string
 		dryRun   bool
+		rootDir  string
+		merged   bool
+		unmerged bool
 	)
 	fs.StringVar(&o.Suite, "suite", "", "Debian suite to build: bookworm, trixie, bullseye, sid, … (required)")
 	fs.StringVar(&snapshot, "snapshot", "", "build from snapshot.debian.org as of this time: 20240101, 20240101T000000Z or 2024-01-01T00:00:00Z; the image epoch is this time")
@@ -67,6 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.CacheDir, "cache-dir", build.DefaultCacheDir(), "cache of verified packages and snapshot indexes")
 	fs.IntVar(&o.Jobs, "jobs", 2*runtime.NumCPU(), "parallel downloads")
 	fs.BoolVar(&dryRun, "dry-run", false, "resolve only: print the packages as 'name version arch', one a line, and fetch nothing but indexes")
+	fs.StringVar(&rootDir, "rootfs", "", "build the configured root filesystem into DIR (must not exist or be empty; needs root)")
+	fs.BoolVar(&merged, "merged-usr", false, "make bin, sbin and lib* symlinks into usr/ (default from bookworm on, as debuerreotype does)")
+	fs.BoolVar(&unmerged, "no-merged-usr", false, "keep bin, sbin and lib* real directories (default for bullseye and older)")
 	help := fs.BoolP("help", "h", false, "show this help")
 
 	if err := fs.Parse(args); err != nil {
@@ -85,6 +93,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --suite %q is not a suite name", errUsage, o.Suite)
 	case o.Jobs < 1:
 		return fmt.Errorf("%w: --jobs %d: want at least 1", errUsage, o.Jobs)
+	case merged && unmerged:
+		return fmt.Errorf("%w: --merged-usr and --no-merged-usr contradict each other", errUsage)
+	case rootDir != "" && dryRun:
+		return fmt.Errorf("%w: --rootfs and --dry-run contradict each other", errUsage)
+	case rootDir != "" && os.Geteuid() != 0:
+		return fmt.Errorf("--rootfs needs root: maintainer scripts run in a chroot")
+	}
+	if merged || unmerged {
+		o.MergedUsr = &merged
 	}
 	if snapshot != "" {
 		t, err := snapshots.Parse(snapshot)
@@ -94,6 +111,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.Snapshot = t
 	}
 	o.Log = stderr
+	if rootDir != "" {
+		// Refuse a used destination before any download.
+		if err := build.CheckDestination(rootDir); err != nil {
+			return err
+		}
+	}
 
 	c, err := o.Client()
 	if err != nil {
@@ -103,7 +126,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if !dryRun {
+	switch {
+	case rootDir != "":
+		if err := build.Rootfs(ctx, &o, c, set, rootDir); err != nil {
+			return err
+		}
+	case !dryRun:
 		if err := build.Fetch(ctx, &o, c, set); err != nil {
 			return err
 		}

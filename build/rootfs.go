@@ -1,0 +1,194 @@
+package build
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/rootfs"
+)
+
+// Rootfs fetches set's debs and builds the configured rootfs into dir,
+// which must not exist or be empty. The tree is built beside dir and
+// renamed into place only when complete, so a failed build leaves dir as
+// it was.
+func Rootfs(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, dir string) (err error) {
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := CheckDestination(dir); err != nil {
+		return err
+	}
+	paths, err := fetch(ctx, o, c, set)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".basebuild-")
+	if err != nil {
+		return fmt.Errorf("rootfs %s: %w", dir, err)
+	}
+	defer func() {
+		if err != nil {
+			if rerr := removeTree(tmp); rerr != nil {
+				err = fmt.Errorf("%w (and %v)", err, rerr)
+			}
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := buildTree(ctx, o, set, paths, tmp); err != nil {
+		return err
+	}
+	// An empty dir was accepted above; it is replaced.
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("rootfs %s: %w", dir, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("rootfs %s: %w", dir, err)
+	}
+	return nil
+}
+
+// buildTree runs the rootfs stages in dir.
+func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]string, dir string) error {
+	debs := make([]rootfs.DebFile, len(set.Packages))
+	for i, p := range set.Packages {
+		debs[i] = rootfs.DebFile{Deb: p, Path: paths[p.SHA256]}
+	}
+	step := func(name string, f func() error) error {
+		start := time.Now()
+		if err := f(); err != nil {
+			return err
+		}
+		o.logf("%s: %s", name, time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+	if o.mergedUsr() {
+		if err := step("merged-usr", func() error { return rootfs.MergeUsr(dir, set.Arch) }); err != nil {
+			return err
+		}
+	}
+	var installed []*rootfs.Installed
+	err := step("unpack", func() (err error) {
+		installed, err = rootfs.Unpack(ctx, dir, debs, o.Jobs)
+		if err != nil {
+			return err
+		}
+		if o.mergedUsr() {
+			if err := rootfs.PruneMergedUsr(dir, set.Arch, installed); err != nil {
+				return err
+			}
+		}
+		return rootfs.WriteDatabase(dir, set.Arch, installed)
+	})
+	if err != nil {
+		return err
+	}
+	// Maintainer scripts see SOURCE_DATE_EPOCH through this file, as under
+	// debuerreotype (/etc/shadow's dates come from it); Finish removes it.
+	epoch := fmt.Sprintf("%d\n", set.Epoch.Unix())
+	if err := os.WriteFile(filepath.Join(dir, "debuerreotype-epoch"), []byte(epoch), 0o644); err != nil {
+		return err
+	}
+	if err := step("configure", func() error { return rootfs.Configure(ctx, dir, installed, o.Log) }); err != nil {
+		return err
+	}
+	if err := step("minimizing-config", func() error { return rootfs.MinimizingConfig(dir) }); err != nil {
+		return err
+	}
+	return step("finish", func() error {
+		return rootfs.Finish(dir, rootfs.FinishOptions{Epoch: set.Epoch, Suite: o.Suite, Snapshot: o.Snapshot,
+			// As debuerreotype-init: everything is marked automatically
+			// installed but what the user asked to include.
+			Manual: o.Include})
+	})
+}
+
+// mergedUsr says whether to merge /usr: as debuerreotype's official
+// builds do, from bookworm on, unless the user said otherwise.
+func (o *Options) mergedUsr() bool {
+	if o.MergedUsr != nil {
+		return *o.MergedUsr
+	}
+	switch o.Suite {
+	case "etch", "lenny", "squeeze", "wheezy", "jessie", "stretch", "buster", "bullseye":
+		return false
+	}
+	return true
+}
+
+// CheckDestination refuses a rootfs dir that exists and is not an empty directory.
+func CheckDestination(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("rootfs %s: %w", dir, err)
+	case len(entries) > 0:
+		return fmt.Errorf("rootfs %s: exists and is not empty", dir)
+	}
+	return nil
+}
+
+// removeTree deletes a failed build, but never while anything is mounted
+// inside it: RemoveAll would descend into the host's /proc, /sys or /dev.
+func removeTree(dir string) error {
+	mounts, err := mountsUnder(dir)
+	if err != nil {
+		return err
+	}
+	if len(mounts) > 0 {
+		return fmt.Errorf("%s left in place: still mounted: %s", dir, strings.Join(mounts, ", "))
+	}
+	return os.RemoveAll(dir)
+}
+
+// mountsUnder lists the mount points at or below dir.
+func mountsUnder(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mounts")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var mounts []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		// /proc/self/mounts escapes spaces and the like as octal.
+		mp := unescapeMount(fields[1])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			mounts = append(mounts, mp)
+		}
+	}
+	slices.Sort(mounts)
+	return mounts, sc.Err()
+}
+
+func unescapeMount(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
