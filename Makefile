@@ -1,6 +1,6 @@
 # basebuild: build, test and lint. `make test` is what CI runs (.ci/run).
 GO ?= go
-TESTDIR ?= /tmp/basebuild-test
+TESTDIR ?= $(or $(BASEBUILD_TEST_DIR),/tmp/basebuild-test)
 export BASEBUILD_TEST_DIR := $(TESTDIR)
 
 .PHONY: build test deps lint clean
