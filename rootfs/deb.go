@@ -231,6 +231,7 @@ func readDeb(f *os.File) (*Installed, arMember, error) {
 		Architecture: fieldValue(fields, "Architecture"),
 		Control:      files["control"].data,
 		Members:      map[string][]byte{},
+		MemberTimes:  map[string]time.Time{},
 	}
 	if inst.Name == "" || inst.Version == "" || inst.Architecture == "" {
 		return nil, arMember{}, errors.New("control: Package, Version or Architecture missing")
@@ -238,6 +239,7 @@ func readDeb(f *os.File) (*Installed, arMember, error) {
 	for name, m := range files {
 		if name != "control" {
 			inst.Members[name] = m.data
+			inst.MemberTimes[name] = m.modTime
 		}
 	}
 	if inst.Conffiles, err = parseConffiles(files["conffiles"].data); err != nil {

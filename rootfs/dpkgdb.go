@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 )
 
 // dpkgDir is dpkg's database, relative to the root.
@@ -19,12 +20,13 @@ const dpkgDir = "var/lib/dpkg"
 // unpacked and not configured, as dpkg --unpack leaves it, so that dpkg
 // --configure -a in a chroot can configure them:
 //
-//   - status: each package's control fields in dpkg's order with
-//     "Status: install ok unpacked" and its conffiles as "newconffile",
-//     sorted by name as dpkg sorts it;
+//   - status: each package's control fields in dpkg's order, with the
+//     Priority of Installed.Priority, "Status: install ok unpacked" and
+//     its conffiles as "newconffile", sorted by name as dpkg sorts it;
 //   - available: the same stanzas without Status and Conffiles;
 //   - info/NAME.list and info/NAME.MEMBER for every control member but
-//     control, NAME being NAME:ARCH for a Multi-Arch: same package;
+//     control, with its mtime from control.tar as dpkg keeps it, NAME
+//     being NAME:ARCH for a Multi-Arch: same package;
 //   - triggers/File and triggers/TRIGGER with the packages' trigger
 //     interests in the order of pkgs (the order dpkg would register
 //     them in), and empty triggers/Unincorp and triggers/Lock;
@@ -122,11 +124,27 @@ func newDBEntry(p *Installed) (dbEntry, error) {
 	if err != nil {
 		return dbEntry{}, fmt.Errorf("control: %w", err)
 	}
+	if p.Priority != "" {
+		fields = setField(fields, "Priority", p.Priority)
+	}
 	e := dbEntry{pkg: p, fields: fields, id: p.Name}
 	if strings.EqualFold(fieldValue(fields, "Multi-Arch"), "same") {
 		e.id += ":" + p.Architecture
 	}
 	return e, nil
+}
+
+// setField returns fields with the named field, matched as dpkg does
+// regardless of case, set to value, or added last.
+func setField(fields []field, name, value string) []field {
+	fields = slices.Clone(fields)
+	for i, f := range fields {
+		if canonicalField(f.name) == name {
+			fields[i].value = value
+			return fields
+		}
+	}
+	return append(fields, field{name, value})
 }
 
 // scriptMembers are the control members dpkg runs.
@@ -150,8 +168,15 @@ func writeInfo(root *os.Root, e dbEntry) error {
 		if scriptMembers[name] {
 			mode = 0o755
 		}
-		if err := writeDBFile(root, "info/"+e.id+"."+name, e.pkg.Members[name], mode); err != nil {
+		file := "info/" + e.id + "." + name
+		if err := writeDBFile(root, file, e.pkg.Members[name], mode); err != nil {
 			return err
+		}
+		if mtime, ok := e.pkg.MemberTimes[name]; ok {
+			mtime = time.Unix(mtime.Unix(), 0) // whole seconds, as tar keeps them
+			if err := root.Chtimes(path.Join(dpkgDir, file), mtime, mtime); err != nil {
+				return fmt.Errorf("dpkg database: %w", err)
+			}
 		}
 	}
 	return nil

@@ -68,7 +68,9 @@ func dbDebs(t *testing.T, arch string) []DebFile {
 func TestWriteDatabase(t *testing.T) {
 	needRoot(t)
 	_, dir := newRoot(t)
-	pkgs, err := Unpack(context.Background(), dir, dbDebs(t, "amd64"), 2)
+	debs := dbDebs(t, "amd64")
+	debs[2].Priority = "required" // the index's, over the control file's
+	pkgs, err := Unpack(context.Background(), dir, debs, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +92,7 @@ Description: test package bar
 
 Package: baz
 Status: install ok unpacked
-Priority: optional
+Priority: required
 Installed-Size: 2
 Maintainer: Test Maintainer <test@example.org>
 Architecture: amd64
@@ -162,6 +164,10 @@ X-Zed: z
 		fi, _ := os.Stat(p)
 		if err != nil || string(b) != want.body || fi.Mode() != want.mode {
 			t.Errorf("%s: %q %v (%v), want %q %v", name, b, fi.Mode(), err, want.body, want.mode)
+		}
+		// Control members keep their mtime from control.tar.
+		if strings.HasPrefix(name, "info/") && !strings.HasSuffix(name, ".list") && name != "info/format" && err == nil && !fi.ModTime().Equal(apttest.Epoch) {
+			t.Errorf("%s: mtime %v, want the control.tar's %v", name, fi.ModTime().UTC(), apttest.Epoch)
 		}
 	}
 	for _, name := range []string{"arch", "statoverride", "info/foo.list"} {
@@ -273,6 +279,14 @@ func TestMatchesDpkg(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(want, db, "info"))
 	for _, e := range entries {
 		compareFile(t, want, got, db+"info/"+e.Name())
+		if strings.HasSuffix(e.Name(), ".list") || e.Name() == "format" {
+			continue // written now, by both
+		}
+		wi, _ := os.Stat(filepath.Join(want, db, "info", e.Name()))
+		gi, err := os.Stat(filepath.Join(got, db, "info", e.Name()))
+		if err == nil && !gi.ModTime().Equal(wi.ModTime()) {
+			t.Errorf("info/%s: mtime %v, dpkg's %v", e.Name(), gi.ModTime().UTC(), wi.ModTime().UTC())
+		}
 	}
 	entries, _ = os.ReadDir(filepath.Join(want, db, "triggers"))
 	for _, e := range entries {

@@ -4,7 +4,11 @@
 // debuerreotype's minimizing configuration and fixups.
 package rootfs
 
-import "github.com/basebuild/basebuild/apt"
+import (
+	"time"
+
+	"github.com/basebuild/basebuild/apt"
+)
 
 // DebFile is a resolved package and its verified .deb in the cache.
 type DebFile struct {
@@ -15,8 +19,15 @@ type DebFile struct {
 // Installed is what unpacking one package leaves for the dpkg database.
 type Installed struct {
 	Name, Version, Architecture string
-	Control                     []byte            // the package's control file, as shipped
-	Files                       []string          // paths as dpkg lists them in info/NAME.list: "/.", "/bin", "/bin/bash", …
-	Conffiles                   []string          // absolute paths from the conffiles control member
-	Members                     map[string][]byte // other control members: md5sums, preinst, postinst, prerm, postrm, config, templates, triggers, shlibs, symbols, …
+	Control                     []byte               // the package's control file, as shipped
+	Files                       []string             // paths as dpkg lists them in info/NAME.list: "/.", "/bin", "/bin/bash", …
+	Conffiles                   []string             // absolute paths from the conffiles control member
+	Members                     map[string][]byte    // other control members: md5sums, preinst, postinst, prerm, postrm, config, templates, triggers, shlibs, symbols, …
+	MemberTimes                 map[string]time.Time // the members' mtimes in control.tar, which dpkg keeps in info/
+
+	// Priority is the archive index's, which dpkg records rather than
+	// the control file's: debootstrap gives dpkg the index's stanzas
+	// first, and dpkg does not let a .deb override a known priority.
+	// Empty: the control file's.
+	Priority string
 }

@@ -189,6 +189,7 @@ func (t *tree) unpackDeb(ctx context.Context, i int, d DebFile, buf []byte) (*In
 	if err != nil {
 		return nil, fmt.Errorf("package %s: %w", name, err)
 	}
+	inst.Priority = d.Priority
 	u := &debUnpack{t: t, deb: i, conffiles: map[string]bool{}, regular: map[string]string{}, buf: buf}
 	defer u.closeDir()
 	for _, c := range inst.Conffiles {
