@@ -8,13 +8,17 @@ set -euo pipefail
 
 # The one list of packages the tests need. Keep it sorted.
 packages=(
+	apache2-utils # htpasswd for the registry with auth (scripts/registry.sh)
 	busybox-static # a static shell for the hermetic chroot tests
 	ca-certificates
 	curl
 	debian-archive-keyring
 	debootstrap
 	debuerreotype
+	docker-registry # the push tests' registry (scripts/registry.sh)
 	gpgv
+	skopeo # checks what the push tests pushed
+	umoci
 	wget # debuerreotype-init fetches InRelease with it
 	xz-utils
 	zstd

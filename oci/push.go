@@ -1,0 +1,272 @@
+package oci
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// PushOptions configure Push. The zero value is ready to use.
+type PushOptions struct {
+	// Insecure allows plain HTTP. Loopback registries (127.0.0.0/8, ::1,
+	// localhost) are always allowed it.
+	Insecure bool
+
+	// Retries is how many times a push that failed transiently (connection
+	// errors, 5xx, 429) is tried again: 0 means 4, negative means never.
+	Retries int
+
+	// Backoff is the wait before the first retry; it doubles after each.
+	// 0 means one second.
+	Backoff time.Duration
+
+	// Log, if set, reports each retry.
+	Log func(format string, args ...any)
+
+	// Keychain finds the credentials for the registry; nil means
+	// authn.DefaultKeychain (the docker config, $DOCKER_CONFIG, and its
+	// credential helpers).
+	Keychain authn.Keychain
+}
+
+const (
+	defaultRetries = 4
+	defaultBackoff = time.Second
+)
+
+// Push uploads img to the registry and tags it as ref (such as
+// "registry.example/debian:bookworm"), returning the manifest digest.
+//
+// Blobs the repository already has are not uploaded again, and the manifest
+// goes last, so a push that fails never moves the tag. A failed attempt is
+// retried as a whole, which makes it cheap: what the previous attempt
+// uploaded is found and skipped. The image's layers must therefore be
+// readable more than once. The proxy comes from the environment
+// (HTTPS_PROXY, NO_PROXY); loopback registries are never proxied.
+func Push(ctx context.Context, img v1.Image, ref string, o PushOptions) (v1.Hash, error) {
+	r, err := parseReference(ref, o.Insecure)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
+	}
+	registry := r.Context().RegistryStr()
+	digest, err := img.Digest()
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
+	}
+
+	keychain := o.Keychain
+	if keychain == nil {
+		keychain = authn.DefaultKeychain
+	}
+	// Resolved once rather than by remote.WithAuthFromKeychain on every
+	// attempt: a credential helper runs once, and a 401 can tell missing
+	// credentials from rejected ones.
+	auth, err := authn.Resolve(ctx, keychain, r.Context())
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("push %s: credentials for %s: %w", ref, registry, err)
+	}
+
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuth(auth),
+		remote.WithTransport(tr),
+		remote.WithUserAgent("basebuild"),
+		// Push retries whole attempts itself, so that they are counted,
+		// bounded and cancellable; retrying inside as well would multiply
+		// them.
+		remote.WithRetryPredicate(func(error) bool { return false }),
+		remote.WithRetryStatusCodes(),
+	}
+
+	retries := o.Retries
+	if retries == 0 {
+		retries = defaultRetries
+	}
+	retries = max(retries, 0)
+	wait := o.Backoff
+	if wait <= 0 {
+		wait = defaultBackoff
+	}
+	for attempt := 1; ; attempt++ {
+		err := remote.Write(r, img, opts...)
+		if err == nil {
+			return digest, nil
+		}
+		if ctx.Err() != nil {
+			return v1.Hash{}, &pushError{fmt.Sprintf("push %s: %v", ref, ctx.Err()), []error{ctx.Err(), err}}
+		}
+		anonymous := auth == authn.Anonymous
+		if attempt > retries || !transient(err) {
+			return v1.Hash{}, &pushError{fmt.Sprintf("push %s: %s", ref, describe(err, registry, attempt, anonymous)), []error{err}}
+		}
+		why := describe(err, registry, 1, anonymous)
+		if o.Log != nil {
+			o.Log("push %s: attempt %d of %d failed, retrying in %v: %s", ref, attempt, retries+1, wait, why)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			msg := fmt.Sprintf("push %s: %v waiting to retry: %s", ref, ctx.Err(), why)
+			return v1.Hash{}, &pushError{msg, []error{ctx.Err(), err}}
+		case <-t.C:
+		}
+		if wait < time.Minute {
+			wait = min(2*wait, time.Minute)
+		}
+	}
+}
+
+// parseReference parses ref, allowing plain HTTP if insecure or if the
+// registry is on loopback.
+func parseReference(ref string, insecure bool) (name.Reference, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil || !insecure && !loopback(r.Context().RegistryStr()) {
+		return r, err
+	}
+	return name.ParseReference(ref, name.Insecure)
+}
+
+// loopback reports whether the registry host[:port] is a loopback address.
+func loopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newTransport is remote.DefaultTransport with a shorter connect timeout,
+// so that retrying an unreachable registry takes seconds, not minutes.
+// http.ProxyFromEnvironment never proxies loopback addresses.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   50,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+	}
+}
+
+// transient reports whether err may go away when the push is tried again.
+func transient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return te.StatusCode >= 500 || te.StatusCode == http.StatusTooManyRequests || te.StatusCode == http.StatusRequestTimeout
+	}
+	// Before *net.OpError, which wraps it: a host that does not exist
+	// stays that way.
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return dns.IsTemporary || dns.IsTimeout
+	}
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return true // refused, reset, timed out
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// describe says in one line why a push to registry failed after attempts
+// attempts; anonymous means no credentials were sent.
+func describe(err error, registry string, attempts int, anonymous bool) string {
+	after := ""
+	if attempts > 1 {
+		after = fmt.Sprintf(" after %d attempts", attempts)
+	}
+
+	var te *transport.Error
+	if errors.As(err, &te) {
+		parts := []string{fmt.Sprintf("%d %s", te.StatusCode, http.StatusText(te.StatusCode))}
+		for _, d := range te.Errors {
+			parts = append(parts, cmp.Or(d.Message, string(d.Code)))
+		}
+		if te.StatusCode == http.StatusUnauthorized {
+			if anonymous {
+				parts = append(parts, "no credentials for "+registry)
+			} else {
+				parts = append(parts, registry+" rejected the credentials")
+			}
+		}
+		msg := oneLine(strings.Join(parts, ": "))
+		if after != "" {
+			msg = "giving up" + after + ": " + msg
+		}
+		return msg
+	}
+
+	var op *net.OpError
+	if errors.As(err, &op) {
+		cause := op.Err
+		var dns *net.DNSError
+		var errno syscall.Errno
+		switch {
+		case errors.As(op.Err, &dns):
+			cause = dns
+		case errors.As(op.Err, &errno):
+			cause = errno
+		}
+		what := "connection to registry " + registry + " failed"
+		switch op.Op {
+		case "dial":
+			what = "registry " + registry + " unreachable"
+		case "proxyconnect":
+			what = "proxy for registry " + registry + " unreachable"
+		}
+		if op.Timeout() {
+			return fmt.Sprintf("%s%s: timed out", what, after)
+		}
+		return fmt.Sprintf("%s%s: %s", what, after, oneLine(cause.Error()))
+	}
+
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Sprintf("registry %s closed the connection%s", registry, after)
+	}
+	return oneLine(err.Error())
+}
+
+// oneLine folds s, which may come from a registry's response, onto one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// pushError is a one-line message in front of the errors it describes,
+// which stay reachable for errors.Is and errors.As.
+type pushError struct {
+	msg  string
+	errs []error
+}
+
+func (e *pushError) Error() string   { return e.msg }
+func (e *pushError) Unwrap() []error { return e.errs }
