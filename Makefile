@@ -13,12 +13,19 @@ deps:
 	scripts/install-deps.sh
 
 # test starts the local snapshot server (snapshot.debian.org is not
-# reachable from build machines) and runs every test against it.
+# reachable from build machines) and two loopback registries, one with
+# htpasswd auth, and runs every test against them.
 test: deps lint
 	scripts/snapshot-server.sh start
+	scripts/registry.sh start plain
+	scripts/registry.sh start auth --auth
 	BASEBUILD_SNAPSHOT_SERVER=$$(scripts/snapshot-server.sh url) \
+	BASEBUILD_REGISTRY=$$(scripts/registry.sh url plain) \
+	BASEBUILD_REGISTRY_AUTH=$$(scripts/registry.sh url auth) \
+	BASEBUILD_REGISTRY_AUTH_CONFIG=$(TESTDIR)/registry-auth/docker \
 		$(GO) test -count=1 -timeout 28m ./... ; \
-		status=$$?; scripts/snapshot-server.sh stop; exit $$status
+		status=$$?; scripts/snapshot-server.sh stop; \
+		scripts/registry.sh stop plain; scripts/registry.sh stop auth; exit $$status
 
 lint:
 	$(GO) vet ./...
