@@ -215,10 +215,12 @@ func (c *Chroot) mountpoint(target string) error {
 	return nil
 }
 
-var devNodes = []struct {
+type devNode struct {
 	name         string
 	major, minor uint32
-}{
+}
+
+var devNodes = []devNode{
 	{"null", 1, 3},
 	{"zero", 1, 5},
 	{"full", 1, 7},

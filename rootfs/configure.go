@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,11 +10,13 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
 	"pault.ag/go/debian/dependency"
 )
 
@@ -34,8 +37,9 @@ const configurePolicyRCD = "#!/bin/sh\nexit 101\n"
 //     them): dpkg runs the postinsts in its dependency order, installs
 //     the conffiles and runs the pending triggers.
 //
-// Beforehand, stageConffiles puts the new conffiles where debootstrap's
-// first stage extracted them. Preinsts run as dpkg runs them, with the
+// Beforehand, firstStage does the rest of debootstrap's first stage to the
+// tree, and stageConffiles puts the new conffiles where that stage
+// extracted them. Preinsts run as dpkg runs them, with the
 // package's control members in var/lib/dpkg/tmp.ci and dpkg's
 // environment. Output goes to log. A usr/sbin/policy-rc.d denying service
 // starts is in place meanwhile, unless dir already has one.
@@ -48,6 +52,9 @@ const configurePolicyRCD = "#!/bin/sh\nexit 101\n"
 func Configure(ctx context.Context, dir string, pkgs []*Installed, log io.Writer) (err error) {
 	if log == nil {
 		log = io.Discard
+	}
+	if err := firstStage(dir); err != nil {
+		return err
 	}
 	if err := stageConffiles(dir, pkgs); err != nil {
 		return err
@@ -88,6 +95,118 @@ func Configure(ctx context.Context, dir string, pkgs []*Installed, log io.Writer
 	// --force-confold: keep a conffile something else put in place rather
 	// than prompt on the closed stdin.
 	return dpkgConfigure(ctx, c, log, "--force-confold", "--force-configure-any", "--force-depends", "--configure", "--pending")
+}
+
+// firstStage does what debootstrap's first stage does after extracting
+// the packages (first_stage_install in scripts/debian-common):
+//
+//   - an etc/fstab saying "# UNCONFIGURED FSTAB FOR BASE SYSTEM", unless
+//     there is one;
+//   - setup_devices_simple's device nodes, directories and symlinks in
+//     dev, which the image leaves out, but which leave dev with the
+//     time of the build;
+//   - setup_proc_symlink, as debootstrap does in Docker, where
+//     debuerreotype builds the official images: /proc becomes a symlink
+//     to the host's, which the second stage's setup_proc replaces by a
+//     new directory. Here, the new directory right away.
+func firstStage(dir string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("configure: %w", err)
+	}
+	defer root.Close()
+	if err := writeFstab(root); err != nil {
+		return fmt.Errorf("configure: etc/fstab: %w", err)
+	}
+	if err := makeDevices(root); err != nil {
+		return fmt.Errorf("configure: dev: %w", err)
+	}
+	if err := root.Remove("proc"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("configure: %w", err)
+	}
+	if err := root.Mkdir("proc", 0o755); err != nil {
+		return fmt.Errorf("configure: %w", err)
+	}
+	return root.Chmod("proc", 0o755) // whatever the umask
+}
+
+func writeFstab(root *os.Root) error {
+	if err := root.MkdirAll("etc", 0o755); err != nil {
+		return err
+	}
+	f, err := root.OpenFile("etc/fstab", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString("# UNCONFIGURED FSTAB FOR BASE SYSTEM\n")
+	return errors.Join(err, f.Chmod(0o644), f.Close())
+}
+
+// makeDevices makes what setup_devices_simple makes in dev, skipping
+// what is there. Like debootstrap, it falls back to a symlink for ptmx
+// where it may not create the node.
+func makeDevices(root *os.Root) error {
+	if err := root.MkdirAll("dev", 0o755); err != nil {
+		return err
+	}
+	nodes := append(slices.Clip(devNodes), devNode{"console", 5, 1}, devNode{"ptmx", 5, 2})
+	for _, n := range nodes {
+		if _, err := root.Lstat("dev/" + n.name); err == nil {
+			continue
+		}
+		err := mknodIn(root, "dev/"+n.name, n.major, n.minor)
+		if err != nil && n.name == "ptmx" {
+			err = root.Symlink("pts/ptmx", "dev/ptmx")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{"dev/pts", "dev/shm"} {
+		if err := root.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, l := range devLinks {
+		if l[0] == "ptmx" {
+			continue
+		}
+		// ln -sf
+		if err := root.Remove("dev/" + l[0]); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := root.Symlink(l[1], "dev/"+l[0]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mknodIn makes the character device name, mode 0666, in root.
+func mknodIn(root *os.Root, name string, major, minor uint32) error {
+	d, err := root.Open(path.Dir(name))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	conn, err := d.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = conn.Control(func(fd uintptr) {
+		serr = unix.Mknodat(int(fd), path.Base(name), unix.S_IFCHR|0o666, int(unix.Mkdev(major, minor)))
+		if serr == nil {
+			serr = unix.Fchmodat(int(fd), path.Base(name), 0o666, 0) // whatever the umask
+		}
+	})
+	if err = cmp.Or(err, serr); err != nil {
+		return &fs.PathError{Op: "mknod", Path: name, Err: err}
+	}
+	return nil
 }
 
 // stageConffiles puts a copy of each new conffile, which Unpack leaves at

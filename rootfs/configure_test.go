@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // fakeInstalled is a package with control fields and, if given, a preinst.
@@ -144,6 +146,55 @@ dpkg --force-confold --force-configure-any --force-depends --configure --pending
 		}
 	}
 	hostMountsUnder(t, dir)
+}
+
+func TestFirstStage(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	old := time.Date(2023, 1, 8, 21, 50, 0, 0, time.UTC)
+	for _, d := range []string{"dev", "proc"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(filepath.Join(dir, d), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := firstStage(dir); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "etc/fstab"))
+	if fi, _ := os.Stat(filepath.Join(dir, "etc/fstab")); err != nil || string(data) != "# UNCONFIGURED FSTAB FOR BASE SYSTEM\n" || fi.Mode() != 0o644 {
+		t.Errorf("etc/fstab: %q, %v", data, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(dir, "dev/null"), &st); err != nil || st.Mode != unix.S_IFCHR|0o666 || st.Rdev != unix.Mkdev(1, 3) {
+		t.Errorf("dev/null: mode %o rdev %x, %v", st.Mode, st.Rdev, err)
+	}
+	for name, want := range map[string]string{"dev/fd": "/proc/self/fd", "dev/stderr": "/proc/self/fd/2"} {
+		if target, err := os.Readlink(filepath.Join(dir, name)); err != nil || target != want {
+			t.Errorf("%s -> %q, %v; want %s", name, target, err, want)
+		}
+	}
+	// Both changed now, as under debootstrap: the image keeps these
+	// times, though not what dev holds.
+	for _, d := range []string{"dev", "proc", "dev/pts", "dev/shm"} {
+		fi, err := os.Lstat(filepath.Join(dir, d))
+		if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o755 || fi.ModTime().Equal(old) {
+			t.Errorf("%s: %v, %v", d, fi, err)
+		}
+	}
+
+	// A second run keeps what is there.
+	if err := os.WriteFile(filepath.Join(dir, "etc/fstab"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := firstStage(dir); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "etc/fstab")); string(data) != "mine\n" {
+		t.Errorf("etc/fstab overwritten: %q", data)
+	}
 }
 
 func TestStageConffiles(t *testing.T) {
