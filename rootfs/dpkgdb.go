@@ -20,10 +20,12 @@ const dpkgDir = "var/lib/dpkg"
 // unpacked and not configured, as dpkg --unpack leaves it, so that dpkg
 // --configure -a in a chroot can configure them:
 //
-//   - status: each package's control fields in dpkg's order, with the
-//     Priority of Installed.Priority, "Status: install ok unpacked" and
-//     its conffiles as "newconffile", sorted by name as dpkg sorts it;
-//   - available: the same stanzas without Status and Conffiles;
+//   - status: each package's control fields in dpkg's order, with
+//     "Status: install ok unpacked" and its conffiles as "newconffile",
+//     sorted by name as dpkg sorts it, and Installed.Priority for a
+//     Required package;
+//   - available: the same stanzas without Status and Conffiles, with
+//     Installed.Priority;
 //   - info/NAME.list and info/NAME.MEMBER for every control member but
 //     control, with its mtime from control.tar as dpkg keeps it, NAME
 //     being NAME:ARCH for a Multi-Arch: same package;
@@ -78,9 +80,16 @@ func WriteDatabase(dir, arch string, pkgs []*Installed) error {
 	})
 	var status, available strings.Builder
 	for _, e := range sorted {
+		fields, indexed := e.fields, e.fields
+		if e.pkg.Priority != "" {
+			indexed = setField(fields, "Priority", e.pkg.Priority)
+		}
+		if e.pkg.Required {
+			fields = indexed
+		}
 		// dpkg ends every stanza, the last too, with an empty line.
-		status.WriteString(dpkgStanza(e.fields, "install ok unpacked", e.pkg.Conffiles) + "\n")
-		available.WriteString(dpkgStanza(e.fields, "", nil) + "\n")
+		status.WriteString(dpkgStanza(fields, "install ok unpacked", e.pkg.Conffiles) + "\n")
+		available.WriteString(dpkgStanza(indexed, "", nil) + "\n")
 	}
 
 	files := []dbFile{
@@ -123,9 +132,6 @@ func newDBEntry(p *Installed) (dbEntry, error) {
 	fields, err := controlFields(p.Control)
 	if err != nil {
 		return dbEntry{}, fmt.Errorf("control: %w", err)
-	}
-	if p.Priority != "" {
-		fields = setField(fields, "Priority", p.Priority)
 	}
 	e := dbEntry{pkg: p, fields: fields, id: p.Name}
 	if strings.EqualFold(fieldValue(fields, "Multi-Arch"), "same") {

@@ -69,7 +69,10 @@ func TestWriteDatabase(t *testing.T) {
 	needRoot(t)
 	_, dir := newRoot(t)
 	debs := dbDebs(t, "amd64")
-	debs[2].Priority = "required" // the index's, over the control file's
+	// The index's, over the control file's: in status only for a
+	// required package (baz), in available for all.
+	debs[2].Priority = "required"
+	debs[0].Priority = "standard"
 	pkgs, err := Unpack(context.Background(), dir, debs, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +136,8 @@ X-Zed: z
 	}
 	if b, _ := os.ReadFile(filepath.Join(db, "available")); !strings.HasPrefix(string(b), "Package: bar\nPriority: optional\n") || strings.Contains(string(b), "Status:") || strings.Contains(string(b), "Conffiles:") {
 		t.Errorf("available:\n%s", b)
+	} else if !strings.Contains(string(b), "Package: foo\nEssential: yes\nProtected: yes\nPriority: standard\n") || !strings.Contains(string(b), "Package: baz\nPriority: required\n") {
+		t.Errorf("available without the index's priorities:\n%s", b)
 	}
 
 	for name, want := range map[string]struct {

@@ -25,9 +25,15 @@ type Installed struct {
 	Members                     map[string][]byte    // other control members: md5sums, preinst, postinst, prerm, postrm, config, templates, triggers, shlibs, symbols, …
 	MemberTimes                 map[string]time.Time // the members' mtimes in control.tar, which dpkg keeps in info/
 
-	// Priority is the archive index's, which dpkg records rather than
-	// the control file's: debootstrap gives dpkg the index's stanzas
-	// first, and dpkg does not let a .deb override a known priority.
+	// Priority is the archive index's. The available file has it, as
+	// debootstrap writes that from the index; so does the status of a
+	// Required package, which dpkg --set-selections takes from the
+	// available file after dpkg --unpack took the control file's.
 	// Empty: the control file's.
 	Priority string
+
+	// Required says the package is in debootstrap's $required, which
+	// its first stage extracts and its second installs before the
+	// others.
+	Required bool
 }

@@ -20,8 +20,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Unpack unpacks debs into dir as dpkg --unpack would, jobs packages at a
-// time, and returns what the dpkg database needs, in the order of debs.
+// Unpack unpacks debs into dir as debootstrap installs them, jobs packages
+// at a time, and returns what the dpkg database needs, in the order of
+// debs. Files are written as dpkg --unpack writes them.
 //
 // Every write goes through an os.Root on dir. A member named with "..",
 // an absolute name, a name reaching through a symlink out of dir (or to
@@ -35,8 +36,7 @@ import (
 // after its other members, and gives a hard-linked file the owner, mode
 // and mtime of the link's entry. An existing directory, or a symlink to
 // one, is kept with its attributes; a directory created here gets those
-// of the first package in debs that ships it, and its mtime from the tar
-// unless something was created in it. Conffiles are written at
+// debootstrap leaves it with (see planDirs). Conffiles are written at
 // PATH.dpkg-new, for dpkg --configure to install.
 //
 // Packages are unpacked in parallel, but the result is that of unpacking
@@ -85,13 +85,93 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := t.finishDirs(); err != nil {
+	required := requiredSet(debs, pkgs)
+	for i, p := range pkgs {
+		p.Required = required[i]
+	}
+	if err := t.finishDirs(installOrder(debs, required), required); err != nil {
 		return nil, err
 	}
 	for i, p := range pkgs {
 		p.Files = slices.DeleteFunc(p.Files, func(f string) bool { return t.lost[lostFile{i, f}] })
 	}
 	return pkgs, nil
+}
+
+// requiredSet marks the packages of debootstrap's $required, which its
+// first stage extracts: the Priority: required ones and, following only
+// the first alternative of each Depends and Pre-Depends by name, what
+// they depend on (resolve_deps), within debs. Also usr-is-merged, which
+// debootstrap adds for bookworm; later suites have no such package.
+func requiredSet(debs []DebFile, pkgs []*Installed) []bool {
+	index := map[string]int{}
+	for i, p := range pkgs {
+		index[p.Name] = i
+	}
+	required := make([]bool, len(pkgs))
+	var todo []int
+	for i, d := range debs {
+		if d.Priority == "required" || pkgs[i].Name == "usr-is-merged" {
+			required[i] = true
+			todo = append(todo, i)
+		}
+	}
+	for len(todo) > 0 {
+		i := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		for _, name := range firstAlternatives(pkgs[i].Control) {
+			if j, ok := index[name]; ok && !required[j] {
+				required[j] = true
+				todo = append(todo, j)
+			}
+		}
+	}
+	return required
+}
+
+// firstAlternatives lists the packages a control file's Depends and
+// Pre-Depends name first in each relation, as debootstrap's GETDEPS
+// reads them: without version or architecture qualifiers.
+func firstAlternatives(control []byte) []string {
+	var names []string
+	for _, field := range []string{"Depends", "Pre-Depends"} {
+		for rel := range strings.SplitSeq(controlValue(control, field), ",") {
+			name, _, _ := strings.Cut(rel, "|")
+			name, _, _ = strings.Cut(name, "(")
+			name, _, _ = strings.Cut(name, ":")
+			if name = strings.TrimSpace(name); name != "" {
+				names = append(names, name)
+			}
+		}
+	}
+	return names
+}
+
+// installOrder returns each deb's place in the order debootstrap
+// installs them: the required packages first, then the others, each by
+// name, the order of its debpaths file (pkgdetails PKGS sorts by name).
+func installOrder(debs []DebFile, required []bool) []int {
+	idx := make([]int, len(debs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		return cmp.Or(
+			cmp.Compare(b2i(required[b]), b2i(required[a])),
+			cmp.Compare(debs[a].Name, debs[b].Name))
+	})
+	rank := make([]int, len(debs))
+	for r, i := range idx {
+		rank[i] = r
+	}
+	return rank
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // firstError returns the first error in the order of debs that is not
@@ -124,10 +204,17 @@ type tree struct {
 }
 
 type dirState struct {
-	existed bool        // before this unpack: keep it as it is
-	deb     int         // the first deb, in order, that ships it
-	hdr     *tar.Header // and its entry
-	touched bool        // something was created in it
+	existed  bool      // before this unpack: keep it as it is
+	shippers []shipper // the packages that ship it, in no order
+	children bool      // something was created in it
+	files    bool      // something else than a directory
+}
+
+// shipper is a package's entry for a directory.
+type shipper struct {
+	deb  int
+	name string // as the package names it: "lib/x86_64-linux-gnu"
+	hdr  *tar.Header
 }
 
 type fileOwner struct {
@@ -353,7 +440,7 @@ func (e *newEntry) final() string {
 // mkdir creates directory p, or keeps what is there if it is a directory
 // or a symlink to one.
 func (u *debUnpack) mkdir(p string, e *newEntry) error {
-	symlink, err := u.t.mkdir(e.dir, e.base, u.deb, e.hdr)
+	symlink, err := u.t.mkdir(e.dir, e.base, shipper{u.deb, p, e.hdr})
 	if err != nil || !symlink {
 		return err
 	}
@@ -363,24 +450,24 @@ func (u *debUnpack) mkdir(p string, e *newEntry) error {
 	return err
 }
 
-// mkdir creates directory base in dir for deb, or records that it
-// exists. It holds t.mu from Mkdir to recording, so that another package
-// seeing the directory exist knows whether it was made here or was there
+// mkdir creates directory base in dir for s, or records that it exists.
+// It holds t.mu from Mkdir to recording, so that another package seeing
+// the directory exist knows whether it was made here or was there
 // before.
-func (t *tree) mkdir(dir *dirHandle, base string, deb int, hdr *tar.Header) (symlink bool, err error) {
+func (t *tree) mkdir(dir *dirHandle, base string, s shipper) (symlink bool, err error) {
 	name := path.Join(dir.path, base)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if d, ok := t.dirs[name]; ok {
-		if !d.existed && deb < d.deb {
-			d.deb, d.hdr = deb, hdr
+		if !d.existed {
+			d.shippers = append(d.shippers, s)
 		}
 		return false, nil
 	}
 	err = dir.root.Mkdir(base, 0o755)
 	if err == nil {
-		t.dirs[name] = &dirState{deb: deb, hdr: hdr}
-		t.touch(dir.path)
+		t.dirs[name] = &dirState{shippers: []shipper{s}}
+		t.created(dir.path, false)
 		return false, nil
 	}
 	if !errors.Is(err, fs.ErrExist) {
@@ -398,10 +485,12 @@ func (t *tree) mkdir(dir *dirHandle, base string, deb int, hdr *tar.Header) (sym
 	return symlink, nil
 }
 
-// touch records that something was created in directory dir; t.mu held.
-func (t *tree) touch(dir string) {
+// created records that something was created in directory dir, a file
+// unless a directory; t.mu held.
+func (t *tree) created(dir string, file bool) {
 	if d, ok := t.dirs[dir]; ok {
-		d.touched = true
+		d.children = true
+		d.files = d.files || file
 	}
 }
 
@@ -524,7 +613,7 @@ func (t *tree) commit(deb int, e *newEntry) error {
 		t.lost[lostFile{prev.deb, e.name}] = true
 	}
 	t.owner[key] = fileOwner{deb, e.name}
-	t.touch(e.dir.path)
+	t.created(e.dir.path, true)
 	return nil
 }
 
@@ -614,40 +703,158 @@ func (t *tree) follow(q string, links int) (string, error) {
 	return cur, nil
 }
 
-// finishDirs gives the directories created here their owners, modes,
-// xattrs and, for those nothing was created in, mtimes.
-func (t *tree) finishDirs() error {
-	for _, name := range slices.Sorted(maps.Keys(t.dirs)) {
-		d := t.dirs[name]
-		if d.existed {
-			continue
-		}
-		if err := t.setDirAttrs(name, d); err != nil {
+// finishDirs gives the directories created here the owners, modes,
+// xattrs and mtimes planDirs plans.
+func (t *tree) finishDirs(rank []int, required []bool) error {
+	plans := planDirs(t.dirs, rank, required)
+	for _, name := range slices.Sorted(maps.Keys(plans)) {
+		if err := t.setDirAttrs(name, plans[name]); err != nil {
 			return fmt.Errorf("directory /%s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-func (t *tree) setDirAttrs(name string, d *dirState) error {
+// dirPlan is what a directory gets: the attributes of entry hdr, and its
+// mtime too if keepMtime.
+type dirPlan struct {
+	hdr       *tar.Header
+	keepMtime bool
+}
+
+// planDirs says which entry gives each directory created here its
+// attributes, and whether its mtime too, as debootstrap installs the
+// packages, in two stages:
+//
+//   - The first extracts the required packages (requiredSet), one after
+//     the other in rank's order, with "tar -x -k" into a tree whose /usr
+//     is not merged yet. tar creates a directory, and once it has
+//     extracted what the package has in it, gives it the attributes of
+//     its entry; it leaves a directory that exists alone. merge_usr then
+//     renames bin, lib, … into /usr, or, where /usr has the directory
+//     too, renames their entries into it, recursively.
+//   - The second runs dpkg --unpack on every package, the required ones
+//     again, then the others in rank's order. dpkg leaves an existing
+//     directory alone, gives one it creates the attributes of its entry
+//     right away, and writes every other file anew.
+//
+// So a directory takes the attributes of the first entry for it in that
+// order: of a required package, under the name merge_usr keeps (/usr's)
+// if one has it, else of the others. It keeps that entry's mtime only
+// if nothing is created in it afterwards: if it holds no file (dpkg
+// rewrites them), and, if the first stage created it, no directory that
+// a later package of that stage brought, that merge_usr moved in or
+// that the second stage created; if the second stage did, nothing.
+func planDirs(dirs map[string]*dirState, rank []int, required []bool) map[string]dirPlan {
+	first := func(ss []shipper) (f shipper) {
+		for i, s := range ss {
+			if i == 0 || rank[s.deb] < rank[f.deb] {
+				f = s
+			}
+		}
+		return f
+	}
+	// The first stage's directories by the names the packages give them,
+	// before merge_usr; real is the directory each became.
+	type stageDir struct {
+		first shipper
+		real  string
+		later bool // a later package created a directory in it
+	}
+	stage := map[string]*stageDir{}
+	names := map[string][]string{} // by real directory
+	for real, d := range dirs {
+		byName := map[string][]shipper{}
+		for _, s := range d.shippers {
+			if required[s.deb] {
+				byName[s.name] = append(byName[s.name], s)
+			}
+		}
+		for name, ss := range byName {
+			stage[name] = &stageDir{first: first(ss), real: real}
+			names[real] = append(names[real], name)
+		}
+	}
+	for name, sd := range stage {
+		if parent := stage[path.Dir(name)]; parent != nil && rank[sd.first.deb] > rank[parent.first.deb] {
+			parent.later = true
+		}
+	}
+	// After merge_usr, a directory is the one named as in /usr if there
+	// was one, and merge_usr moved into it the directories of the others
+	// it lacked; else the other, renamed as a whole.
+	children := map[string][]string{}
+	for name := range stage {
+		children[path.Dir(name)] = append(children[path.Dir(name)], name)
+	}
+	merged := map[string]*stageDir{}
+	moved := map[string]bool{}
+	for real, ns := range names {
+		slices.SortFunc(ns, func(a, b string) int {
+			return cmp.Or(cmp.Compare(rank[stage[a].first.deb], rank[stage[b].first.deb]), strings.Compare(a, b))
+		})
+		if sd := stage[real]; sd != nil && sd.real == real {
+			merged[real] = sd
+		} else {
+			merged[real] = stage[ns[0]]
+			continue
+		}
+		for _, name := range ns {
+			if name == real {
+				continue
+			}
+			for _, c := range children[name] {
+				if _, ok := stage[path.Join(real, path.Base(c))]; !ok {
+					moved[real] = true
+				}
+			}
+		}
+	}
+
+	plans := map[string]dirPlan{}
+	for real, d := range dirs {
+		switch sd, ok := merged[real]; {
+		case d.existed:
+		case ok:
+			plans[real] = dirPlan{sd.first.hdr, !d.files && !sd.later && !moved[real]}
+		default:
+			plans[real] = dirPlan{first(d.shippers).hdr, !d.children}
+		}
+	}
+	// A directory the second stage creates in one of the first's
+	// changes its mtime.
+	for real, d := range dirs {
+		parent := path.Dir(real)
+		if _, ok := merged[real]; ok || d.existed || merged[parent] == nil {
+			continue
+		}
+		if p, ok := plans[parent]; ok {
+			p.keepMtime = false
+			plans[parent] = p
+		}
+	}
+	return plans
+}
+
+func (t *tree) setDirAttrs(name string, p dirPlan) error {
 	f, err := t.root.Open(name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := f.Chown(d.hdr.Uid, d.hdr.Gid); err != nil {
+	if err := f.Chown(p.hdr.Uid, p.hdr.Gid); err != nil {
 		return err
 	}
-	if err := f.Chmod(fileMode(d.hdr)); err != nil {
+	if err := f.Chmod(fileMode(p.hdr)); err != nil {
 		return err
 	}
-	if err := setXattrs(f, d.hdr); err != nil {
+	if err := setXattrs(f, p.hdr); err != nil {
 		return err
 	}
-	if d.touched {
+	if !p.keepMtime {
 		return nil
 	}
-	mtime := time.Unix(d.hdr.ModTime.Unix(), 0) // whole seconds, as dpkg
+	mtime := time.Unix(p.hdr.ModTime.Unix(), 0) // whole seconds, as dpkg
 	return t.root.Chtimes(name, mtime, mtime)
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -657,6 +658,144 @@ func TestUnpackCompressions(t *testing.T) {
 		}
 		if want := []string{"/.", "/usr", "/usr/share", "/usr/share/" + c}; !reflect.DeepEqual(pkgs[i].Files, want) {
 			t.Errorf("%s: Files %q", c, pkgs[i].Files)
+		}
+	}
+}
+
+func TestRequiredSet(t *testing.T) {
+	deb := func(name, priority string) DebFile { return DebFile{Deb: apt.Deb{Name: name, Priority: priority}} }
+	debs := []DebFile{deb("a", "required"), deb("b", ""), deb("c", ""), deb("d", ""), deb("e", ""), deb("usr-is-merged", "")}
+	pkgs := []*Installed{
+		{Name: "a", Control: []byte("Package: a\nDepends: b (>= 1) | d, virtual,\n c:any\n")},
+		{Name: "b", Control: []byte("Package: b\nPre-Depends: e\n")},
+		{Name: "c", Control: []byte("Package: c\n")},
+		{Name: "d", Control: []byte("Package: d\n")}, // a second alternative only
+		{Name: "e", Control: []byte("Package: e\n")},
+		{Name: "usr-is-merged", Control: []byte("Package: usr-is-merged\n")},
+	}
+	if got, want := requiredSet(debs, pkgs), []bool{true, true, true, false, true, true}; !slices.Equal(got, want) {
+		t.Errorf("requiredSet = %v, want %v", got, want)
+	}
+	// Required first, then by name.
+	if got, want := installOrder(debs, []bool{false, true, false, false, true, false}), []int{2, 0, 3, 4, 1, 5}; !slices.Equal(got, want) {
+		t.Errorf("installOrder = %v, want %v", got, want)
+	}
+}
+
+func TestPlanDirs(t *testing.T) {
+	// Debs 0 and 1 are required, 2 and 3 are not; the rank is the index.
+	rank := []int{0, 1, 2, 3}
+	required := []bool{true, true, false, false}
+	hdrs := map[int]*tar.Header{}
+	s := func(deb int, name string) shipper {
+		if hdrs[deb] == nil {
+			hdrs[deb] = &tar.Header{Uid: deb}
+		}
+		return shipper{deb, name, hdrs[deb]}
+	}
+	dir := func(files bool, ss ...shipper) *dirState {
+		return &dirState{shippers: ss, files: files, children: files}
+	}
+	dirs := map[string]*dirState{
+		"usr":       {existed: true},
+		"usr/share": dir(false, s(1, "usr/share"), s(0, "usr/share")),
+		// Only 0's directories in it: tar gives it its mtime after them.
+		"usr/share/locale":            dir(false, s(0, "usr/share/locale"), s(1, "usr/share/locale")),
+		"usr/share/locale/de":         dir(false, s(0, "usr/share/locale/de"), s(1, "usr/share/locale/de")),
+		"usr/share/locale/de/LC_MSGS": dir(true, s(1, "usr/share/locale/de/LC_MSGS"), s(0, "usr/share/locale/de/LC_MSGS")),
+		// 1 brings a directory in 0's.
+		"usr/share/doc":   dir(false, s(0, "usr/share/doc"), s(1, "usr/share/doc")),
+		"usr/share/doc/0": dir(true, s(0, "usr/share/doc/0")),
+		"usr/share/doc/1": dir(true, s(1, "usr/share/doc/1")),
+		// The second stage creates a directory in the first's.
+		"usr/share/man":    dir(false, s(0, "usr/share/man")),
+		"usr/share/man/de": dir(false, s(2, "usr/share/man/de")),
+		// The second stage's: dpkg's rules, the first in rank.
+		"opt":   dir(false, s(3, "opt"), s(2, "opt")),
+		"opt/x": dir(false, s(2, "opt/x")),
+		// merge_usr renames lib/terminfo, only under /lib, into /usr/lib.
+		"usr/lib":             {existed: true},
+		"usr/lib/terminfo":    dir(false, s(1, "lib/terminfo")),
+		"usr/lib/terminfo/a":  dir(true, s(1, "lib/terminfo/a")),
+		"usr/lib/systemd":     dir(false, s(1, "lib/systemd"), s(0, "usr/lib/systemd")),
+		"usr/lib/systemd/sys": dir(true, s(1, "lib/systemd/sys"), s(0, "usr/lib/systemd/sys")),
+		// ... and moves lib/udev/rules.d, which /usr/lib/udev lacks, into it.
+		"usr/lib/udev":         dir(false, s(1, "lib/udev"), s(0, "usr/lib/udev")),
+		"usr/lib/udev/rules.d": dir(true, s(1, "lib/udev/rules.d")),
+	}
+	for name := range dirs {
+		if d := dirs[path.Dir(name)]; d != nil {
+			d.children = true
+		}
+	}
+	want := map[string]dirPlan{
+		"usr/share":                   {hdrs[0], true},
+		"usr/share/locale":            {hdrs[0], true},
+		"usr/share/locale/de":         {hdrs[0], true},
+		"usr/share/locale/de/LC_MSGS": {hdrs[0], false},
+		"usr/share/doc":               {hdrs[0], false},
+		"usr/share/doc/0":             {hdrs[0], false},
+		"usr/share/doc/1":             {hdrs[1], false},
+		"usr/share/man":               {hdrs[0], false},
+		"usr/share/man/de":            {hdrs[2], true},
+		"opt":                         {hdrs[2], false},
+		"opt/x":                       {hdrs[2], true},
+		"usr/lib/terminfo":            {hdrs[1], true},
+		"usr/lib/terminfo/a":          {hdrs[1], false},
+		"usr/lib/systemd":             {hdrs[0], true},
+		"usr/lib/systemd/sys":         {hdrs[0], false},
+		"usr/lib/udev":                {hdrs[0], false},
+		"usr/lib/udev/rules.d":        {hdrs[1], false},
+	}
+	got := planDirs(dirs, rank, required)
+	for name, w := range want {
+		if g, ok := got[name]; !ok || g.hdr.Uid != w.hdr.Uid || g.keepMtime != w.keepMtime {
+			t.Errorf("%s: from deb %d, keep mtime %v; want deb %d, %v", name, g.hdr.Uid, g.keepMtime, w.hdr.Uid, w.keepMtime)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("%s planned", name)
+		}
+	}
+}
+
+// TestUnpackFirstStageDirs checks the directory mtimes of required
+// packages, which debootstrap extracts with tar before dpkg unpacks them.
+func TestUnpackFirstStageDirs(t *testing.T) {
+	needRoot(t)
+	_, dir := newRoot(t)
+	old := time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
+	debs := []DebFile{
+		writeDeb(t, apttest.Deb{Name: "a", Version: "1", ModTime: old, Files: []apttest.File{
+			{Path: "usr/share/locale/de/LC_MESSAGES/a.mo", Body: "a"},
+		}}),
+		writeDeb(t, apttest.Deb{Name: "b", Version: "1", Files: []apttest.File{
+			{Path: "usr/share/locale/de/LC_MESSAGES/b.mo", Body: "b"},
+			{Path: "usr/share/locale/fr/LC_MESSAGES/b.mo", Body: "b"},
+		}}),
+	}
+	for i := range debs {
+		debs[i].Priority = "required"
+	}
+	pkgs, err := Unpack(context.Background(), dir, debs, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pkgs[0].Required || !pkgs[1].Required {
+		t.Errorf("Required: %v %v", pkgs[0].Required, pkgs[1].Required)
+	}
+	for name, want := range map[string]bool{
+		"usr/share/locale/de":             true,  // a's, with only a's LC_MESSAGES in it
+		"usr/share/locale":                false, // b brought fr
+		"usr/share/locale/de/LC_MESSAGES": false, // files
+	} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.ModTime().Equal(old); got != want {
+			t.Errorf("%s: mtime %v, want a's (%v): %v", name, fi.ModTime().UTC(), old, want)
 		}
 	}
 }
