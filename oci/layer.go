@@ -1,0 +1,743 @@
+// Package oci turns a finished root file system into an image: the layer
+// tar that debuerreotype-tar would write, compressed in the same pass that
+// hashes it; the image's config and manifest; the outputs an image is
+// written to (an OCI image layout, a docker-archive, a plain tar); and the
+// registries it is pushed to.
+package oci
+
+import (
+	"archive/tar"
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Compression is how a layer blob is compressed.
+type Compression string
+
+const (
+	Gzip Compression = "gzip" // the default: what every client can pull
+	Zstd Compression = "zstd"
+)
+
+// The compressors' settings are constants so that a blob's bytes depend
+// only on the tree (and on the klauspost/compress version go.mod pins).
+const gzipLevel = 6
+
+// mediaType returns the OCI layer media type of c; "" is Gzip.
+func (c Compression) mediaType() (types.MediaType, error) {
+	switch c {
+	case Gzip, "":
+		return types.OCILayer, nil
+	case Zstd:
+		return types.OCILayerZStd, nil
+	}
+	return "", fmt.Errorf("compression %q: want gzip or zstd", string(c))
+}
+
+// LayerOptions say how NewLayer archives a tree.
+type LayerOptions struct {
+	// Epoch is the image's SOURCE_DATE_EPOCH: no entry of the tar is newer.
+	Epoch time.Time
+	// Compression is Gzip when empty.
+	Compression Compression
+	// TempDir holds the compressed blob until the layer is closed; empty
+	// means os.TempDir().
+	TempDir string
+	// Log, if set, reports skipped sockets.
+	Log func(format string, args ...any)
+}
+
+// Layer is a layer blob in a temporary file. It implements v1.Layer: its
+// digest, diff ID and size were computed while the blob was written, so
+// nothing hashes it again. Close removes the file: keep the layer open
+// until its image is written and pushed everywhere.
+type Layer struct {
+	path        string
+	compression Compression
+	mediaType   types.MediaType
+	digest      v1.Hash // of the compressed blob
+	diffID      v1.Hash // of the tar
+	size        int64   // of the compressed blob
+}
+
+var _ v1.Layer = (*Layer)(nil)
+
+// NewLayer archives the tree dir as WriteTar does, compressing the tar as it
+// is written to a temporary file in o.TempDir.
+func NewLayer(dir string, o LayerOptions) (*Layer, error) {
+	mt, err := o.Compression.mediaType()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(o.TempDir, "basebuild-layer-*")
+	if err != nil {
+		return nil, err
+	}
+	l := &Layer{path: f.Name(), compression: o.Compression, mediaType: mt}
+	if err := l.write(f, dir, o); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return l, nil
+}
+
+// write archives dir into f, which it closes, and records the hashes.
+func (l *Layer) write(f *os.File, dir string, o LayerOptions) error {
+	buf := bufio.NewWriterSize(f, 1<<16)
+	blob := newHashWriter(buf)
+	zw, err := compressor(blob, l.compression)
+	if err != nil {
+		return err
+	}
+	tar := newHashWriter(zw)
+	if err := WriteTar(tar, dir, o.Epoch, o.Log); err != nil {
+		zw.Close()
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("compressing %s: %w", dir, err)
+	}
+	if err := buf.Flush(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	l.digest, l.size = blob.sum(), blob.n
+	l.diffID = tar.sum()
+	return nil
+}
+
+// compressor returns a writer compressing to w with c's fixed settings.
+func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
+	if c == Zstd {
+		// One goroutine: the output then cannot depend on GOMAXPROCS,
+		// whatever later versions do with concurrency.
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	}
+	// The header has no name, no time and OS "unknown": nothing but the
+	// tar goes into the blob.
+	return gzip.NewWriterLevel(w, gzipLevel)
+}
+
+// hashWriter passes writes on to w, hashing and counting them.
+type hashWriter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func newHashWriter(w io.Writer) *hashWriter {
+	return &hashWriter{w: w, h: sha256.New()}
+}
+
+func (hw *hashWriter) Write(p []byte) (int, error) {
+	n, err := hw.w.Write(p)
+	hw.h.Write(p[:n])
+	hw.n += int64(n)
+	return n, err
+}
+
+func (hw *hashWriter) sum() v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(hw.h.Sum(nil))}
+}
+
+// Digest is the sha256 of the compressed blob.
+func (l *Layer) Digest() (v1.Hash, error) { return l.digest, nil }
+
+// DiffID is the sha256 of the tar.
+func (l *Layer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+
+// Size is the size of the compressed blob.
+func (l *Layer) Size() (int64, error) { return l.size, nil }
+
+// MediaType is the OCI layer type of the blob's compression.
+func (l *Layer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
+
+// Compressed opens the blob.
+func (l *Layer) Compressed() (io.ReadCloser, error) {
+	f, err := os.Open(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("layer %s: closed", l.digest)
+	}
+	return f, err
+}
+
+// Uncompressed opens the blob and decompresses it: the tar.
+func (l *Layer) Uncompressed() (io.ReadCloser, error) {
+	f, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	var r io.ReadCloser
+	if l.compression == Zstd {
+		var zr *zstd.Decoder
+		zr, err = zstd.NewReader(f, zstd.WithDecoderConcurrency(1))
+		if err == nil {
+			r = zr.IOReadCloser()
+		}
+	} else {
+		r, err = gzip.NewReader(f)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("layer %s: %w", l.digest, err)
+	}
+	return &readCloser{r, func() error { r.Close(); return f.Close() }}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (rc *readCloser) Close() error { return rc.close() }
+
+// Close removes the blob's temporary file; the layer is unusable after.
+func (l *Layer) Close() error {
+	err := os.Remove(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// WriteTar writes the tree dir to w as debuerreotype-tar archives a rootfs
+// with GNU tar 1.34 ("tar --numeric-owner --sort=name --transform
+// 's,^./,,' --exclude-from .tar-exclude …"), byte for byte: GNU format
+// headers with numeric ids and no user or group names, names without the
+// leading "./" ("./" for the root, "etc/" for directories), entries in
+// name order depth first, hard links of a file already archived as links,
+// GNU long-name records for names and link targets over 100 bytes, and the
+// end padded to a 10240-byte record. Three things differ: modification
+// times later than epoch are stored as epoch (debuerreotype-fixup touches
+// the files instead); files with extended attributes (kept, unlike
+// debuerreotype's tar, but for security.selinux, the build host's label)
+// get POSIX pax headers carrying them; and symlink targets are stored as
+// they are, where GNU tar's transform also strips "X/" from the front of
+// targets like "./x" or "a/b".
+//
+// Symlinks are archived, never followed. Sockets cannot be archived and
+// are left out with a note to logf, if set, as tar does.
+func WriteTar(w io.Writer, dir string, epoch time.Time, logf func(format string, args ...any)) error {
+	if epoch.IsZero() {
+		return fmt.Errorf("archiving %s: no epoch", dir)
+	}
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	a := &archiver{
+		root:  dir,
+		epoch: epoch.Unix(),
+		logf:  logf,
+		tw:    &tarWriter{w: bufio.NewWriterSize(w, 1<<16)},
+		links: map[inode]string{},
+	}
+	if err := a.add("."); err != nil {
+		return err
+	}
+	return a.tw.close()
+}
+
+// tarExcludes are the entries debuerreotype-tar leaves out: the patterns
+// of its .tar-exclude, then its own for /dev and, as for APT 0.8 and later
+// (every supported release), APT's lists and caches. As in GNU tar's
+// exclusions, "*" matches any string, "/" included, and a pattern matches
+// a whole name as tar spells it before the transform ("./dev/null"). An
+// excluded directory is not entered.
+var tarExcludes = []string{
+	"./debuerreotype-epoch",
+	"./proc/**",
+	"./sys/**",
+	"./var/cache/apt/*.bin",
+	"./var/cache/apt/archives/*.deb",
+	"./var/cache/apt/archives/lock",
+	"./var/lib/apt/lists/*Packages*",
+	"./var/lib/apt/lists/*Release*",
+	"./var/lib/apt/lists/lock",
+	"./var/state/apt/lists/*Packages*",
+	"./var/state/apt/lists/*Release*",
+	"./var/state/apt/lists/lock",
+	"./etc/apt/apt.conf.d/01autoremove-kernels",
+	"./var/log/apt/history.log",
+	"./var/log/apt/term.log",
+	"./run/motd.dynamic",
+	"./etc/apt/trustdb.gpg",
+	"./run/shm/.run-transition",
+	"./var/lib/systemd/catalog/database",
+	"./var/cache/apt/**",
+	"./var/lib/apt/lists/**",
+	"./var/state/apt/lists/**",
+	"./dev/**",
+}
+
+// excluded reports whether the entry name ("./etc/passwd") is left out.
+func excluded(name string) bool {
+	for _, p := range tarExcludes {
+		if globMatch(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// globMatch reports whether name matches the pattern p, in which "*" matches
+// any string and "?" any byte, "/" included.
+func globMatch(p, name string) bool {
+	for len(p) > 0 {
+		switch p[0] {
+		case '*':
+			for len(p) > 0 && p[0] == '*' {
+				p = p[1:]
+			}
+			if p == "" {
+				return true
+			}
+			for i := range len(name) + 1 {
+				if globMatch(p, name[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			if name == "" {
+				return false
+			}
+		default:
+			if name == "" || name[0] != p[0] {
+				return false
+			}
+		}
+		p, name = p[1:], name[1:]
+	}
+	return name == ""
+}
+
+// inode identifies a file for finding its hard links.
+type inode struct{ dev, ino uint64 }
+
+// archiver is the state of one WriteTar.
+type archiver struct {
+	root  string
+	epoch int64
+	logf  func(format string, args ...any)
+	tw    *tarWriter
+	links map[inode]string // archived files with more than one link: stored name
+}
+
+// add archives the entry name ("." or "./etc/passwd") and what is below it.
+func (a *archiver) add(name string) error {
+	if name != "." && excluded(name) {
+		return nil
+	}
+	full := filepath.Join(a.root, name)
+	var st unix.Stat_t
+	if name == "." {
+		// The root itself may be reached through a symlink, as with
+		// "tar -C DIR .".
+		if err := unix.Stat(full, &st); err != nil {
+			return &fs.PathError{Op: "stat", Path: full, Err: err}
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return fmt.Errorf("archiving %s: not a directory", full)
+		}
+	} else if err := unix.Lstat(full, &st); err != nil {
+		return &fs.PathError{Op: "lstat", Path: full, Err: err}
+	}
+	h, err := a.header(name, full, &st)
+	if err != nil || h == nil {
+		return err
+	}
+	if err := a.tw.writeHeader(h); err != nil {
+		return err
+	}
+	switch h.typeflag {
+	case tar.TypeReg:
+		if err := a.tw.writeFile(full, h.size); err != nil {
+			return err
+		}
+	case tar.TypeDir:
+		return a.addChildren(name, full)
+	}
+	return nil
+}
+
+// header describes the entry name, whose lstat is st, as GNU tar does; nil
+// for a socket.
+func (a *archiver) header(name, full string, st *unix.Stat_t) (*header, error) {
+	h := &header{
+		name:  strings.TrimPrefix(name, "./"),
+		mode:  int64(st.Mode & 0o7777),
+		uid:   int64(st.Uid),
+		gid:   int64(st.Gid),
+		mtime: min(int64(st.Mtim.Sec), a.epoch),
+	}
+	fmtType := st.Mode & unix.S_IFMT
+	if fmtType == unix.S_IFSOCK {
+		a.logf("%s: socket ignored", full)
+		return nil, nil
+	}
+	var err error
+	if h.xattrs, err = lxattrs(full); err != nil {
+		return nil, err
+	}
+	if fmtType != unix.S_IFDIR && st.Nlink > 1 {
+		id := inode{uint64(st.Dev), uint64(st.Ino)}
+		if first, ok := a.links[id]; ok {
+			h.typeflag, h.linkname = tar.TypeLink, first
+			return h, nil
+		}
+		a.links[id] = h.name
+	}
+	switch fmtType {
+	case unix.S_IFREG:
+		h.typeflag, h.size = tar.TypeReg, int64(st.Size)
+	case unix.S_IFDIR:
+		h.typeflag = tar.TypeDir
+		h.name = strings.TrimPrefix(name+"/", "./")
+		if name == "." {
+			h.name = "./"
+		}
+	case unix.S_IFLNK:
+		h.typeflag = tar.TypeSymlink
+		if h.linkname, err = os.Readlink(full); err != nil {
+			return nil, err
+		}
+	case unix.S_IFCHR, unix.S_IFBLK:
+		h.typeflag = tar.TypeChar
+		if fmtType == unix.S_IFBLK {
+			h.typeflag = tar.TypeBlock
+		}
+		h.devmajor, h.devminor = int64(unix.Major(uint64(st.Rdev))), int64(unix.Minor(uint64(st.Rdev)))
+	case unix.S_IFIFO:
+		h.typeflag = tar.TypeFifo
+	default:
+		return nil, fmt.Errorf("%s: cannot archive file type %#o", full, fmtType)
+	}
+	return h, nil
+}
+
+// addChildren archives the contents of the directory name, in byte order
+// of their names ("tar --sort=name").
+func (a *archiver) addChildren(name, full string) error {
+	f, err := os.Open(full)
+	if err != nil {
+		return err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", full, err)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if err := a.add(name + "/" + n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lxattrs reads the extended attributes of name itself, but for
+// security.selinux: a label of the build host, not of the image. nil if it
+// has none or the file system has none.
+func lxattrs(name string) (map[string]string, error) {
+	size, err := unix.Llistxattr(name, nil)
+	if errors.Is(err, unix.ENOTSUP) || size == 0 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "listxattr", Path: name, Err: err}
+	}
+	buf := make([]byte, size)
+	if size, err = unix.Llistxattr(name, buf); err != nil {
+		return nil, &fs.PathError{Op: "listxattr", Path: name, Err: err}
+	}
+	var xattrs map[string]string
+	for key := range strings.SplitSeq(strings.TrimSuffix(string(buf[:size]), "\x00"), "\x00") {
+		if key == "security.selinux" {
+			continue
+		}
+		val, err := lgetxattr(name, key)
+		if err != nil {
+			return nil, err
+		}
+		if xattrs == nil {
+			xattrs = map[string]string{}
+		}
+		xattrs[key] = val
+	}
+	return xattrs, nil
+}
+
+// lgetxattr reads the extended attribute key of name itself.
+func lgetxattr(name, key string) (string, error) {
+	for {
+		n, err := unix.Lgetxattr(name, key, nil)
+		if err != nil {
+			return "", &fs.PathError{Op: "getxattr " + key, Path: name, Err: err}
+		}
+		val := make([]byte, n)
+		m, err := unix.Lgetxattr(name, key, val)
+		if errors.Is(err, unix.ERANGE) {
+			continue // grew in between
+		}
+		if err != nil {
+			return "", &fs.PathError{Op: "getxattr " + key, Path: name, Err: err}
+		}
+		return string(val[:m]), nil
+	}
+}
+
+// header is one archive entry as stored.
+type header struct {
+	name, linkname     string
+	typeflag           byte
+	mode, uid, gid     int64
+	size, mtime        int64
+	devmajor, devminor int64
+	xattrs             map[string]string
+}
+
+const (
+	blockSize  = 512
+	recordSize = 20 * blockSize // GNU tar's default blocking factor
+	nameSize   = 100            // of the name and linkname fields
+
+	magicGNU   = "ustar  \x00"
+	magicUSTAR = "ustar\x0000"
+
+	typeGNULongName = 'L'
+	typeGNULongLink = 'K'
+	typePAX         = 'x'
+)
+
+// tarWriter writes tar headers and data as GNU tar does.
+type tarWriter struct {
+	w   *bufio.Writer
+	n   int64 // bytes written
+	blk [blockSize]byte
+}
+
+// writeHeader writes h's header, preceded by GNU long-name records where
+// its names do not fit, or by a pax header if it has extended attributes.
+func (tw *tarWriter) writeHeader(h *header) error {
+	if len(h.xattrs) > 0 {
+		return tw.writePAX(h)
+	}
+	// GNU tar writes the link's record first.
+	if len(h.linkname) > nameSize {
+		if err := tw.writeLongName(typeGNULongLink, h.linkname); err != nil {
+			return err
+		}
+	}
+	if len(h.name) > nameSize {
+		if err := tw.writeLongName(typeGNULongName, h.name); err != nil {
+			return err
+		}
+	}
+	tw.fill(h, magicGNU)
+	return tw.write(tw.blk[:])
+}
+
+// writeLongName writes a GNU record holding a name over 100 bytes, as GNU
+// tar writes it.
+func (tw *tarWriter) writeLongName(typeflag byte, name string) error {
+	tw.fill(&header{name: "././@LongLink", typeflag: typeflag, mode: 0o644, size: int64(len(name)) + 1}, magicGNU)
+	if err := tw.write(tw.blk[:]); err != nil {
+		return err
+	}
+	return tw.writeData(name + "\x00")
+}
+
+// writePAX writes h as a POSIX pax entry: an extended header with its
+// extended attributes and any name too long for the header, then a ustar
+// header.
+func (tw *tarWriter) writePAX(h *header) error {
+	records := map[string]string{}
+	for k, v := range h.xattrs {
+		records["SCHILY.xattr."+k] = v
+	}
+	if len(h.name) > nameSize {
+		records["path"] = h.name
+	}
+	if len(h.linkname) > nameSize {
+		records["linkpath"] = h.linkname
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(records)) {
+		b.WriteString(paxRecord(k, records[k]))
+	}
+	data := b.String()
+	// Named as GNU tar names them: DIR/PaxHeaders/BASE.
+	base := strings.TrimSuffix(h.name, "/")
+	x := &header{
+		name:     path.Join(path.Dir(base), "PaxHeaders", path.Base(base)),
+		typeflag: typePAX,
+		mode:     0o644,
+		size:     int64(len(data)),
+		mtime:    h.mtime,
+	}
+	if path.Dir(base) == "." {
+		x.name = "./" + x.name
+	}
+	tw.fill(x, magicUSTAR)
+	if err := tw.write(tw.blk[:]); err != nil {
+		return err
+	}
+	if err := tw.writeData(data); err != nil {
+		return err
+	}
+	tw.fill(h, magicUSTAR)
+	return tw.write(tw.blk[:])
+}
+
+// paxRecord formats a pax record, "LEN KEY=VALUE\n", LEN counting itself.
+func paxRecord(k, v string) string {
+	size := len(k) + len(v) + 3 // ' ', '=', '\n'
+	size += len(strconv.Itoa(size))
+	rec := strconv.Itoa(size) + " " + k + "=" + v + "\n"
+	if len(rec) != size { // the length gained a digit
+		rec = strconv.Itoa(len(rec)) + " " + k + "=" + v + "\n"
+	}
+	return rec
+}
+
+// fill formats h into tw.blk with the magic and version magic. Names
+// longer than their fields are cut: the record before holds them whole.
+func (tw *tarWriter) fill(h *header, magic string) {
+	b := &tw.blk
+	clear(b[:])
+	copy(b[0:100], h.name)
+	formatNumeric(b[100:108], h.mode)
+	formatNumeric(b[108:116], h.uid)
+	formatNumeric(b[116:124], h.gid)
+	formatNumeric(b[124:136], h.size)
+	formatNumeric(b[136:148], h.mtime)
+	b[156] = h.typeflag
+	copy(b[157:257], h.linkname)
+	copy(b[257:265], magic)
+	// GNU tar leaves the device fields empty but for devices.
+	if h.typeflag == tar.TypeChar || h.typeflag == tar.TypeBlock {
+		formatNumeric(b[329:337], h.devmajor)
+		formatNumeric(b[337:345], h.devminor)
+	}
+	sum := int64(0)
+	for i, c := range b {
+		if i >= 148 && i < 156 {
+			c = ' '
+		}
+		sum += int64(c)
+	}
+	formatOctal(b[148:155], sum) // six digits and a NUL,
+	b[155] = ' '                 // then a space
+}
+
+// formatNumeric writes v in octal with a NUL where it fits, else in GNU
+// tar's base-256: big-endian two's complement with the top bit set.
+func formatNumeric(b []byte, v int64) {
+	if v >= 0 && v < 1<<(3*(len(b)-1)) {
+		formatOctal(b, v)
+		return
+	}
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+	b[0] |= 0x80
+}
+
+// formatOctal writes v as len(b)-1 octal digits and a NUL.
+func formatOctal(b []byte, v int64) {
+	s := strconv.FormatInt(v, 8)
+	n := len(b) - 1
+	for i := range n - len(s) {
+		b[i] = '0'
+	}
+	copy(b[n-len(s):n], s)
+	b[n] = 0
+}
+
+// writeFile writes the content of the regular file name, whose header said
+// it has size bytes, and pads it to a block.
+func (tw *tarWriter) writeFile(name string, size int64) error {
+	f, err := os.OpenFile(name, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := io.CopyN(tw.w, f, size)
+	tw.n += n
+	if err == io.EOF {
+		return fmt.Errorf("%s: shrank from %d to %d bytes while being archived", name, size, n)
+	}
+	if err != nil {
+		return fmt.Errorf("archiving %s: %w", name, err)
+	}
+	return tw.pad()
+}
+
+// writeData writes s and pads it to a block.
+func (tw *tarWriter) writeData(s string) error {
+	if err := tw.write([]byte(s)); err != nil {
+		return err
+	}
+	return tw.pad()
+}
+
+// pad writes zeros up to the next block.
+func (tw *tarWriter) pad() error {
+	return tw.zeros((blockSize - tw.n%blockSize) % blockSize)
+}
+
+func (tw *tarWriter) zeros(n int64) error {
+	var zero [blockSize]byte
+	for n > 0 {
+		k := min(n, blockSize)
+		if err := tw.write(zero[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+func (tw *tarWriter) write(p []byte) error {
+	n, err := tw.w.Write(p)
+	tw.n += int64(n)
+	return err
+}
+
+// close ends the archive with two zero blocks, pads it to a whole record
+// as GNU tar does, and flushes it.
+func (tw *tarWriter) close() error {
+	if err := tw.zeros(2 * blockSize); err != nil {
+		return err
+	}
+	if err := tw.zeros((recordSize - tw.n%recordSize) % recordSize); err != nil {
+		return err
+	}
+	return tw.w.Flush()
+}
