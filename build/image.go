@@ -1,0 +1,108 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/snapshots"
+)
+
+// Version is basebuild's version, recorded in every image's history.
+const Version = "0.1.0"
+
+// Image builds the image of set, writes it to o.Outputs, pushes it to
+// o.Push, and returns its digest. The rootfs is kept in o.RootfsDir when
+// set, else built in a temporary directory that is removed afterwards.
+func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest v1.Hash, err error) {
+	tmp, err := os.MkdirTemp(o.TempDir, "basebuild-")
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer func() {
+		if rerr := removeTree(tmp); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	dir := o.RootfsDir
+	if dir == "" {
+		dir = filepath.Join(tmp, "rootfs")
+	}
+	if err := Rootfs(ctx, o, c, set, dir); err != nil {
+		return v1.Hash{}, err
+	}
+
+	start := time.Now()
+	layer, err := oci.NewLayer(dir, oci.LayerOptions{Epoch: set.Epoch, Compression: o.Compression, TempDir: tmp, Log: o.logf})
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer layer.Close()
+	img, err := oci.NewImage(layer, oci.ImageOptions{
+		Arch:      set.Arch,
+		Epoch:     set.Epoch,
+		Suite:     o.Suite,
+		Snapshot:  o.Snapshot,
+		CreatedBy: o.createdBy(),
+	})
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if digest, err = img.Digest(); err != nil {
+		return v1.Hash{}, err
+	}
+	o.logf("layer: %s", time.Since(start).Round(time.Millisecond))
+
+	for _, out := range o.Outputs {
+		if err := out.Write(img, "debian:"+o.Suite); err != nil {
+			return v1.Hash{}, err
+		}
+		o.logf("wrote %s", out)
+	}
+	for _, ref := range o.Push {
+		pushed, err := oci.Push(ctx, img, ref, oci.PushOptions{Insecure: o.InsecureRegistry, Log: o.logf})
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if pushed != digest {
+			return v1.Hash{}, fmt.Errorf("push %s: registry has %s, we built %s", ref, pushed, digest)
+		}
+		o.logf("pushed %s", ref)
+	}
+	return digest, nil
+}
+
+// createdBy is the image history's command: basebuild, its version and
+// the inputs that change the result (no paths, so rebuilds elsewhere
+// record the same).
+func (o *Options) createdBy() string {
+	args := []string{"basebuild", Version, "--suite", o.Suite}
+	if !o.Snapshot.IsZero() {
+		args = append(args, "--snapshot", snapshots.ID(o.Snapshot))
+	}
+	args = append(args, "--arch", o.Arch)
+	if len(o.Include) > 0 {
+		args = append(args, "--include", strings.Join(o.Include, ","))
+	}
+	if len(o.Exclude) > 0 {
+		args = append(args, "--exclude", strings.Join(o.Exclude, ","))
+	}
+	switch {
+	case o.MergedUsr == nil:
+	case *o.MergedUsr:
+		args = append(args, "--merged-usr")
+	default:
+		args = append(args, "--no-merged-usr")
+	}
+	if o.Compression != "" && o.Compression != oci.Gzip {
+		args = append(args, "--compression", string(o.Compression))
+	}
+	return strings.Join(args, " ")
+}
