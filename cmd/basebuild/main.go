@@ -24,10 +24,12 @@ import (
 const usage = `Usage: basebuild --suite SUITE [flags]
 
 Builds a Debian base image of SUITE from the Debian archive, or from
-snapshot.debian.org as it was at --snapshot. This version resolves,
-verifies and fetches the packages and, with --rootfs, builds the
-configured root filesystem; --dry-run prints the packages without
-fetching them.
+snapshot.debian.org as it was at --snapshot: verified packages, unpacked
+and configured as debuerreotype does, with fixed timestamps, written as an
+OCI image (./out/SUITE by default) or pushed straight to a registry. The
+image digest is the last line on stdout. --rootfs keeps the configured
+tree (alone, it builds no image and prints the packages); --dry-run only
+prints the packages. Needs root, except with --dry-run.
 
 Flags:
 `
@@ -74,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringSliceVar(&o.Include, "include", nil, "extra packages to install, comma-separated")
 	fs.StringSliceVar(&o.Exclude, "exclude", nil, "packages to leave out of the required set, comma-separated")
 	fs.StringVar(&o.CacheDir, "cache-dir", build.DefaultCacheDir(), "cache of verified packages and snapshot indexes")
-	fs.IntVar(&o.Jobs, "jobs", 2*runtime.NumCPU(), "parallel downloads")
+	fs.IntVar(&o.Jobs, "jobs", 2*runtime.NumCPU(), "parallel downloads and unpacking")
 	fs.BoolVar(&dryRun, "dry-run", false, "resolve only: print the packages as 'name version arch', one a line, and fetch nothing but indexes")
 	fs.StringVar(&rootDir, "rootfs", "", "build the configured root filesystem into DIR (must not exist or be empty; needs root)")
 	fs.BoolVar(&merged, "merged-usr", false, "make bin, sbin and lib* symlinks into usr/ (default from bookworm on, as debuerreotype does)")
