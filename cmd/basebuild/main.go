@@ -53,21 +53,32 @@ func main() {
 	}
 }
 
+// commands are basebuild's subcommands; without one, basebuild builds.
+var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := pflag.NewFlagSet("basebuild", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are reported once, by main
-	var (
-		o        build.Options
-		snapshot string
-		dryRun   bool
-		rootDir  string
-		merged   bool
-		unmerged bool
-		outputs  []string
-		compress string
-	)
+	if len(args) > 0 {
+		if cmd, ok := commands[args[0]]; ok {
+			return cmd(ctx, args[1:], stdout, stderr)
+		}
+	}
+	return runBuild(ctx, args, stdout, stderr)
+}
+
+// buildFlags are the flags that say which image to build; basebuild and
+// its verify command share them.
+type buildFlags struct {
+	o        build.Options
+	snapshot string
+	merged   bool
+	unmerged bool
+	compress string
+}
+
+func (f *buildFlags) register(fs *pflag.FlagSet) {
+	o := &f.o
 	fs.StringVar(&o.Suite, "suite", "", "Debian suite to build: bookworm, trixie, bullseye, sid, … (required)")
-	fs.StringVar(&snapshot, "snapshot", "", "build from snapshot.debian.org as of this time: 20240101, 20240101T000000Z or 2024-01-01T00:00:00Z; the image epoch is this time")
+	fs.StringVar(&f.snapshot, "snapshot", "", "build from snapshot.debian.org as of this time: 20240101, 20240101T000000Z or 2024-01-01T00:00:00Z; the image epoch is this time")
 	fs.StringVar(&o.SnapshotServer, "snapshot-server", snapshots.DefaultServer, "snapshot server serving /archive/debian/<ts>/ and /archive/debian-security/<ts>/")
 	fs.StringVar(&o.Mirror, "mirror", "", "Debian archive root without --snapshot (default: the host's apt sources, else "+snapshots.DefaultMirror+")")
 	fs.StringVar(&o.SecurityMirror, "security-mirror", "", "Debian security archive root without --snapshot (default: the host's, else MIRROR-security)")
@@ -77,14 +88,60 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringSliceVar(&o.Exclude, "exclude", nil, "packages to leave out of the required set, comma-separated")
 	fs.StringVar(&o.CacheDir, "cache-dir", build.DefaultCacheDir(), "cache of verified packages and snapshot indexes")
 	fs.IntVar(&o.Jobs, "jobs", 2*runtime.NumCPU(), "parallel downloads and unpacking")
+	fs.BoolVar(&f.merged, "merged-usr", false, "make bin, sbin and lib* symlinks into usr/ (default from bookworm on, as debuerreotype does)")
+	fs.BoolVar(&f.unmerged, "no-merged-usr", false, "keep bin, sbin and lib* real directories (default for bullseye and older)")
+	fs.StringVar(&f.compress, "compression", "gzip", "layer compression: gzip or zstd")
+	fs.BoolVar(&o.InsecureRegistry, "insecure-registry", false, "allow plain HTTP to registries (always allowed for loopback registries)")
+}
+
+// options checks the build flags and returns the options they say.
+func (f *buildFlags) options(stderr io.Writer) (*build.Options, error) {
+	o := &f.o
+	switch {
+	case o.Suite == "":
+		return nil, fmt.Errorf("%w: --suite is required (see basebuild --help)", errUsage)
+	case strings.ContainsAny(o.Suite, "/ \t") || strings.HasPrefix(o.Suite, "."):
+		return nil, fmt.Errorf("%w: --suite %q is not a suite name", errUsage, o.Suite)
+	case o.Jobs < 1:
+		return nil, fmt.Errorf("%w: --jobs %d: want at least 1", errUsage, o.Jobs)
+	case f.merged && f.unmerged:
+		return nil, fmt.Errorf("%w: --merged-usr and --no-merged-usr contradict each other", errUsage)
+	}
+	if f.merged || f.unmerged {
+		o.MergedUsr = &f.merged
+	}
+	switch c := oci.Compression(f.compress); c {
+	case oci.Gzip, oci.Zstd:
+		o.Compression = c
+	default:
+		return nil, fmt.Errorf("%w: --compression %q: want gzip or zstd", errUsage, f.compress)
+	}
+	if f.snapshot != "" {
+		t, err := snapshots.Parse(f.snapshot)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		o.Snapshot = t
+	}
+	o.Log = stderr
+	return o, nil
+}
+
+func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("basebuild", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported once, by main
+	var (
+		bf      buildFlags
+		dryRun  bool
+		rootDir string
+		outputs []string
+		push    []string
+	)
+	bf.register(fs)
 	fs.BoolVar(&dryRun, "dry-run", false, "resolve only: print the packages as 'name version arch', one a line, and fetch nothing but indexes")
 	fs.StringVar(&rootDir, "rootfs", "", "build the configured root filesystem into DIR (must not exist or be empty; needs root)")
-	fs.BoolVar(&merged, "merged-usr", false, "make bin, sbin and lib* symlinks into usr/ (default from bookworm on, as debuerreotype does)")
-	fs.BoolVar(&unmerged, "no-merged-usr", false, "keep bin, sbin and lib* real directories (default for bullseye and older)")
 	fs.StringArrayVar(&outputs, "output", nil, "write the image: oci:DIR (OCI layout, tagged SUITE), docker-archive:FILE or rootfs-tar:FILE; repeatable (default oci:./out/SUITE unless --push or --rootfs is given)")
-	fs.StringArrayVar(&o.Push, "push", nil, "push the image to a registry reference, e.g. registry.example/debian:bookworm; repeatable; credentials from the docker config and its credential helpers")
-	fs.StringVar(&compress, "compression", "gzip", "layer compression: gzip or zstd")
-	fs.BoolVar(&o.InsecureRegistry, "insecure-registry", false, "allow plain HTTP to registries (always allowed for loopback registries)")
+	fs.StringArrayVar(&push, "push", nil, "push the image to a registry reference, e.g. registry.example/debian:bookworm; repeatable; credentials from the docker config and its credential helpers")
 	help := fs.BoolP("help", "h", false, "show this help")
 
 	if err := fs.Parse(args); err != nil {
@@ -94,29 +151,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, usage+fs.FlagUsages())
 		return pflag.ErrHelp
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q (see basebuild --help)", errUsage, fs.Arg(0))
-	case o.Suite == "":
-		return fmt.Errorf("%w: --suite is required (see basebuild --help)", errUsage)
-	case strings.ContainsAny(o.Suite, "/ \t") || strings.HasPrefix(o.Suite, "."):
-		return fmt.Errorf("%w: --suite %q is not a suite name", errUsage, o.Suite)
-	case o.Jobs < 1:
-		return fmt.Errorf("%w: --jobs %d: want at least 1", errUsage, o.Jobs)
-	case merged && unmerged:
-		return fmt.Errorf("%w: --merged-usr and --no-merged-usr contradict each other", errUsage)
-	case rootDir != "" && dryRun:
+	}
+	o, err := bf.options(stderr)
+	if err != nil {
+		return err
+	}
+	if rootDir != "" && dryRun {
 		return fmt.Errorf("%w: --rootfs and --dry-run contradict each other", errUsage)
 	}
-	if merged || unmerged {
-		o.MergedUsr = &merged
-	}
-	switch c := oci.Compression(compress); c {
-	case oci.Gzip, oci.Zstd:
-		o.Compression = c
-	default:
-		return fmt.Errorf("%w: --compression %q: want gzip or zstd", errUsage, compress)
-	}
+	o.Push = push
 	imaging := len(outputs) > 0 || len(o.Push) > 0
 	if !imaging && rootDir == "" && !dryRun {
 		outputs = []string{"oci:" + filepath.Join("out", o.Suite)}
@@ -141,14 +186,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if (imaging || rootDir != "") && os.Geteuid() != 0 {
 		return fmt.Errorf("building a rootfs needs root: maintainer scripts run in a chroot")
 	}
-	if snapshot != "" {
-		t, err := snapshots.Parse(snapshot)
-		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		o.Snapshot = t
-	}
-	o.Log = stderr
 	o.RootfsDir = rootDir
 	if rootDir != "" {
 		// Refuse a used destination before any download.
@@ -161,13 +198,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	set, err := build.Resolve(ctx, &o, c)
+	set, err := build.Resolve(ctx, o, c)
 	if err != nil {
 		return err
 	}
 	switch {
 	case imaging:
-		digest, err := build.Image(ctx, &o, c, set)
+		digest, err := build.Image(ctx, o, c, set)
 		if err != nil {
 			return err
 		}
@@ -175,7 +212,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, digest)
 		return nil
 	case rootDir != "":
-		if err := build.Rootfs(ctx, &o, c, set, rootDir); err != nil {
+		if err := build.Rootfs(ctx, o, c, set, rootDir); err != nil {
 			return err
 		}
 	}
