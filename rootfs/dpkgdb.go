@@ -29,9 +29,10 @@ const dpkgDir = "var/lib/dpkg"
 //   - info/NAME.list and info/NAME.MEMBER for every control member but
 //     control, with its mtime from control.tar as dpkg keeps it, NAME
 //     being NAME:ARCH for a Multi-Arch: same package;
-//   - triggers/File and triggers/TRIGGER with the packages' trigger
-//     interests in the order of pkgs (the order dpkg would register
-//     them in), and empty triggers/Unincorp and triggers/Lock;
+//   - triggers/File, unless no package has a file trigger interest, and
+//     triggers/TRIGGER with the packages' trigger interests in the
+//     order of pkgs (the order dpkg would register them in), and empty
+//     triggers/Unincorp and triggers/Lock;
 //   - info/format, empty updates/, lock, lock-frontend and diversions;
 //     arch only if a package is of a foreign architecture; and cmethopt,
 //     as debootstrap writes it.
@@ -140,6 +141,69 @@ func newDBEntry(p *Installed) (dbEntry, error) {
 	return e, nil
 }
 
+// infoName is the name of p's files in info/: "name", or "name:arch"
+// for Multi-Arch: same.
+func infoName(p *Installed) string {
+	if strings.EqualFold(controlValue(p.Control, "Multi-Arch"), "same") {
+		return p.Name + ":" + p.Architecture
+	}
+	return p.Name
+}
+
+// markUnpacked sets pkgs, configured, back to unpacked in the status file
+// under dir, as dpkg --unpack leaves a package it unpacked over itself:
+// "Status: install ok unpacked" and the version last configured as
+// Config-Version, which dpkg writes after Version (and Revision).
+func markUnpacked(dir string, pkgs []*Installed) error {
+	if len(pkgs) == 0 {
+		return nil
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	data, err := root.ReadFile(dpkgDir + "/status")
+	if err != nil {
+		return fmt.Errorf("dpkg database: %w", err)
+	}
+	todo := map[string]*Installed{}
+	for _, p := range pkgs {
+		todo[p.Name+" "+p.Architecture] = p
+	}
+	stanzas := strings.SplitAfter(string(data), "\n\n")
+	for i, st := range stanzas {
+		ctl := []byte(st)
+		p := todo[controlValue(ctl, "Package")+" "+controlValue(ctl, "Architecture")]
+		if p == nil {
+			continue
+		}
+		if status := controlValue(ctl, "Status"); status != "install ok installed" {
+			return fmt.Errorf("dpkg database: package %s: status %q, want installed", p.Name, status)
+		}
+		var b strings.Builder
+		for line := range strings.Lines(st) {
+			name, _, _ := strings.Cut(line, ":")
+			switch name {
+			case "Status":
+				line = "Status: install ok unpacked\n"
+			case "Config-Version":
+				continue
+			}
+			b.WriteString(line)
+			if name == "Version" && controlValue(ctl, "Revision") == "" || name == "Revision" {
+				fmt.Fprintf(&b, "Config-Version: %s\n", p.Version)
+			}
+		}
+		stanzas[i] = b.String()
+		delete(todo, p.Name+" "+p.Architecture)
+	}
+	for _, p := range todo {
+		return fmt.Errorf("dpkg database: package %s not in status", p.Name)
+	}
+	return writeDBFile(root, "status", []byte(strings.Join(stanzas, "")), 0o644)
+}
+
 // setField returns fields with the named field, matched as dpkg does
 // regardless of case, set to value, or added last.
 func setField(fields []field, name, value string) []field {
@@ -211,8 +275,12 @@ func writeTriggers(root *os.Root, entries []dbEntry) error {
 			}
 		}
 	}
-	if err := writeDBFile(root, "triggers/File", []byte(lines(file)), 0o644); err != nil {
-		return err
+	// dpkg writes File when it registers an interest, and removes it
+	// when none is left: never an empty one.
+	if len(file) > 0 {
+		if err := writeDBFile(root, "triggers/File", []byte(lines(file)), 0o644); err != nil {
+			return err
+		}
 	}
 	for name, who := range explicit {
 		if err := writeDBFile(root, "triggers/"+name, []byte(lines(who)), 0o644); err != nil {

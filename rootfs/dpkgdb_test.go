@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -191,6 +192,106 @@ X-Zed: z
 	}
 	if b, _ := os.ReadFile(filepath.Join(db, "arch")); string(b) != "amd64\ni386\n" {
 		t.Errorf("arch: %q", b)
+	}
+}
+
+// TestWriteDatabaseNoFileTriggers checks that without file trigger
+// interests there is no triggers/File, as dpkg never writes an empty one.
+func TestWriteDatabaseNoFileTriggers(t *testing.T) {
+	dir := t.TempDir()
+	control := []byte("Package: libc-bin\nVersion: 1\nArchitecture: amd64\nMaintainer: m\nDescription: d\n")
+	pkgs := []*Installed{{Name: "libc-bin", Version: "1", Architecture: "amd64", Control: control,
+		Members: map[string][]byte{"triggers": []byte("interest-noawait ldconfig\n")}}}
+	if err := WriteDatabase(dir, "amd64", pkgs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "var/lib/dpkg/triggers/File")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("triggers/File: %v, want none", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "var/lib/dpkg/triggers/ldconfig")); string(b) != "libc-bin/noawait\n" {
+		t.Errorf("triggers/ldconfig: %q %v", b, err)
+	}
+}
+
+func TestMarkUnpacked(t *testing.T) {
+	dir := t.TempDir()
+	const status = `Package: dpkg
+Essential: yes
+Status: install ok installed
+Priority: required
+Architecture: amd64
+Version: 1.20.14
+Depends: tar
+Conffiles:
+ /etc/dpkg/dpkg.cfg f4413ffb515f8f753624ae3bb365b81b
+Description: Debian package management system
+ long
+
+Package: libc6
+Status: install ok installed
+Architecture: amd64
+Multi-Arch: same
+Version: 2.31-13
+Revision: 7
+Description: GNU C Library
+
+Package: tar
+Status: install ok unpacked
+Version: 1.34
+Description: tar
+
+`
+	const want = `Package: dpkg
+Essential: yes
+Status: install ok unpacked
+Priority: required
+Architecture: amd64
+Version: 1.20.14
+Config-Version: 1.20.14
+Depends: tar
+Conffiles:
+ /etc/dpkg/dpkg.cfg f4413ffb515f8f753624ae3bb365b81b
+Description: Debian package management system
+ long
+
+Package: libc6
+Status: install ok unpacked
+Architecture: amd64
+Multi-Arch: same
+Version: 2.31-13
+Revision: 7
+Config-Version: 2.31-13
+Description: GNU C Library
+
+Package: tar
+Status: install ok unpacked
+Version: 1.34
+Description: tar
+
+`
+	name := filepath.Join(dir, "var/lib/dpkg/status")
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, []byte(status), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pkgs := []*Installed{
+		{Name: "dpkg", Version: "1.20.14", Architecture: "amd64"},
+		{Name: "libc6", Version: "2.31-13", Architecture: "amd64"},
+	}
+	if err := markUnpacked(dir, pkgs); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(name); string(b) != want {
+		t.Errorf("status:\n%s\nwant:\n%s", b, want)
+	}
+	// Not installed, or not there: an error.
+	if err := markUnpacked(dir, pkgs[:1]); err == nil || !strings.Contains(err.Error(), `status "install ok unpacked"`) {
+		t.Errorf("unpacked package: error %v", err)
+	}
+	if err := markUnpacked(dir, []*Installed{{Name: "mawk", Architecture: "amd64"}}); err == nil || !strings.Contains(err.Error(), "mawk not in status") {
+		t.Errorf("missing package: error %v", err)
 	}
 }
 
