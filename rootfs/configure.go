@@ -31,6 +31,13 @@ const configurePolicyRCD = "#!/bin/sh\nexit 101\n"
 //   - for base-passwd, base-files, dpkg, libc6, perl-base and mawk, which
 //     debootstrap installs one by one first: the preinst, then
 //     dpkg --configure --force-depends PACKAGE;
+//   - its dpkg --unpack of all of $required, which unpacks those core
+//     packages again over themselves (reinstall), leaving them unpacked
+//     for the call below to configure again: dpkg queues the packages
+//     to configure in its hash order and defers those whose
+//     dependencies are not configured yet, so the core packages in the
+//     queue change the order of the postinsts (whether bash's or dash's
+//     add-shell comes first in etc/shells);
 //   - the other packages' preinsts, in configureOrder;
 //   - dpkg --configure --pending --force-configure-any --force-depends,
 //     debootstrap's call for its required packages (in minbase, all of
@@ -87,6 +94,18 @@ func Configure(ctx context.Context, dir string, pkgs []*Installed, log io.Writer
 			return err
 		}
 	}
+	var again []*Installed
+	for _, p := range core {
+		if p.Required {
+			if err := reinstall(ctx, c, log, env, p); err != nil {
+				return err
+			}
+			again = append(again, p)
+		}
+	}
+	if err := markUnpacked(c.Dir(), again); err != nil {
+		return err
+	}
 	for _, p := range rest {
 		if err := runPreinst(ctx, c, log, env, p); err != nil {
 			return err
@@ -105,6 +124,11 @@ func Configure(ctx context.Context, dir string, pkgs []*Installed, log io.Writer
 //   - setup_devices_simple's device nodes, directories and symlinks in
 //     dev, which the image leaves out, but which leave dev with the
 //     time of the build;
+//   - etc/apt/sources.list, which debootstrap writes for its mirror
+//     and Finish replaces or, for deb822 sources, removes; that removal
+//     leaves etc/apt with the time of the build, as in the images. Here
+//     only a comment, unless there is one: the mirror is the build's
+//     business;
 //   - setup_proc_symlink, as debootstrap does in Docker, where
 //     debuerreotype builds the official images: /proc becomes a symlink
 //     to the host's, which the second stage's setup_proc replaces by a
@@ -117,6 +141,9 @@ func firstStage(dir string) error {
 	defer root.Close()
 	if err := writeFstab(root); err != nil {
 		return fmt.Errorf("configure: etc/fstab: %w", err)
+	}
+	if err := writeSourcesList(root); err != nil {
+		return fmt.Errorf("configure: etc/apt/sources.list: %w", err)
 	}
 	if err := makeDevices(root); err != nil {
 		return fmt.Errorf("configure: dev: %w", err)
@@ -142,6 +169,24 @@ func writeFstab(root *os.Root) error {
 		return err
 	}
 	_, err = f.WriteString("# UNCONFIGURED FSTAB FOR BASE SYSTEM\n")
+	return errors.Join(err, f.Chmod(0o644), f.Close())
+}
+
+// firstSources is the sources.list firstStage writes.
+const firstSources = "# debootstrap's sources.list, until the build writes the image's\n"
+
+func writeSourcesList(root *os.Root) error {
+	if err := root.MkdirAll("etc/apt", 0o755); err != nil {
+		return err
+	}
+	f, err := root.OpenFile("etc/apt/sources.list", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(firstSources)
 	return errors.Join(err, f.Chmod(0o644), f.Close())
 }
 
@@ -325,40 +370,70 @@ func dpkgVersion(pkgs []*Installed) string {
 // preinst; debconf's frontend finds the package's name and templates there.
 const tmpCI = "var/lib/dpkg/tmp.ci"
 
-// runPreinst runs p's "preinst install" as dpkg does before unpacking p:
-// from tmp.ci, with dpkg's environment.
-func runPreinst(ctx context.Context, c *Chroot, log io.Writer, env []string, p *Installed) (err error) {
-	if _, ok := p.Members["preinst"]; !ok {
+// runPreinst runs p's "preinst install" as dpkg does before unpacking p.
+func runPreinst(ctx context.Context, c *Chroot, log io.Writer, env []string, p *Installed) error {
+	return runScript(ctx, c, log, env, p, "preinst", "install")
+}
+
+// reinstall runs the scripts dpkg --unpack runs to unpack p, installed,
+// over itself, as debootstrap's unpack of all of $required does to the
+// core packages it installed before: the installed prerm and postrm
+// ("upgrade VERSION") around the new preinst ("upgrade VERSION
+// VERSION"). The files unpacked would be the same; markUnpacked records
+// the state dpkg leaves p in.
+func reinstall(ctx context.Context, c *Chroot, log io.Writer, env []string, p *Installed) error {
+	for _, s := range []struct{ script, args string }{
+		{"prerm", "upgrade " + p.Version},
+		{"preinst", "upgrade " + p.Version + " " + p.Version},
+		{"postrm", "upgrade " + p.Version},
+	} {
+		if err := runScript(ctx, c, log, env, p, s.script, strings.Fields(s.args)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runScript runs p's maintainer script with args as dpkg does, with its
+// environment: a preinst from tmp.ci, where dpkg extracts the package's
+// control members, the others from info/, where it keeps them.
+func runScript(ctx context.Context, c *Chroot, log io.Writer, env []string, p *Installed, script string, args ...string) (err error) {
+	if _, ok := p.Members[script]; !ok {
 		return nil
 	}
-	root, err := os.OpenRoot(c.Dir())
-	if err != nil {
-		return fmt.Errorf("configure: %w", err)
-	}
-	defer root.Close()
-	if err := writeTmpCI(root, p); err != nil {
-		return fmt.Errorf("package %s: %w", p.Name, err)
-	}
-	defer func() {
-		if rmErr := root.RemoveAll(tmpCI); rmErr != nil {
-			err = errors.Join(err, fmt.Errorf("configure: %w", rmErr))
+	name := "/" + dpkgDir + "/info/" + infoName(p) + "." + script
+	if script == "preinst" {
+		root, err := os.OpenRoot(c.Dir())
+		if err != nil {
+			return fmt.Errorf("configure: %w", err)
 		}
-	}()
+		defer root.Close()
+		if err := writeTmpCI(root, p); err != nil {
+			return fmt.Errorf("package %s: %w", p.Name, err)
+		}
+		defer func() {
+			if rmErr := root.RemoveAll(tmpCI); rmErr != nil {
+				err = errors.Join(err, fmt.Errorf("configure: %w", rmErr))
+			}
+		}()
+		name = "/" + tmpCI + "/preinst"
+	}
 
 	env = append(slices.Clip(env),
 		"DPKG_MAINTSCRIPT_PACKAGE="+p.Name,
 		"DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1",
 		"DPKG_MAINTSCRIPT_ARCH="+p.Architecture,
-		"DPKG_MAINTSCRIPT_NAME=preinst",
+		"DPKG_MAINTSCRIPT_NAME="+script,
 		"DPKG_MAINTSCRIPT_DEBUG=0",
 	)
-	fmt.Fprintf(log, "Running preinst install of %s (%s) ...\n", p.Name, p.Version)
+	what := script + " " + strings.Join(args, " ")
+	fmt.Fprintf(log, "Running %s of %s (%s) ...\n", what, p.Name, p.Version)
 	out := &lastLine{w: log}
-	if err := c.run(ctx, out, env, "/"+tmpCI+"/preinst", "install"); err != nil {
+	if err := c.run(ctx, out, env, name, args...); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
-		return scriptError(p.Name, "preinst install", exitStatus(err), out.last())
+		return scriptError(p.Name, what, exitStatus(err), out.last())
 	}
 	return nil
 }

@@ -148,6 +148,62 @@ dpkg --force-confold --force-configure-any --force-depends --configure --pending
 	hostMountsUnder(t, dir)
 }
 
+// TestConfigureReinstall checks that the core packages of $required are
+// unpacked again after their first configuration, as debootstrap's dpkg
+// --unpack of $required does, and left unpacked for the last dpkg call.
+func TestConfigureReinstall(t *testing.T) {
+	dir := configureRoot(t, "")
+	logScript := func(script string) []byte {
+		return []byte("#!/bin/sh\necho \"" + script + " $0 $* $DPKG_MAINTSCRIPT_NAME $DPKG_MAINTSCRIPT_PACKAGE\" >>/tmp/log\n")
+	}
+	libc := fakeInstalled("libc6", "Multi-Arch: same\n")
+	libc.Required = true
+	libc.Version = "2.36-9"
+	for _, s := range []string{"preinst", "prerm", "postrm"} {
+		libc.Members[s] = logScript(s)
+	}
+	notRequired := fakeInstalled("mawk", "", logPreinst)
+	pkgs := []*Installed{libc, notRequired}
+	// What the fake dpkg --configure would have left.
+	info := filepath.Join(dir, "var/lib/dpkg/info")
+	if err := os.MkdirAll(info, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"prerm", "postrm"} {
+		if err := os.WriteFile(filepath.Join(info, "libc6:amd64."+s), libc.Members[s], 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9\n\n" +
+		"Package: mawk\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n\n"
+	if err := os.WriteFile(filepath.Join(dir, "var/lib/dpkg/status"), []byte(status), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var log bytes.Buffer
+	if err := Configure(context.Background(), dir, pkgs, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.Bytes())
+	}
+	want := `ldconfig
+preinst /var/lib/dpkg/tmp.ci/preinst install preinst libc6
+dpkg --configure --force-depends libc6 umask=0022 policy=101
+preinst /var/lib/dpkg/tmp.ci/preinst install preinst mawk amd64  root=[] noninteractive Package: mawk control md5sums preinst 
+dpkg --configure --force-depends mawk umask=0022 policy=101
+prerm /var/lib/dpkg/info/libc6:amd64.prerm upgrade 2.36-9 prerm libc6
+preinst /var/lib/dpkg/tmp.ci/preinst upgrade 2.36-9 2.36-9 preinst libc6
+postrm /var/lib/dpkg/info/libc6:amd64.postrm upgrade 2.36-9 postrm libc6
+dpkg --force-confold --force-configure-any --force-depends --configure --pending umask=0022 policy=101
+`
+	if got := readRunLog(t, dir); got != want {
+		t.Errorf("runs\n got %s\nwant %s", got, want)
+	}
+	wantStatus := "Package: libc6\nStatus: install ok unpacked\nArchitecture: amd64\nVersion: 2.36-9\nConfig-Version: 2.36-9\n\n" +
+		"Package: mawk\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n\n"
+	if b, _ := os.ReadFile(filepath.Join(dir, "var/lib/dpkg/status")); string(b) != wantStatus {
+		t.Errorf("status:\n%s\nwant:\n%s", b, wantStatus)
+	}
+}
+
 func TestFirstStage(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()
@@ -166,6 +222,10 @@ func TestFirstStage(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(dir, "etc/fstab"))
 	if fi, _ := os.Stat(filepath.Join(dir, "etc/fstab")); err != nil || string(data) != "# UNCONFIGURED FSTAB FOR BASE SYSTEM\n" || fi.Mode() != 0o644 {
 		t.Errorf("etc/fstab: %q, %v", data, err)
+	}
+	data, err = os.ReadFile(filepath.Join(dir, "etc/apt/sources.list"))
+	if fi, _ := os.Stat(filepath.Join(dir, "etc/apt/sources.list")); err != nil || string(data) != firstSources || fi.Mode() != 0o644 {
+		t.Errorf("etc/apt/sources.list: %q, %v", data, err)
 	}
 	var st unix.Stat_t
 	if err := unix.Lstat(filepath.Join(dir, "dev/null"), &st); err != nil || st.Mode != unix.S_IFCHR|0o666 || st.Rdev != unix.Mkdev(1, 3) {
@@ -186,14 +246,18 @@ func TestFirstStage(t *testing.T) {
 	}
 
 	// A second run keeps what is there.
-	if err := os.WriteFile(filepath.Join(dir, "etc/fstab"), []byte("mine\n"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"etc/fstab", "etc/apt/sources.list"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("mine\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := firstStage(dir); err != nil {
 		t.Fatal(err)
 	}
-	if data, _ := os.ReadFile(filepath.Join(dir, "etc/fstab")); string(data) != "mine\n" {
-		t.Errorf("etc/fstab overwritten: %q", data)
+	for _, name := range []string{"etc/fstab", "etc/apt/sources.list"} {
+		if data, _ := os.ReadFile(filepath.Join(dir, name)); string(data) != "mine\n" {
+			t.Errorf("%s overwritten: %q", name, data)
+		}
 	}
 }
 
