@@ -1,15 +1,20 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/basebuild/basebuild/rootfs"
 )
@@ -18,15 +23,21 @@ import (
 // cache does.
 const sharedCache = "/var/cache/basebuild-test/cache"
 
-// TestRootfsBookworm builds bookworm's rootfs from the host's mirror and
-// checks it as the acceptance says: a clean dpkg state, the
-// resolved package set installed, a working shell and apt, and the same
-// files as debuerreotype's image built from the same mirror and epoch.
-func TestRootfsBookworm(t *testing.T) {
+func TestRootfsBookworm(t *testing.T) { testRootfs(t, "bookworm") }
+
+func TestRootfsTrixie(t *testing.T) { testRootfs(t, "trixie") }
+
+func TestRootfsBullseye(t *testing.T) { testRootfs(t, "bullseye") }
+
+// testRootfs builds suite's rootfs from the host's mirror and checks it as
+// the acceptance says: a clean dpkg state, the resolved package
+// set installed, a working shell and apt, and the same files as
+// debuerreotype's image built from the same mirror and epoch.
+func testRootfs(t *testing.T, suite string) {
 	snapshotServer(t)
-	ref := reference(t, "bookworm")
+	ref := reference(t, suite)
 	dir := filepath.Join(t.TempDir(), "rootfs")
-	common := []string{"--suite", "bookworm", "--arch", "amd64", "--cache-dir", sharedCache}
+	common := []string{"--suite", suite, "--arch", "amd64", "--cache-dir", sharedCache}
 	list, stderr, err := runCLI(t, append(common, "--dry-run")...)
 	if err != nil {
 		t.Fatalf("--dry-run: %v\n%s", err, stderr)
@@ -60,6 +71,7 @@ func TestRootfsBookworm(t *testing.T) {
 	}
 	diffs := rootfs.Compare(want, got)
 	h := readHistory(t, filepath.Join(ref, "rootfs"), dir)
+	h.want, h.got, h.epoch = want, got, readEpoch(t, ref)
 	var unexpected []string
 	explained := map[string]int{}
 	for _, d := range diffs {
@@ -129,11 +141,17 @@ func TestRootfsBookworm(t *testing.T) {
 
 // history is what debuerreotype did after debootstrap and basebuild does
 // not: an apt-get dist-upgrade, which upgraded some packages from the
-// suite's versions to the -updates or -security ones. basebuild installs
-// those right away, so what the upgrade left differs.
+// suite's versions to the -updates or -security ones, if there were any.
+// basebuild installs those right away, so what the upgrade left differs.
 type history struct {
-	upgraded map[string]bool // package names, from the reference's apt history
-	paths    map[string]bool // the upgraded packages' paths, as Entry.Path spells them
+	aptRan   bool                // apt-get installed something: it left history.log or eipp.log.xz
+	upgraded map[string]bool     // package names, from the reference's apt history
+	paths    map[string]bool     // the upgraded packages' paths, as Entry.Path spells them
+	files    map[string][]string // the upgraded packages' paths, by package
+	postinst map[string]string   // the upgraded packages' postinsts in the reference
+
+	want, got map[string]rootfs.Entry // debuerreotype's image and ours
+	epoch     time.Time               // both builds' SOURCE_DATE_EPOCH
 
 	// Whether status and available differ only as the upgrade explains.
 	statusOK, availableOK bool
@@ -145,10 +163,18 @@ type history struct {
 // the reference's.
 func readHistory(t *testing.T, ref, got string) *history {
 	t.Helper()
-	h := &history{upgraded: map[string]bool{}, paths: map[string]bool{}}
+	h := &history{upgraded: map[string]bool{}, paths: map[string]bool{}, files: map[string][]string{}, postinst: map[string]string{}}
+	// The apt logs survive in the kept tree, not in the image: apt
+	// writes history.log only when it changed something.
 	log, err := os.ReadFile(filepath.Join(ref, "var/log/apt/history.log"))
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		log = nil
+	} else if err != nil {
 		t.Fatal(err)
+	}
+	h.aptRan = log != nil
+	if _, err := os.Stat(filepath.Join(ref, "var/log/apt/eipp.log.xz")); err == nil {
+		h.aptRan = true
 	}
 	for line := range strings.Lines(string(log)) {
 		action, list, ok := strings.Cut(strings.TrimSpace(line), ": ")
@@ -177,8 +203,15 @@ func readHistory(t *testing.T, ref, got string) *history {
 			t.Fatal(err)
 		}
 		for p := range strings.Lines(string(data)) {
-			h.paths[entryPath(ref, strings.TrimSpace(p))] = true
+			p = entryPath(ref, strings.TrimSpace(p))
+			h.paths[p] = true
+			h.files[name] = append(h.files[name], p)
 		}
+		script, err := os.ReadFile(strings.TrimSuffix(lists[0], ".list") + ".postinst")
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		h.postinst[name] = string(script)
 	}
 	h.statusOK = sameStatus(t, ref, got, h.upgraded)
 	h.availableOK = sameAvailable(t, ref, got, h.upgraded)
@@ -211,16 +244,61 @@ func (h *history) expectedDifference(d rootfs.Difference) string {
 			"rather than the index (checked: nothing else differs)"
 	case d.Path == "./var/lib/dpkg/available" && h.availableOK && sizeOrContent(d):
 		return "dpkg available: debootstrap's setup_available wrote the Packages index's stanzas (Filename, SHA256, Tag, …) " +
-			"of the versions before the upgrade, and dpkg never rewrote it; ours has dpkg's stanzas " +
+			"of the versions it installed, and dpkg never rewrote it; ours has dpkg's stanzas " +
 			"(checked: the same packages, priorities and, but for the upgraded ones, versions)"
 	case d.Path == "./var/lib/dpkg/status-old" && sizeOrContent(d):
-		return "dpkg's backup of status before its last write, the upgrade's in the reference"
+		return "dpkg's backup of status before its last write, an intermediate state: the upgrade's in the reference " +
+			"if there was one, else one of debootstrap's dpkg runs, which differ from ours"
 	case (d.Path == "./var/cache/debconf/config.dat-old" || d.Path == "./var/cache/debconf/templates.dat-old") && sizeOrContent(d):
 		return "debconf's backup of its database before its last save, the upgrade's in the reference"
 	case d.Path == "./var/log/apt/eipp.log.xz" && d.What == "only in A":
 		return "apt's log of its last installation plan: only the reference ran apt to install (the upgrade)"
+	case d.Path == "./var/log/apt" && strings.HasPrefix(d.What, "mtime ") && h.aptRan && h.want[d.Path].ModTime.Equal(h.epoch):
+		return "mtime of var/log/apt: the upgrade's apt wrote its logs there (the fixups removed some), " +
+			"after the epoch, to which debuerreotype clamps it; ours keeps apt's .deb's"
+	case strings.HasPrefix(d.What, "mtime ") && h.copiedByPostinst(d.Path):
+		return "mtime of a file an upgraded package's postinst copied (cp -p) from one of its own files when first configured: " +
+			"the reference's has the old version's mtime, as the upgrade's postinst keeps an existing copy; " +
+			"ours the new version's (checked: same content as that file in both)"
 	}
 	return ""
+}
+
+// copiedByPostinst reports whether the path p, whose content is the same
+// in both trees, is no package's, named by the postinst of an upgraded
+// package, and in both trees the copy of one of that package's files:
+// the same content, and in ours the same mtime.
+func (h *history) copiedByPostinst(p string) bool {
+	w, g := h.want[p], h.got[p]
+	if h.paths[p] || w.Type != tar.TypeReg || g.Type != tar.TypeReg || w.SHA256 != g.SHA256 {
+		return false
+	}
+	for name, files := range h.files {
+		if !strings.Contains(h.postinst[name], " "+strings.TrimPrefix(p, ".")+"\n") {
+			continue
+		}
+		for _, f := range files {
+			wf, gf := h.want[f], h.got[f]
+			if wf.Type == tar.TypeReg && wf.SHA256 == w.SHA256 && gf.SHA256 == g.SHA256 && gf.ModTime.Equal(g.ModTime) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// readEpoch reads the SOURCE_DATE_EPOCH of the reference in dir.
+func readEpoch(t *testing.T, dir string) time.Time {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "epoch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Unix(sec, 0)
 }
 
 func sizeOrContent(d rootfs.Difference) bool {
