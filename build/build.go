@@ -42,6 +42,7 @@ type Options struct {
 	Outputs          []oci.Output // oci:DIR, docker-archive:FILE, rootfs-tar:FILE
 	Push             []string     // registry references
 	Compression      oci.Compression
+	SBOM             string    // also write the SPDX SBOM to this file
 	InsecureRegistry bool      // plain HTTP to registries that are not loopback
 	TempDir          string    // for the temporary rootfs and layer; empty: os.TempDir()
 	Log              io.Writer // progress and notes; nil discards them

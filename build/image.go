@@ -59,10 +59,19 @@ func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest
 		return v1.Hash{}, err
 	}
 	o.logf("layer: %s", time.Since(start).Round(time.Millisecond))
+	arts, err := auditArtifacts(o, set, img, digest)
+	if err != nil {
+		return v1.Hash{}, err
+	}
 
 	for _, out := range o.Outputs {
 		if err := out.Write(img, "debian:"+o.Suite); err != nil {
 			return v1.Hash{}, err
+		}
+		if out.Type == oci.OCILayout {
+			if err := oci.AppendArtifacts(out.Path, arts...); err != nil {
+				return v1.Hash{}, err
+			}
 		}
 		o.logf("wrote %s", out)
 	}
@@ -73,6 +82,9 @@ func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest
 		}
 		if pushed != digest {
 			return v1.Hash{}, fmt.Errorf("push %s: registry has %s, we built %s", ref, pushed, digest)
+		}
+		if err := oci.PushArtifacts(ctx, ref, arts, oci.PushOptions{Insecure: o.InsecureRegistry, Log: o.logf}); err != nil {
+			return v1.Hash{}, err
 		}
 		o.logf("pushed %s", ref)
 	}

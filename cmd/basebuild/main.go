@@ -136,12 +136,14 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		rootDir string
 		outputs []string
 		push    []string
+		sbom    string
 	)
 	bf.register(fs)
 	fs.BoolVar(&dryRun, "dry-run", false, "resolve only: print the packages as 'name version arch', one a line, and fetch nothing but indexes")
 	fs.StringVar(&rootDir, "rootfs", "", "build the configured root filesystem into DIR (must not exist or be empty; needs root)")
 	fs.StringArrayVar(&outputs, "output", nil, "write the image: oci:DIR (OCI layout, tagged SUITE), docker-archive:FILE or rootfs-tar:FILE; repeatable (default oci:./out/SUITE unless --push or --rootfs is given)")
 	fs.StringArrayVar(&push, "push", nil, "push the image to a registry reference, e.g. registry.example/debian:bookworm; repeatable; credentials from the docker config and its credential helpers")
+	fs.StringVar(&sbom, "sbom", "", "also write the image's SPDX 2.3 SBOM (JSON) to FILE")
 	help := fs.BoolP("help", "h", false, "show this help")
 
 	if err := fs.Parse(args); err != nil {
@@ -162,6 +164,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: --rootfs and --dry-run contradict each other", errUsage)
 	}
 	o.Push = push
+	o.SBOM = sbom
 	imaging := len(outputs) > 0 || len(o.Push) > 0
 	if !imaging && rootDir == "" && !dryRun {
 		outputs = []string{"oci:" + filepath.Join("out", o.Suite)}
@@ -172,6 +175,9 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if imaging && dryRun {
 		return fmt.Errorf("%w: --dry-run builds no image: drop --output and --push", errUsage)
+	}
+	if sbom != "" && !imaging {
+		return fmt.Errorf("%w: --sbom describes an image: add --output or --push", errUsage)
 	}
 	for _, s := range outputs {
 		out, err := oci.ParseOutput(s)

@@ -1,0 +1,123 @@
+// Package audit describes what is in an image: a package manifest and an
+// SPDX 2.3 SBOM made from the resolved package set, attached to the image
+// as OCI artifacts, and read back from images.
+package audit
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/basebuild/basebuild/apt"
+)
+
+// The artifact types of what basebuild attaches to its images.
+const (
+	ManifestType = "application/vnd.basebuild.packages+json"
+	SBOMType     = "application/spdx+json"
+)
+
+// Manifest is the list of packages in an image.
+type Manifest struct {
+	Suite    string    `json:"suite,omitempty"`
+	Arch     string    `json:"arch,omitempty"`
+	Epoch    time.Time `json:"epoch,omitzero"`
+	Packages []Package `json:"packages"` // sorted by name, then architecture
+}
+
+// Package is one installed binary package.
+type Package struct {
+	Name          string `json:"name"`
+	Version       string `json:"version"`
+	Architecture  string `json:"architecture"`
+	Source        string `json:"source"`
+	SourceVersion string `json:"sourceVersion"`
+	SHA256        string `json:"sha256,omitempty"` // of the .deb; unknown when read from dpkg's status
+}
+
+// NewManifest returns the manifest of set.
+func NewManifest(set *apt.Set) *Manifest {
+	m := &Manifest{Suite: set.Suite, Arch: set.Arch, Epoch: set.Epoch.UTC()}
+	for _, d := range set.Packages {
+		m.Packages = append(m.Packages, Package{
+			Name:          d.Name,
+			Version:       d.Version,
+			Architecture:  d.Architecture,
+			Source:        cmp.Or(d.Source, d.Name),
+			SourceVersion: cmp.Or(d.SourceVersion, d.Version),
+			SHA256:        d.SHA256,
+		})
+	}
+	sortPackages(m.Packages)
+	return m
+}
+
+func sortPackages(pkgs []Package) {
+	slices.SortFunc(pkgs, func(a, b Package) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Architecture, b.Architecture))
+	})
+}
+
+// Marshal returns m as indented JSON.
+func (m *Manifest) Marshal() ([]byte, error) {
+	return json.MarshalIndent(m, "", "  ")
+}
+
+// ParseManifest reads a manifest written by Marshal.
+func ParseManifest(data []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("package manifest: %w", err)
+	}
+	for i, p := range m.Packages {
+		if p.Name == "" || p.Version == "" {
+			return nil, fmt.Errorf("package manifest: package %d has no name or version", i+1)
+		}
+	}
+	return &m, nil
+}
+
+// ParseStatus reads the installed packages from dpkg's status file, for
+// images that carry no manifest.
+func ParseStatus(r io.Reader) (*Manifest, error) {
+	m := &Manifest{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	fields := map[string]string{}
+	flush := func() {
+		defer clear(fields)
+		if fields["Package"] == "" || !strings.HasSuffix(fields["Status"], " installed") {
+			return
+		}
+		p := Package{Name: fields["Package"], Version: fields["Version"], Architecture: fields["Architecture"]}
+		// "Source: name (version)" when the source version differs.
+		src, ver, _ := strings.Cut(fields["Source"], " ")
+		p.Source = cmp.Or(src, p.Name)
+		p.SourceVersion = cmp.Or(strings.Trim(ver, "()"), p.Version)
+		m.Packages = append(m.Packages, p)
+	}
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			flush()
+		case line[0] == ' ' || line[0] == '\t':
+			// A continuation line of a multi-line field.
+		default:
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				fields[k] = strings.TrimSpace(v)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("dpkg status: %w", err)
+	}
+	flush()
+	sortPackages(m.Packages)
+	return m, nil
+}
