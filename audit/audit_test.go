@@ -123,7 +123,7 @@ func TestSBOM(t *testing.T) {
 		t.Error("the SBOM of the same set differs between runs")
 	}
 	var doc struct {
-		Created struct{ Created string } `json:"creationInfo"`
+		Created  struct{ Created string } `json:"creationInfo"`
 		Packages []struct {
 			SPDXID, Name, VersionInfo, Supplier, DownloadLocation string
 			Checksums                                             []struct{ Algorithm, ChecksumValue string }

@@ -66,11 +66,6 @@ func (a *artifact) RawConfigFile() ([]byte, error)      { return a.config, nil }
 func (a *artifact) MediaType() (types.MediaType, error) { return a.manifest.MediaType, nil }
 func (a *artifact) RawManifest() ([]byte, error)        { return a.raw, nil }
 func (a *artifact) ArtifactType() (string, error)       { return a.manifest.ArtifactType, nil }
-func (a *artifact) Manifest() (*v1.Manifest, error)     { return a.manifest, nil }
-func (a *artifact) ConfigName() (v1.Hash, error)        { return a.manifest.Config.Digest, nil }
-func (a *artifact) Digest() (v1.Hash, error)            { return partial.Digest(a) }
-func (a *artifact) ConfigLayer() (v1.Layer, error)      { return partial.ConfigLayer(a) }
-func (a *artifact) Size() (int64, error)                { return int64(len(a.raw)), nil }
 func (a *artifact) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	if h != a.manifest.Layers[0].Digest {
 		return nil, fmt.Errorf("artifact has no blob %s", h)
@@ -142,9 +137,6 @@ func appendArtifacts(lp layout.Path, artifacts []v1.Image) error {
 	}
 	// Drop the artifacts of images no longer listed, and those added again.
 	ii = mutate.RemoveManifests(ii, func(d v1.Descriptor) bool {
-		if d.ArtifactType == "" {
-			return false
-		}
 		for _, a := range artifacts {
 			if h, err := a.Digest(); err == nil && h == d.Digest {
 				return true
@@ -294,7 +286,12 @@ func openLayout(arg string) (*Source, error) {
 	}
 	var found []v1.Descriptor
 	for _, d := range im.Manifests {
-		if d.ArtifactType != "" || !d.MediaType.IsImage() {
+		if !d.MediaType.IsImage() {
+			continue
+		}
+		// go-containerregistry gives images an artifactType too (their
+		// config's media type): artifacts are what has a subject.
+		if m, err := manifestIn(lp, d.Digest); err != nil || m.Subject != nil {
 			continue
 		}
 		if tag == "" || d.Annotations[AnnotationRefName] == tag {

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/audit"
+	"github.com/basebuild/basebuild/oci"
+)
+
+// auditedImage returns a random image and its attached package manifest
+// of pkgs ("name version source" each) and SBOM.
+func auditedImage(t *testing.T, pkgs ...string) (v1.Image, []v1.Image) {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &apt.Set{Suite: "bookworm", Arch: "amd64", Epoch: time.Unix(1704067200, 0)}
+	for _, p := range pkgs {
+		f := strings.Fields(p)
+		set.Packages = append(set.Packages, apt.Deb{Name: f[0], Version: f[1], Architecture: "amd64", Source: f[2], SHA256: strings.Repeat("0", 64)})
+	}
+	manifest, err := audit.NewManifest(set).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sbom bytes.Buffer
+	doc, err := audit.SBOM(set, audit.SBOMOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.WriteSBOM(&sbom, doc); err != nil {
+		t.Fatal(err)
+	}
+	var arts []v1.Image
+	for typ, data := range map[string][]byte{audit.ManifestType: manifest, audit.SBOMType: sbom.Bytes()} {
+		a, err := oci.NewArtifact(typ, data, img, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		arts = append(arts, a)
+	}
+	return img, arts
+}
+
+// statusImage returns an image whose layer has a dpkg status and no
+// attached manifest.
+func statusImage(t *testing.T, status string) v1.Image {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "./var/lib/dpkg/status", Mode: 0o644, Size: int64(len(status)), Typeflag: tar.TypeReg})
+	tw.Write([]byte(status))
+	tw.Close()
+	img, err := mutate.AppendLayers(mutate.MediaType(mutate.ConfigMediaType(emptyImage(t), types.OCIConfigJSON), types.OCIManifestSchema1),
+		static.NewLayer(b.Bytes(), types.OCIUncompressedLayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func emptyImage(t *testing.T) v1.Image {
+	img, err := random.Image(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func writeLayout(t *testing.T, dir, tag string, img v1.Image, arts ...v1.Image) {
+	t.Helper()
+	if err := (oci.Output{Type: oci.OCILayout, Path: dir}).Write(img, "debian:"+tag); err != nil {
+		t.Fatal(err)
+	}
+	if len(arts) > 0 {
+		if err := oci.AppendArtifacts(dir, arts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestPackagesAndDiffLayout(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	a, aArts := auditedImage(t, "bash 5.2.15-2 bash", "libc6 2.36-9 glibc", "zlib1g 1:1.2.13 zlib")
+	writeLayout(t, dir, "a", a, aArts...)
+	b := statusImage(t, `Package: bash
+Status: install ok installed
+Architecture: amd64
+Version: 5.2.15-3
+
+Package: libc6
+Status: install ok installed
+Architecture: amd64
+Source: glibc
+Version: 2.36-9
+
+Package: hello
+Status: install ok installed
+Architecture: amd64
+Version: 2.10-3
+`)
+	writeLayout(t, dir, "b", b)
+
+	out, _, err := runCLI(t, "packages", "oci:"+dir+":a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "bash 5.2.15-2 amd64 bash\nlibc6 2.36-9 amd64 glibc\nzlib1g 1:1.2.13 amd64 zlib\n"; out != want {
+		t.Errorf("packages oci:…:a (manifest) =\n%s\nwant\n%s", out, want)
+	}
+	out, _, err = runCLI(t, "packages", "--json", "oci:"+dir+":b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []imagePackages
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].From != "dpkg-status" || len(got[0].Packages) != 3 || got[0].Packages[0].Name != "bash" {
+		t.Errorf("packages --json of the status image: %s", out)
+	}
+	out, _, err = runCLI(t, "packages", "--source", "glibc", "oci:"+dir+":a", "oci:"+dir+":b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "oci:" + dir + ":a libc6 2.36-9 amd64 glibc\noci:" + dir + ":b libc6 2.36-9 amd64 glibc\n"; out != want {
+		t.Errorf("packages --source glibc of both =\n%s\nwant\n%s", out, want)
+	}
+	if _, _, err := runCLI(t, "packages", "oci:"+dir); err == nil || !strings.Contains(err.Error(), "2 images") {
+		t.Errorf("packages of a layout with two images and no tag: %v, want an error asking for a tag", err)
+	}
+
+	out, _, err = runCLI(t, "diff", "oci:"+dir+":a", "oci:"+dir+":b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "- zlib1g 1:1.2.13 amd64 zlib\n+ hello 2.10-3 amd64 hello\n~ bash 5.2.15-2 -> 5.2.15-3 amd64 bash\n"; out != want {
+		t.Errorf("diff =\n%s\nwant\n%s", out, want)
+	}
+
+	// Replacing the image of tag a drops its artifacts from the index.
+	a2, a2Arts := auditedImage(t, "dash 0.5.12-2 dash")
+	writeLayout(t, dir, "a", a2, a2Arts...)
+	raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(raw), audit.ManifestType); n != 1 {
+		t.Errorf("index.json lists %d package manifests after the tag moved, want 1", n)
+	}
+	if out, _, _ := runCLI(t, "packages", "oci:"+dir+":a"); out != "dash 0.5.12-2 amd64 dash\n" {
+		t.Errorf("packages after the tag moved: %q", out)
+	}
+}
+
+// TestPackagesRegistry attaches the artifacts to an image in the loopback
+// registry, which has no referrers API, and reads them back.
+func TestPackagesRegistry(t *testing.T) {
+	registry := os.Getenv("BASEBUILD_REGISTRY")
+	if registry == "" {
+		t.Skip("BASEBUILD_REGISTRY unset: run through make test")
+	}
+	ref := registry + "/audit/random:" + strings.ToLower(t.Name())
+	img, arts := auditedImage(t, "bash 5.2.15-2 bash", "libc6 2.36-9 glibc")
+	ctx := t.Context()
+	digest, err := oci.Push(ctx, img, ref, oci.PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oci.PushArtifacts(ctx, ref, arts, oci.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The distribution spec's fallback tag lists both artifacts.
+	fallback := strings.Replace(digest.String(), ":", "-", 1)
+	raw, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+registry+"/audit/random:"+fallback).Output()
+	if err != nil {
+		t.Fatalf("skopeo inspect the referrers tag %s: %v", fallback, err)
+	}
+	var index v1.IndexManifest
+	if err := json.Unmarshal(raw, &index); err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]bool{}
+	for _, d := range index.Manifests {
+		types[d.ArtifactType] = true
+	}
+	if len(index.Manifests) != 2 || !types[audit.ManifestType] || !types[audit.SBOMType] {
+		t.Errorf("referrers tag lists %+v, want the manifest and the SBOM", index.Manifests)
+	}
+	out, _, err := runCLI(t, "packages", ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "bash 5.2.15-2 amd64 bash\nlibc6 2.36-9 amd64 glibc\n"; out != want {
+		t.Errorf("packages %s =\n%s\nwant\n%s", ref, out, want)
+	}
+	s, err := oci.Open(ctx, ref, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbom, err := s.Artifact(audit.SBOMType)
+	if err != nil || !bytes.Contains(sbom, []byte(`"SPDX-2.3"`)) {
+		t.Errorf("SBOM read back: %v\n%.200s", err, sbom)
+	}
+}
