@@ -1,13 +1,11 @@
 package build
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -143,7 +141,7 @@ func CheckDestination(dir string) error {
 // removeTree deletes a failed build, but never while anything is mounted
 // inside it: RemoveAll would descend into the host's /proc, /sys or /dev.
 func removeTree(dir string) error {
-	mounts, err := mountsUnder(dir)
+	mounts, err := rootfs.MountsBelow(dir)
 	if err != nil {
 		return err
 	}
@@ -151,44 +149,4 @@ func removeTree(dir string) error {
 		return fmt.Errorf("%s left in place: still mounted: %s", dir, strings.Join(mounts, ", "))
 	}
 	return os.RemoveAll(dir)
-}
-
-// mountsUnder lists the mount points at or below dir.
-func mountsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mounts")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var mounts []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 {
-			continue
-		}
-		// /proc/self/mounts escapes spaces and the like as octal.
-		mp := unescapeMount(fields[1])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			mounts = append(mounts, mp)
-		}
-	}
-	slices.Sort(mounts)
-	return mounts, sc.Err()
-}
-
-func unescapeMount(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &v); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -352,6 +352,20 @@ func unmount(target string) error {
 	return unix.Unmount(target, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
 }
 
+// MountsBelow lists, in mount order, the mount points of this process
+// strictly below the directory dir: a tree with any is not safe to remove
+// or archive, as it would reach into the mounted file systems.
+func MountsBelow(dir string) ([]string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return nil, err
+	}
+	return mountsUnder("/proc/self/mountinfo", strings.TrimSuffix(abs, "/"))
+}
+
 // mountsUnder lists, in mount order, the mount points in a mountinfo file
 // that are strictly below dir.
 func mountsUnder(mountinfo, dir string) ([]string, error) {

@@ -669,47 +669,14 @@ func writeFileIn(root *os.Root, name string, data []byte, perm os.FileMode) erro
 // checkNoMountsBelow fails if anything is mounted below dir: removing the
 // contents of a bind-mounted /dev or /proc would reach the host's.
 func checkNoMountsBelow(dir string) error {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return err
-	}
-	if abs, err = filepath.EvalSymlinks(abs); err != nil {
-		return err
-	}
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := MountsBelow(dir)
 	if err != nil {
 		return fmt.Errorf("checking for mounts below %s: %w", dir, err)
 	}
-	prefix := strings.TrimSuffix(abs, "/") + "/"
-	for line := range strings.Lines(string(data)) {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		if mnt := unescapeMountinfo(f[4]); strings.HasPrefix(mnt, prefix) {
-			return fmt.Errorf("finish %s: %s is mounted; unmount it first", dir, mnt)
-		}
+	if len(mounts) > 0 {
+		return fmt.Errorf("finish %s: %s is mounted; unmount it first", dir, mounts[0])
 	}
 	return nil
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // clampTimes gives every entry of dir whose modification time is after

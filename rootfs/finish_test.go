@@ -206,18 +206,6 @@ func TestClampShadowDays(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/tmp/a\040b/proc`: "/tmp/a b/proc",
-		`/plain`:           "/plain",
-		`/x\\`:             `/x\\`,
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 const finishStatus = `Package: apt
 Status: install ok installed
 Priority: important
