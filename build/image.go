@@ -46,11 +46,12 @@ func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest
 	}
 	defer layer.Close()
 	img, err := oci.NewImage(layer, oci.ImageOptions{
-		Arch:      set.Arch,
-		Epoch:     set.Epoch,
-		Suite:     o.Suite,
-		Snapshot:  o.Snapshot,
-		CreatedBy: o.createdBy(),
+		Arch:        set.Arch,
+		Epoch:       set.Epoch,
+		Suite:       o.Suite,
+		Snapshot:    o.Snapshot,
+		CreatedBy:   o.createdBy(),
+		Annotations: inputAnnotations(o, set),
 	})
 	if err != nil {
 		return v1.Hash{}, err

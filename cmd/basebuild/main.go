@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/build"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/snapshots"
@@ -41,9 +42,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	var exit *exitError
 	switch {
 	case err == nil:
 	case errors.Is(err, pflag.ErrHelp):
+	case errors.As(err, &exit):
+		fmt.Fprintf(os.Stderr, "basebuild: %v\n", err)
+		os.Exit(exit.code)
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(os.Stderr, "basebuild: %v\n", err)
 		os.Exit(2)
@@ -143,6 +148,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&rootDir, "rootfs", "", "build the configured root filesystem into DIR (must not exist or be empty; needs root)")
 	fs.StringArrayVar(&outputs, "output", nil, "write the image: oci:DIR (OCI layout, tagged SUITE), docker-archive:FILE or rootfs-tar:FILE; repeatable (default oci:./out/SUITE unless --push or --rootfs is given)")
 	fs.StringArrayVar(&push, "push", nil, "push the image to a registry reference, e.g. registry.example/debian:bookworm; repeatable; credentials from the docker config and its credential helpers")
+	ifChanged := fs.Bool("if-changed", false, "build only if the inputs (packages, epoch, options, basebuild's version) differ from those the --push and oci: destinations' images record; else print the first one's digest")
 	fs.StringVar(&sbom, "sbom", "", "also write the image's SPDX 2.3 SBOM (JSON) to FILE")
 	help := fs.BoolP("help", "h", false, "show this help")
 
@@ -200,11 +206,28 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
+	var refs []string
+	if *ifChanged {
+		if refs, err = ifChangedRefs(o, rootDir, dryRun); err != nil {
+			return err
+		}
+	}
+
 	c, err := o.Client()
 	if err != nil {
 		return err
 	}
-	set, err := build.Resolve(ctx, o, c)
+	var set *apt.Set
+	if *ifChanged {
+		var digest string
+		set, digest, err = resolveIfChanged(ctx, o, c, refs, stderr)
+		if err == nil && digest != "" {
+			fmt.Fprintln(stdout, digest)
+			return nil
+		}
+	} else {
+		set, err = build.Resolve(ctx, o, c)
+	}
 	if err != nil {
 		return err
 	}

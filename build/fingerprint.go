@@ -1,0 +1,253 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"pault.ag/go/debian/version"
+
+	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/snapshots"
+)
+
+// The annotations (and config labels) that record what an image was built
+// from: the canonical text of its inputs and that text's SHA-256.
+const (
+	AnnotationInputs      = "org.basebuild.inputs"
+	AnnotationFingerprint = "org.basebuild.fingerprint"
+)
+
+// Inputs returns the canonical text of everything that decides the image
+// of set built with o: basebuild's version, the suite, epoch and snapshot,
+// the options that change the result, and every package as
+// "package NAME VERSION ARCH SHA256", one a line. Two builds with the same
+// inputs make the same image.
+func Inputs(o *Options, set *apt.Set) string {
+	var b strings.Builder
+	line := func(key, value string) { fmt.Fprintf(&b, "%s %s\n", key, value) }
+	line("basebuild", Version)
+	line("suite", o.Suite)
+	line("arch", set.Arch)
+	line("epoch", set.Epoch.UTC().Format(time.RFC3339))
+	snapshot := "none"
+	if !o.Snapshot.IsZero() {
+		snapshot = snapshots.ID(o.Snapshot)
+	}
+	line("snapshot", snapshot)
+	// --include's packages stay marked manual: a set of its own.
+	line("include", strings.Join(sorted(o.Include), ","))
+	line("exclude", strings.Join(sorted(o.Exclude), ","))
+	line("merged-usr", fmt.Sprint(o.mergedUsr()))
+	line("compression", string(cmpOr(o.Compression, oci.Gzip)))
+	for _, p := range set.Packages {
+		line("package", strings.Join([]string{p.Name, p.Version, p.Architecture, p.SHA256}, " "))
+	}
+	return b.String()
+}
+
+// Fingerprint is the SHA-256 of inputs, "sha256:<hex>".
+func Fingerprint(inputs string) string {
+	sum := sha256.Sum256([]byte(inputs))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// inputAnnotations are the annotations that record the inputs of set.
+func inputAnnotations(o *Options, set *apt.Set) map[string]string {
+	in := Inputs(o, set)
+	return map[string]string{AnnotationInputs: in, AnnotationFingerprint: Fingerprint(in)}
+}
+
+// InputChanges lists what changed from the inputs old to new: a package
+// "added NAME VERSION", "removed NAME VERSION" or "upgraded NAME OLD -> NEW"
+// (or "rebuilt" when only its content changed), and for any other input
+// "KEY OLD -> NEW".
+func InputChanges(old, new string) []string {
+	oldKeys, oldPkgs := parseInputs(old)
+	newKeys, newPkgs := parseInputs(new)
+	var changes []string
+	for _, k := range unionKeys(oldKeys, newKeys) {
+		if o, n := oldKeys[k], newKeys[k]; o != n {
+			changes = append(changes, fmt.Sprintf("%s %s -> %s", k, cmpOr(o, "(none)"), cmpOr(n, "(none)")))
+		}
+	}
+	for _, name := range unionKeys(oldPkgs, newPkgs) {
+		o, inOld := oldPkgs[name]
+		n, inNew := newPkgs[name]
+		switch {
+		case !inOld:
+			changes = append(changes, "added "+name+" "+n.version)
+		case !inNew:
+			changes = append(changes, "removed "+name+" "+o.version)
+		case o.version != n.version:
+			verb := "upgraded"
+			if downgrade(o.version, n.version) {
+				verb = "downgraded"
+			}
+			changes = append(changes, fmt.Sprintf("%s %s %s -> %s", verb, name, o.version, n.version))
+		case o != n:
+			changes = append(changes, fmt.Sprintf("rebuilt %s %s (%s)", name, n.version, n.arch))
+		}
+	}
+	return changes
+}
+
+// downgrade reports whether version b is older than a.
+func downgrade(a, b string) bool {
+	va, erra := version.Parse(a)
+	vb, errb := version.Parse(b)
+	return erra == nil && errb == nil && version.Compare(vb, va) < 0
+}
+
+type inputPackage struct{ version, arch, sha256 string }
+
+// parseInputs splits the text Inputs writes into its keys and packages.
+func parseInputs(text string) (map[string]string, map[string]inputPackage) {
+	keys := map[string]string{}
+	pkgs := map[string]inputPackage{}
+	for l := range strings.Lines(text) {
+		key, value, _ := strings.Cut(strings.TrimSuffix(l, "\n"), " ")
+		if key != "package" {
+			keys[key] = value
+			continue
+		}
+		f := strings.Fields(value)
+		for len(f) < 4 {
+			f = append(f, "")
+		}
+		pkgs[f[0]] = inputPackage{f[1], f[2], f[3]}
+	}
+	return keys, pkgs
+}
+
+func unionKeys[V any](a, b map[string]V) []string {
+	var keys []string
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
+
+func cmpOr[T comparable](a, b T) T {
+	var zero T
+	if a != zero {
+		return a
+	}
+	return b
+}
+
+// ResolveCached is Resolve, remembering its result in the cache under the
+// key of the suites' Release files (the indexes' SHA-256s) and the options
+// resolution depends on. Resolution is a function of these, so while the
+// mirror has not changed the set is read back rather than worked out again
+// from the indexes, which takes seconds; --if-changed relies on it to answer
+// quickly.
+func ResolveCached(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
+	key, err := resolveKey(ctx, o, c)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(o.CacheDir, "sets", key+".json")
+	if f, err := os.Open(path); err == nil {
+		set, err := apt.ReadSet(f)
+		f.Close()
+		if err == nil {
+			return set, nil
+		}
+		o.logf("cache: %s: %v; resolving again", path, err)
+	}
+	set, err := Resolve(ctx, o, c)
+	if err != nil {
+		return nil, err
+	}
+	// The mirror may have moved while Resolve read it: then the set
+	// belongs to neither key, and is not remembered.
+	if again, err := resolveKey(ctx, o, c); err != nil || again != key {
+		return set, nil
+	}
+	if err := writeSet(path, set); err != nil {
+		o.logf("cache: %v", err)
+	}
+	return set, nil
+}
+
+// resolveKey fetches and verifies the suites' Release files as Resolve does
+// and returns the hash of what resolution reads from them and from o.
+func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) {
+	keyringPath := cmpOr(o.Keyring, DefaultKeyring)
+	keyring, err := apt.LoadKeyring(keyringPath)
+	if err != nil {
+		return "", err
+	}
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "basebuild %s\nsuite %s\narch %s\ninclude %s\nexclude %s\nsnapshot %s\n",
+		Version, o.Suite, o.Arch, strings.Join(o.Include, ","), strings.Join(o.Exclude, ","), o.Snapshot.UTC().Format(time.RFC3339))
+	for _, repo := range o.repositories(o.Archives()) {
+		repo.Keyring = keyring
+		rel, err := c.Release(ctx, repo, now)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "repository %s %s\n", repo.URL, repo.Suite)
+		if rel == nil {
+			continue
+		}
+		fmt.Fprintf(h, "release %s %s %s\n", rel.Codename, rel.Date.UTC().Format(time.RFC3339), strings.Join(rel.Architectures, ","))
+		// Every variant of the index Resolve may pick, in a fixed order.
+		var names []string
+		for name := range rel.Files {
+			if strings.HasPrefix(name, "main/binary-"+o.Arch+"/Packages") {
+				names = append(names, name)
+			}
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			fmt.Fprintf(h, "index %s %s\n", name, rel.Files[name].SHA256)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeSet writes set to path atomically.
+func writeSet(path string, set *apt.Set) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-")
+	if err != nil {
+		return err
+	}
+	err = apt.WriteSet(f, set)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}

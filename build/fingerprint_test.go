@@ -1,0 +1,164 @@
+package build
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/oci"
+)
+
+func fingerprintInputs() (*Options, *apt.Set) {
+	o := &Options{Suite: "bookworm", Arch: "amd64", Snapshot: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	set := &apt.Set{Suite: "bookworm", Arch: "amd64", Epoch: o.Snapshot, Packages: []apt.Deb{
+		{Name: "base-files", Version: "12.4", Architecture: "amd64", SHA256: "aa"},
+		{Name: "libc6", Version: "2.36-9", Architecture: "amd64", SHA256: "bb"},
+	}}
+	return o, set
+}
+
+// Each input that changes the image changes the fingerprint; what does not
+// (paths, jobs, outputs) leaves it.
+func TestFingerprintCoversInputs(t *testing.T) {
+	o, set := fingerprintInputs()
+	base := Fingerprint(Inputs(o, set))
+	yes, no := true, false
+	changes := map[string]func(o *Options, s *apt.Set){
+		"suite":       func(o *Options, s *apt.Set) { o.Suite = "trixie" },
+		"arch":        func(o *Options, s *apt.Set) { s.Arch = "arm64" },
+		"epoch":       func(o *Options, s *apt.Set) { s.Epoch = s.Epoch.Add(time.Second) },
+		"snapshot":    func(o *Options, s *apt.Set) { o.Snapshot = time.Time{} },
+		"include":     func(o *Options, s *apt.Set) { o.Include = []string{"hello"} },
+		"exclude":     func(o *Options, s *apt.Set) { o.Exclude = []string{"hello"} },
+		"merged-usr":  func(o *Options, s *apt.Set) { o.MergedUsr = &no },
+		"compression": func(o *Options, s *apt.Set) { o.Compression = oci.Zstd },
+		"version":     func(o *Options, s *apt.Set) { s.Packages[1].Version = "2.36-9+deb12u1" },
+		"content":     func(o *Options, s *apt.Set) { s.Packages[1].SHA256 = "cc" },
+		"package":     func(o *Options, s *apt.Set) { s.Packages = s.Packages[:1] },
+	}
+	seen := map[string]string{base: "base"}
+	for what, change := range changes {
+		o, set := fingerprintInputs()
+		set.Packages = slices.Clone(set.Packages)
+		change(o, set)
+		fp := Fingerprint(Inputs(o, set))
+		if prev, ok := seen[fp]; ok {
+			t.Errorf("changing %s gives the fingerprint of %s", what, prev)
+		}
+		seen[fp] = what
+	}
+
+	same := map[string]func(o *Options){
+		"paths":      func(o *Options) { o.CacheDir, o.TempDir, o.RootfsDir = "/a", "/b", "/c" },
+		"jobs":       func(o *Options) { o.Jobs = 1 },
+		"push":       func(o *Options) { o.Push = []string{"example/x"} },
+		"gzip":       func(o *Options) { o.Compression = oci.Gzip },
+		"merged-usr": func(o *Options) { o.MergedUsr = &yes }, // bookworm's default
+		"include":    func(o *Options) { o.Include = []string{} },
+	}
+	for what, change := range same {
+		o, set := fingerprintInputs()
+		change(o)
+		if fp := Fingerprint(Inputs(o, set)); fp != base {
+			t.Errorf("changing %s changes the fingerprint", what)
+		}
+	}
+	o1, _ := fingerprintInputs()
+	o1.Include = []string{"b", "a"}
+	o2, _ := fingerprintInputs()
+	o2.Include = []string{"a", "b"}
+	if Inputs(o1, set) != Inputs(o2, set) {
+		t.Error("the order of --include changes the inputs")
+	}
+}
+
+func TestInputChanges(t *testing.T) {
+	o, set := fingerprintInputs()
+	old := Inputs(o, set)
+	set.Epoch = set.Epoch.Add(24 * time.Hour)
+	set.Packages = []apt.Deb{
+		{Name: "apt", Version: "2.6.1", Architecture: "amd64", SHA256: "dd"},
+		{Name: "libc6", Version: "2.36-8", Architecture: "amd64", SHA256: "bb"},
+	}
+	got := InputChanges(old, Inputs(o, set))
+	want := []string{
+		"epoch 2024-01-01T00:00:00Z -> 2024-01-02T00:00:00Z",
+		"added apt 2.6.1",
+		"removed base-files 12.4",
+		"downgraded libc6 2.36-9 -> 2.36-8",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("InputChanges:\n%q\nwant\n%q", got, want)
+	}
+	set.Packages[1].Version = "2.36-10"
+	if got := InputChanges(old, Inputs(o, set)); got[len(got)-1] != "upgraded libc6 2.36-9 -> 2.36-10" {
+		t.Errorf("last change %q, want the upgrade of libc6", got[len(got)-1])
+	}
+	if got := InputChanges(old, old); len(got) != 0 {
+		t.Errorf("InputChanges of equal inputs: %q", got)
+	}
+}
+
+func TestResolveCached(t *testing.T) {
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{
+		{Name: "base-files", Version: "12.4", Fields: map[string]string{"Priority": "required", "Essential": "yes"}},
+		{Name: "usr-is-merged", Version: "37", Arch: "all", Fields: map[string]string{"Priority": "optional"}},
+		{Name: "apt", Version: "2.6.1", Fields: map[string]string{"Priority": "important"}},
+		{Name: "hello", Version: "2.10", Fields: map[string]string{"Priority": "optional"}},
+	}})
+	o := &Options{Suite: "bookworm", Arch: "amd64", Snapshot: apttest.Epoch, SnapshotServer: a.SnapshotURL(),
+		Keyring: a.KeyringPath, CacheDir: t.TempDir()}
+	c, err := o.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	want, err := Resolve(ctx, o, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ResolveCached(ctx, o, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Inputs(o, got) != Inputs(o, want) {
+		t.Fatalf("ResolveCached:\n%s\nResolve:\n%s", Inputs(o, got), Inputs(o, want))
+	}
+
+	// The next call reads the set back: make the cached one recognisable.
+	files, _ := filepath.Glob(filepath.Join(o.CacheDir, "sets", "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cached sets: %q, want one", files)
+	}
+	marked := *got
+	marked.Packages = slices.Clone(got.Packages)
+	marked.Packages[0].Version = "cached"
+	if err := writeSet(files[0], &marked); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ResolveCached(ctx, o, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Packages[0].Version != "cached" {
+		t.Error("ResolveCached resolved again instead of reading its cache")
+	}
+
+	// Options that change the resolution change the key.
+	o.Include = []string{"hello"}
+	with, err := ResolveCached(ctx, o, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(with.Packages, func(d apt.Deb) bool { return d.Name == "hello" }) {
+		t.Error("--include hello: ResolveCached returned the set without it")
+	}
+	if files, _ := filepath.Glob(filepath.Join(o.CacheDir, "sets", "*.json")); len(files) != 2 {
+		t.Errorf("cached sets after --include: %d, want 2", len(files))
+	}
+}

@@ -1,0 +1,209 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/rootfs"
+)
+
+// ErrNoImage means a reference names no image: the tag or the layout's
+// image does not exist (yet).
+var ErrNoImage = errors.New("no such image")
+
+// ReadReference returns the image ref names: "oci:DIR[:TAG]" for an OCI
+// layout (TAG may be left out when it holds one image), else a registry
+// reference, read with the docker config's credentials and over plain
+// HTTP if insecure or the registry is on loopback. Only the manifest is
+// fetched here.
+func ReadReference(ctx context.Context, ref string, insecure bool) (v1.Image, error) {
+	if dir, ok := strings.CutPrefix(ref, "oci:"); ok {
+		img, err := readLayout(dir)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", ref, err)
+		}
+		return img, nil
+	}
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, opts...)
+	if err == nil && !insecure && loopback(r.Context().RegistryStr()) {
+		r, err = name.ParseReference(ref, name.Insecure)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithUserAgent("basebuild"))
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+			return nil, fmt.Errorf("image %s: %w", ref, ErrNoImage)
+		}
+		// One line, though registries answer with whole documents.
+		return nil, fmt.Errorf("image %s: %s", ref, strings.Join(strings.Fields(err.Error()), " "))
+	}
+	return img, nil
+}
+
+// readLayout reads DIR[:TAG], an OCI layout and its image tagged TAG.
+func readLayout(spec string) (v1.Image, error) {
+	dir, tag := spec, ""
+	if i := strings.LastIndexByte(spec, ':'); i >= 0 && !strings.Contains(spec[i:], "/") {
+		dir, tag = spec[:i], spec[i+1:]
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoImage
+	}
+	ii, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ii.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var found []v1.Descriptor
+	for _, d := range m.Manifests {
+		// Artifacts attached to the image (its SBOM) have no name.
+		if name := d.Annotations[oci.AnnotationRefName]; name != "" && (tag == "" || name == tag) {
+			found = append(found, d)
+		}
+	}
+	switch {
+	case len(found) == 0:
+		return nil, ErrNoImage
+	case len(found) > 1:
+		return nil, fmt.Errorf("%d images in the layout: name one as oci:%s:TAG", len(found), dir)
+	}
+	return ii.Image(found[0].Digest)
+}
+
+// loopback reports whether the registry host[:port] is a loopback address,
+// which is reached over plain HTTP as oci.Push does.
+func loopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ImageInputs returns the inputs img records (see Inputs), or "" if it
+// records none, as images of other builders do.
+func ImageInputs(img v1.Image) (string, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return "", err
+	}
+	return m.Annotations[AnnotationInputs], nil
+}
+
+// Verification is the result of Verify.
+type Verification struct {
+	Built, Reference v1.Hash
+	// Files lists the differences between the layers, Changes the
+	// differences between the recorded inputs (see InputChanges); both
+	// are empty when the digests are equal.
+	Files   []rootfs.Difference
+	Changes []string
+	// NoInputs says the reference records no inputs to compare with.
+	NoInputs bool
+}
+
+// Same reports whether the rebuilt image is the reference.
+func (v *Verification) Same() bool { return v.Built == v.Reference }
+
+// Verify builds the image of set as Image does, without o's outputs and
+// pushes, and compares it with the image want.
+func Verify(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, want v1.Image) (_ *Verification, err error) {
+	wantDigest, err := want.Digest()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(o.TempDir, "basebuild-verify-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if rerr := os.RemoveAll(tmp); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	oo := *o
+	oo.Outputs = []oci.Output{{Type: oci.OCILayout, Path: filepath.Join(tmp, "layout")}}
+	oo.Push = nil
+	oo.TempDir = tmp
+	digest, err := Image(ctx, &oo, c, set)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verification{Built: digest, Reference: wantDigest}
+	if v.Same() {
+		return v, nil
+	}
+
+	got, err := readLayout(filepath.Join(tmp, "layout"))
+	if err != nil {
+		return nil, fmt.Errorf("rebuilt image: %w", err)
+	}
+	gotTree, err := layerTree(got)
+	if err != nil {
+		return nil, fmt.Errorf("rebuilt image: %w", err)
+	}
+	wantTree, err := layerTree(want)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", wantDigest, err)
+	}
+	v.Files = rootfs.Compare(wantTree, gotTree)
+
+	wantInputs, err := ImageInputs(want)
+	if err != nil {
+		return nil, err
+	}
+	if wantInputs == "" {
+		v.NoInputs = true
+	} else {
+		v.Changes = InputChanges(wantInputs, Inputs(o, set))
+	}
+	return v, nil
+}
+
+// layerTree reads the entries of img's single layer.
+func layerTree(img v1.Image) (map[string]rootfs.Entry, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	if len(layers) != 1 {
+		return nil, fmt.Errorf("%d layers, basebuild makes one", len(layers))
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return rootfs.ReadTar(rc)
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/build"
+	"github.com/basebuild/basebuild/oci"
+)
+
+func init() { commands["verify"] = runVerify }
+
+const verifyUsage = `Usage: basebuild verify --suite SUITE [--snapshot TS] [flags] REF
+
+Rebuilds the image the flags describe, as basebuild would, and compares it
+with REF: a registry reference, or oci:DIR[:TAG] for an OCI layout. With
+the same image, it prints one line saying so and exits 0. Otherwise it
+lists the files that differ (path: what) and what changed in the inputs
+the two images record (packages added, removed, upgraded), and exits 1.
+It exits 2 when it cannot tell: REF cannot be read, the build fails, or
+the command line is wrong. Needs root.
+
+Flags:
+`
+
+// exitError is an error with its own exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := verify(ctx, args, stdout, stderr)
+	var exit *exitError
+	if err == nil || errors.Is(err, pflag.ErrHelp) || errors.As(err, &exit) {
+		return err
+	}
+	// Exit 1 means "different": anything else that stops verify is 2.
+	return &exitError{2, err}
+}
+
+func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("basebuild verify", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var bf buildFlags
+	bf.register(fs)
+	help := fs.BoolP("help", "h", false, "show this help")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v (see basebuild verify --help)", errUsage, err)
+	}
+	if *help {
+		fmt.Fprint(stdout, verifyUsage+fs.FlagUsages())
+		return pflag.ErrHelp
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: want one image reference to verify, got %d arguments (see basebuild verify --help)", errUsage, fs.NArg())
+	}
+	ref := fs.Arg(0)
+	o, err := bf.options(stderr)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("verify needs root to rebuild: maintainer scripts run in a chroot")
+	}
+	want, err := build.ReadReference(ctx, ref, o.InsecureRegistry)
+	if err != nil {
+		return err
+	}
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	set, err := build.Resolve(ctx, o, c)
+	if err != nil {
+		return err
+	}
+	v, err := build.Verify(ctx, o, c, set, want)
+	if err != nil {
+		return err
+	}
+	if v.Same() {
+		fmt.Fprintf(stdout, "%s: same image, %s\n", ref, v.Built)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s is %s, the rebuild is %s\n", ref, v.Reference, v.Built)
+	if len(v.Files) > 0 {
+		fmt.Fprintf(stdout, "files (A: %s, B: the rebuild):\n", ref)
+		for _, d := range v.Files {
+			fmt.Fprintf(stdout, "  %s\n", d)
+		}
+	}
+	switch {
+	case v.NoInputs:
+		fmt.Fprintf(stdout, "inputs: %s records none\n", ref)
+	case len(v.Changes) > 0:
+		fmt.Fprintf(stdout, "inputs (%s -> the rebuild):\n", ref)
+		for _, c := range v.Changes {
+			fmt.Fprintf(stdout, "  %s\n", c)
+		}
+	}
+	return &exitError{1, fmt.Errorf("the rebuild differs from %s", ref)}
+}
+
+// ifChangedRefs returns the destinations --if-changed compares with: the
+// --push references and the oci: outputs, whose recorded inputs it can
+// read. Other outputs cannot say what they were built from.
+func ifChangedRefs(o *build.Options, rootDir string, dryRun bool) ([]string, error) {
+	if rootDir != "" || dryRun {
+		return nil, fmt.Errorf("%w: --if-changed skips a build: drop --rootfs and --dry-run", errUsage)
+	}
+	refs := append([]string(nil), o.Push...)
+	for _, out := range o.Outputs {
+		if out.Type != oci.OCILayout {
+			return nil, fmt.Errorf("%w: --if-changed cannot read what %s was built from: use --push or --output oci:DIR", errUsage, out)
+		}
+		refs = append(refs, "oci:"+out.Path+":"+o.Suite)
+	}
+	return refs, nil
+}
+
+// resolveIfChanged resolves the package set and compares the inputs with
+// those every image at refs records. When they are all the same it returns
+// the first image's digest, and nothing need be built; else it says on
+// stderr what changed.
+func resolveIfChanged(ctx context.Context, o *build.Options, c *apt.Client, refs []string, stderr io.Writer) (*apt.Set, string, error) {
+	set, err := build.ResolveCached(ctx, o, c)
+	if err != nil {
+		return nil, "", err
+	}
+	inputs := build.Inputs(o, set)
+	digest := ""
+	for _, ref := range refs {
+		img, err := build.ReadReference(ctx, ref, o.InsecureRegistry)
+		if errors.Is(err, build.ErrNoImage) {
+			fmt.Fprintf(stderr, "%s: no image yet: building\n", ref)
+			return set, "", nil
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		old, err := build.ImageInputs(img)
+		if err != nil {
+			return nil, "", fmt.Errorf("image %s: %w", ref, err)
+		}
+		if old == "" {
+			fmt.Fprintf(stderr, "%s records no inputs: building\n", ref)
+			return set, "", nil
+		}
+		if old != inputs {
+			fmt.Fprintf(stderr, "%s is out of date: building\n", ref)
+			for _, change := range build.InputChanges(old, inputs) {
+				fmt.Fprintf(stderr, "  %s\n", change)
+			}
+			return set, "", nil
+		}
+		if digest == "" {
+			d, err := img.Digest()
+			if err != nil {
+				return nil, "", fmt.Errorf("image %s: %w", ref, err)
+			}
+			digest = d.String()
+		}
+	}
+	fmt.Fprintf(stderr, "up to date (%s): not rebuilding\n", build.Fingerprint(inputs))
+	return set, digest, nil
+}
