@@ -3,7 +3,7 @@ GO ?= go
 TESTDIR ?= $(or $(BASEBUILD_TEST_DIR),/tmp/basebuild-test)
 export BASEBUILD_TEST_DIR := $(TESTDIR)
 
-.PHONY: build test deps lint clean
+.PHONY: build test deps lint bench clean
 
 build:
 	$(GO) build -o bin/basebuild ./cmd/basebuild
@@ -30,6 +30,12 @@ test: deps lint
 lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# bench runs issue 7's benchmark (scripts/bench.sh, as root): basebuild
+# cold, warm and --if-changed against mmdebstrap and the debuerreotype
+# pipeline, medians of BENCH_RUNS runs (default 3), raw numbers in BENCH_OUT.
+bench:
+	GO="$(GO)" scripts/bench.sh
 
 clean:
 	rm -rf bin
