@@ -39,6 +39,10 @@ Flags:
 var errUsage = errors.New("usage")
 
 func main() {
+	// The image must not depend on the caller's umask: directories made
+	// along the way and files the maintainer scripts create get the modes
+	// of the usual umask, as in debuerreotype's container.
+	syscall.Umask(0o022)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
