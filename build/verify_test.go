@@ -1,0 +1,163 @@
+package build
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/rootfs"
+)
+
+var hermeticEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// The digests of the hermetic builds below. They cover the layer tar's
+// bytes (entry order, headers, modes, owners, mtimes clamped to the epoch,
+// xattrs, hard links), its gzip compression, and the image config,
+// manifest and annotations, including the recorded inputs. A change to
+// any of these changes them: such a change needs a commit that says why
+// every image basebuild makes now has a different digest.
+const (
+	fixedTreeImageDigest = "sha256:a05b7f3570bbafa65df96d7d2e522a280e57495962bccfb67ee7822f63d1bea9"
+	fixedDebsLayerDigest = "sha256:2a6cc13537fa793c149ca21d0d7d9a15d0354d12fc0d2898ef017385f4d6b5ec"
+)
+
+// TestFixedTreeDigest makes the image of a fixed tree, as Image does after
+// building the rootfs, and checks its digest.
+func TestFixedTreeDigest(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("owning files by other users needs root")
+	}
+	defer unix.Umask(unix.Umask(0o022)) // the tree is fixed, whatever the caller's umask
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Chmod(dir, 0o755))
+	for _, d := range []string{"etc", "usr", "usr/bin", "tmp"} {
+		must(os.Mkdir(filepath.Join(dir, d), 0o755))
+		must(os.Chmod(filepath.Join(dir, d), 0o755)) // whatever the umask
+	}
+	must(os.Chmod(filepath.Join(dir, "tmp"), 0o1777))
+	must(os.WriteFile(filepath.Join(dir, "etc/hostname"), []byte("debian\n"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "etc/shadow"), []byte("root:*:19722:0:99999:7:::\n"), 0o640))
+	must(os.Chmod(filepath.Join(dir, "etc/shadow"), 0o640))
+	must(os.Chown(filepath.Join(dir, "etc/shadow"), 0, 42))
+	must(os.WriteFile(filepath.Join(dir, "usr/bin/tool"), []byte("#!/bin/sh\necho tool\n"), 0o755))
+	must(os.Chmod(filepath.Join(dir, "usr/bin/tool"), 0o4755))
+	must(os.Link(filepath.Join(dir, "usr/bin/tool"), filepath.Join(dir, "usr/bin/tool2")))
+	must(os.Symlink("tool", filepath.Join(dir, "usr/bin/link")))
+	must(unix.Setxattr(filepath.Join(dir, "usr/bin/tool"), "security.capability",
+		[]byte{0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0))
+	// A file newer than the epoch is clamped to it, an older one kept.
+	old := time.Date(2020, 5, 17, 12, 0, 0, 0, time.UTC)
+	must(os.Chtimes(filepath.Join(dir, "etc/hostname"), old, old))
+	future := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	must(os.Chtimes(filepath.Join(dir, "usr/bin/tool"), future, future))
+
+	o := &Options{Suite: "bookworm", Arch: "amd64", Snapshot: hermeticEpoch}
+	set := &apt.Set{Suite: "bookworm", Arch: "amd64", Epoch: hermeticEpoch, Packages: []apt.Deb{
+		{Name: "base-files", Version: "12.4", Architecture: "amd64", SHA256: "0000000000000000000000000000000000000000000000000000000000000001"},
+	}}
+	if got := hermeticImage(t, dir, o, set); got != fixedTreeImageDigest {
+		t.Errorf("image digest of the fixed tree: %s, want %s", got, fixedTreeImageDigest)
+	}
+}
+
+// TestFixedDebsLayerDigest unpacks fixed debs and writes their dpkg
+// database as a build does before configuring (which needs a real dpkg in
+// the tree), and checks the layer's digest.
+func TestFixedDebsLayerDigest(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unpacking needs root")
+	}
+	// As basebuild's main does: the dpkg database's directories are made
+	// with the umask's modes.
+	defer unix.Umask(unix.Umask(0o022))
+	debs := []apttest.Deb{
+		{Name: "base-files", Version: "12.4", Fields: map[string]string{"Priority": "required", "Essential": "yes"},
+			Files: []apttest.File{
+				{Path: "etc/debian_version", Body: "12.4\n"},
+				{Path: "etc/motd", Body: "welcome\n"},
+				{Path: "usr/share/doc/base-files/README", Body: "readme\n", Mode: 0o644},
+			},
+			Scripts: map[string]string{"conffiles": "/etc/motd\n", "postinst": "#!/bin/sh\nexit 0\n"}},
+		{Name: "tool", Version: "1.0-1", Fields: map[string]string{"Priority": "required", "Depends": "base-files"},
+			Files: []apttest.File{
+				{Path: "usr/bin/tool", Body: "#!/bin/sh\n", Mode: 0o755},
+				{Path: "usr/bin/tool-alias", Type: '1', Linkname: "usr/bin/tool"},
+				{Path: "usr/bin/t", Type: '2', Linkname: "tool"},
+				{Path: "usr/bin/ping", Body: "ping\n", Mode: 0o755,
+					Xattrs: map[string]string{"security.capability": "\x00\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"}},
+			}},
+	}
+	cache := t.TempDir()
+	var files []rootfs.DebFile
+	for _, d := range debs {
+		data, err := apttest.BuildDeb(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(cache, d.Name+".deb")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, rootfs.DebFile{Deb: apt.Deb{Name: d.Name, Version: d.Version, Architecture: "amd64",
+			Priority: "required"}, Path: path})
+	}
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	installed, err := rootfs.Unpack(context.Background(), dir, files, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rootfs.WriteDatabase(dir, "amd64", installed); err != nil {
+		t.Fatal(err)
+	}
+	layer, err := oci.NewLayer(dir, oci.LayerOptions{Epoch: hermeticEpoch, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	got, err := layer.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != fixedDebsLayerDigest {
+		t.Errorf("layer digest of the fixed debs: %s, want %s", got, fixedDebsLayerDigest)
+	}
+}
+
+// hermeticImage returns the digest of the image Image makes of the tree dir.
+func hermeticImage(t *testing.T, dir string, o *Options, set *apt.Set) string {
+	t.Helper()
+	layer, err := oci.NewLayer(dir, oci.LayerOptions{Epoch: set.Epoch, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	img, err := oci.NewImage(layer, oci.ImageOptions{Arch: set.Arch, Epoch: set.Epoch, Suite: o.Suite,
+		Snapshot: o.Snapshot, CreatedBy: o.createdBy(), Annotations: inputAnnotations(o, set)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
