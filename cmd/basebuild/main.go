@@ -32,6 +32,11 @@ image digest is the last line on stdout. --rootfs keeps the configured
 tree (alone, it builds no image and prints the packages); --dry-run only
 prints the packages. Needs root, except with --dry-run.
 
+--if-changed builds only when the inputs differ from those the --push and
+oci: destinations' images record. Exit status: 0 built, or up to date; 1
+failed; 2 bad command line. basebuild verify rebuilds and compares with an
+image (basebuild verify --help).
+
 Flags:
 `
 
