@@ -23,6 +23,9 @@ import (
 )
 
 const usage = `Usage: basebuild --suite SUITE [flags]
+       basebuild verify --suite SUITE [flags] REF
+       basebuild packages [--source NAME]… [--json] IMAGE…
+       basebuild diff [--json] A B
 
 Builds a Debian base image of SUITE from the Debian archive, or from
 snapshot.debian.org as it was at --snapshot: verified packages, unpacked
@@ -35,7 +38,8 @@ prints the packages. Needs root, except with --dry-run.
 --if-changed builds only when the inputs differ from those the --push and
 oci: destinations' images record. Exit status: 0 built, or up to date; 1
 failed; 2 bad command line. basebuild verify rebuilds and compares with an
-image (basebuild verify --help).
+image; basebuild packages lists an image's packages and basebuild diff
+compares two images' (each has its own --help).
 
 Flags:
 `
