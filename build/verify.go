@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -39,14 +37,7 @@ func ReadReference(ctx context.Context, ref string, insecure bool) (v1.Image, er
 		}
 		return img, nil
 	}
-	var opts []name.Option
-	if insecure {
-		opts = append(opts, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, opts...)
-	if err == nil && !insecure && loopback(r.Context().RegistryStr()) {
-		r, err = name.ParseReference(ref, name.Insecure)
-	}
+	r, err := oci.ParseReference(ref, insecure)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
@@ -94,21 +85,6 @@ func readLayout(spec string) (v1.Image, error) {
 		return nil, fmt.Errorf("%d images in the layout: name one as oci:%s:TAG", len(found), dir)
 	}
 	return ii.Image(found[0].Digest)
-}
-
-// loopback reports whether the registry host[:port] is a loopback address,
-// which is reached over plain HTTP as oci.Push does.
-func loopback(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // ImageInputs returns the inputs img records (see Inputs), or "" if it

@@ -182,7 +182,7 @@ func manifestIn(lp layout.Path, h v1.Hash) (*v1.Manifest, error) {
 // listed under the tag sha256-<subject digest> instead, as the
 // distribution spec's fallback has it.
 func PushArtifacts(ctx context.Context, ref string, artifacts []v1.Image, o PushOptions) error {
-	r, err := parseReference(ref, o.Insecure)
+	r, err := ParseReference(ref, o.Insecure)
 	if err != nil {
 		return fmt.Errorf("push %s: %w", ref, err)
 	}
@@ -226,7 +226,7 @@ func open(ctx context.Context, image string, insecure bool) (*Source, error) {
 	if p, ok := strings.CutPrefix(image, OCILayout+":"); ok {
 		return openLayout(p)
 	}
-	r, err := parseReference(image, insecure)
+	r, err := ParseReference(image, insecure)
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ const (
 // readable more than once. The proxy comes from the environment
 // (HTTPS_PROXY, NO_PROXY); loopback registries are never proxied.
 func Push(ctx context.Context, img v1.Image, ref string, o PushOptions) (v1.Hash, error) {
-	r, err := parseReference(ref, o.Insecure)
+	r, err := ParseReference(ref, o.Insecure)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
@@ -132,9 +132,9 @@ func Push(ctx context.Context, img v1.Image, ref string, o PushOptions) (v1.Hash
 	}
 }
 
-// parseReference parses ref, allowing plain HTTP if insecure or if the
-// registry is on loopback.
-func parseReference(ref string, insecure bool) (name.Reference, error) {
+// ParseReference parses the registry reference ref, allowing plain HTTP if
+// insecure or if the registry is on loopback.
+func ParseReference(ref string, insecure bool) (name.Reference, error) {
 	r, err := name.ParseReference(ref)
 	if err != nil || !insecure && !loopback(r.Context().RegistryStr()) {
 		return r, err

@@ -516,17 +516,17 @@ func TestParseReference(t *testing.T) {
 		{"10.0.0.1:5000/debian:bookworm", false, "http"}, // go-containerregistry's private-network rule
 		{"debian:bookworm", false, "https"},
 	} {
-		r, err := parseReference(tc.ref, tc.insecure)
+		r, err := ParseReference(tc.ref, tc.insecure)
 		if err != nil {
-			t.Errorf("parseReference(%q, %v): %v", tc.ref, tc.insecure, err)
+			t.Errorf("ParseReference(%q, %v): %v", tc.ref, tc.insecure, err)
 			continue
 		}
 		if got := r.Context().Scheme(); got != tc.scheme {
-			t.Errorf("parseReference(%q, %v) scheme %s, want %s", tc.ref, tc.insecure, got, tc.scheme)
+			t.Errorf("ParseReference(%q, %v) scheme %s, want %s", tc.ref, tc.insecure, got, tc.scheme)
 		}
 	}
-	if _, err := parseReference("Registry.example/Debian", false); err == nil {
-		t.Error("parseReference accepted an upper-case repository")
+	if _, err := ParseReference("Registry.example/Debian", false); err == nil {
+		t.Error("ParseReference accepted an upper-case repository")
 	}
 }
 
