@@ -109,9 +109,9 @@ func (o *Options) Client() (*apt.Client, error) {
 	return &apt.Client{HTTP: http.DefaultClient, Cache: cache, Log: o.logf}, nil
 }
 
-// Resolve fetches and verifies the suites' indexes and resolves the package
-// set, downloading no package.
-func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
+// resolveIndexes fetches and verifies the suites' indexes and resolves the
+// package set, downloading no package.
+func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 	keyringPath := o.Keyring
 	if keyringPath == "" {
 		keyringPath = DefaultKeyring

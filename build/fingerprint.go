@@ -151,13 +151,14 @@ func cmpOr[T comparable](a, b T) T {
 	return b
 }
 
-// ResolveCached is Resolve, remembering its result in the cache under the
-// key of the suites' Release files (the indexes' SHA-256s) and the options
-// resolution depends on. Resolution is a function of these, so while the
-// mirror has not changed the set is read back rather than worked out again
-// from the indexes, which takes seconds; --if-changed relies on it to answer
-// quickly.
-func ResolveCached(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
+// Resolve fetches and verifies the suites' Release files and returns the
+// resolved package set, downloading no package. The set is remembered in
+// the cache under the key of the Release files (the indexes' SHA-256s) and
+// the options resolution depends on. Resolution is a function of these, so
+// while the mirror has not changed the set is read back rather than worked
+// out again from the indexes, which takes a second or more; --if-changed
+// relies on it to answer quickly.
+func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 	key, err := resolveKey(ctx, o, c)
 	if err != nil {
 		return nil, err
@@ -171,7 +172,7 @@ func ResolveCached(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, er
 		}
 		o.logf("cache: %s: %v; resolving again", path, err)
 	}
-	set, err := Resolve(ctx, o, c)
+	set, err := resolveIndexes(ctx, o, c)
 	if err != nil {
 		return nil, err
 	}

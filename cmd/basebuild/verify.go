@@ -133,7 +133,7 @@ func ifChangedRefs(o *build.Options, rootDir string, dryRun bool) ([]string, err
 // the first image's digest, and nothing need be built; else it says on
 // stderr what changed.
 func resolveIfChanged(ctx context.Context, o *build.Options, c *apt.Client, refs []string, stderr io.Writer) (*apt.Set, string, error) {
-	set, err := build.ResolveCached(ctx, o, c)
+	set, err := build.Resolve(ctx, o, c)
 	if err != nil {
 		return nil, "", err
 	}
