@@ -14,7 +14,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/basebuild/basebuild/build"
 	"github.com/basebuild/basebuild/internal/faultproxy"
 )
 
@@ -287,4 +289,66 @@ func hostUnchanged(t *testing.T, before, after map[string]string) {
 			t.Errorf("host changed: %s is new", k)
 		}
 	}
+}
+
+// TestFaultsPush pushes through a proxy in front of the registry: through
+// transient faults the push succeeds; when every uploaded blob arrives
+// corrupted it fails in one line and the tag stays where it was.
+func TestFaultsPush(t *testing.T) {
+	server := snapshotServer(t)
+	if os.Geteuid() != 0 {
+		t.Skip("building a rootfs needs root")
+	}
+	registry := os.Getenv("BASEBUILD_REGISTRY")
+	if registry == "" {
+		t.Skip("BASEBUILD_REGISTRY unset: run through make test")
+	}
+	t.Setenv("TMPDIR", t.TempDir())
+	common := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+		"--snapshot-server", server, "--cache-dir", sharedCache}
+	// A new repository each run, so that the blobs must be uploaded.
+	repo := fmt.Sprintf("/faults-%d/debian:bookworm", time.Now().UnixNano())
+	// A push retries whole attempts, a few seconds apart: a few faults
+	// spread over them, each of which fails one attempt (but Slow).
+	faults := map[int]faultproxy.Fault{2: faultproxy.Slow, 3: faultproxy.Reset, 9: faultproxy.Status500, 20: faultproxy.Truncate}
+	p := faultProxy(t, registry, func(_ *http.Request, n, _ int) faultproxy.Fault { return faults[n] })
+	out, stderr, err := runCLI(t, append(common, "--push", p.Host+repo)...)
+	if err != nil {
+		t.Fatalf("push through faults: %v\n%s", err, lastLines(stderr, 20))
+	}
+	digest := lastLine(out)
+	t.Logf("%d requests, faults injected: %v", p.Requests(), p.Injected())
+	if len(p.Injected()) < len(faults) {
+		t.Errorf("no fault injected in %d requests", p.Requests())
+	}
+	tagged := func() string {
+		img, err := build.ReadReference(t.Context(), registry+repo, true)
+		if err != nil {
+			t.Fatalf("read %s: %v", registry+repo, err)
+		}
+		d, err := img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.String()
+	}
+	if got := tagged(); got != digest {
+		t.Errorf("registry has %s, basebuild printed %s", got, digest)
+	}
+
+	// Another image (zstd: new layer blob) whose uploads all arrive with
+	// wrong bytes: the registry refuses them, and the tag does not move.
+	bad := faultProxy(t, registry, func(r *http.Request, _, _ int) faultproxy.Fault {
+		if r.Method == http.MethodPatch || r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+			return faultproxy.CorruptRequest
+		}
+		return faultproxy.None
+	})
+	_, _, err = runCLI(t, append(common, "--compression", "zstd", "--push", bad.Host+repo)...)
+	t.Logf("corrupted push: %v", err)
+	oneLineError(t, "push of corrupted blobs", err, "push")
+	if got := tagged(); got != digest {
+		t.Errorf("after a failed push the tag moved from %s to %s", digest, got)
+	}
+	checkNoLeftovers(t, os.Getenv("TMPDIR"))
 }

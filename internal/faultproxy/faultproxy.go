@@ -66,15 +66,12 @@ type Proxy struct {
 
 // New starts a proxy on loopback in front of upstream (http://HOST:PORT).
 func New(upstream string, schedule Schedule) (*Proxy, error) {
+	if !strings.Contains(upstream, "://") {
+		upstream = "http://" + upstream // a registry's HOST:PORT
+	}
 	u, err := url.Parse(upstream)
 	if err != nil {
 		return nil, err
-	}
-	if u.Scheme == "" { // a registry's HOST:PORT
-		u, err = url.Parse("http://" + upstream)
-		if err != nil {
-			return nil, err
-		}
 	}
 	p := &Proxy{
 		upstream: u,
