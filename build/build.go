@@ -35,7 +35,8 @@ type Options struct {
 	Exclude        []string
 	CacheDir       string
 	Jobs           int
-	MergedUsr      *bool // nil: as debuerreotype does for the suite
+	MergedUsr      *bool  // nil: as debuerreotype does for the suite
+	Variant        string // "" (the default) or VariantSlim
 
 	// Image outputs.
 	RootfsDir        string       // keep the rootfs here; empty: a temporary one
@@ -51,6 +52,19 @@ type Options struct {
 	HostRoot string
 	// Now is the time Valid-Until is checked against; zero means time.Now.
 	Now time.Time
+}
+
+// VariantSlim is debuerreotype's "slim" variant: no documentation, man
+// pages or translations (see rootfs.Slimify).
+const VariantSlim = "slim"
+
+// Tag names the image: the suite, with "-slim" for the slim variant, as
+// the official images are tagged.
+func (o *Options) Tag() string {
+	if o.Variant == VariantSlim {
+		return o.Suite + "-" + VariantSlim
+	}
+	return o.Suite
 }
 
 func (o *Options) logf(format string, args ...any) {

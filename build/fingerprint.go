@@ -46,6 +46,11 @@ func Inputs(o *Options, set *apt.Set) string {
 	line("include", strings.Join(sorted(o.Include), ","))
 	line("exclude", strings.Join(sorted(o.Exclude), ","))
 	line("merged-usr", fmt.Sprint(o.mergedUsr()))
+	// Only a variant is recorded, so default images keep the fingerprint
+	// they had before variants existed.
+	if o.Variant != "" {
+		line("variant", o.Variant)
+	}
 	line("compression", string(cmpOr(o.Compression, oci.Gzip)))
 	for _, p := range set.Packages {
 		line("package", strings.Join([]string{p.Name, p.Version, p.Architecture, p.SHA256}, " "))

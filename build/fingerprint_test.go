@@ -37,6 +37,7 @@ func TestFingerprintCoversInputs(t *testing.T) {
 		"exclude":     func(o *Options, s *apt.Set) { o.Exclude = []string{"hello"} },
 		"merged-usr":  func(o *Options, s *apt.Set) { o.MergedUsr = &no },
 		"compression": func(o *Options, s *apt.Set) { o.Compression = oci.Zstd },
+		"variant":     func(o *Options, s *apt.Set) { o.Variant = VariantSlim },
 		"version":     func(o *Options, s *apt.Set) { s.Packages[1].Version = "2.36-9+deb12u1" },
 		"content":     func(o *Options, s *apt.Set) { s.Packages[1].SHA256 = "cc" },
 		"package":     func(o *Options, s *apt.Set) { s.Packages = s.Packages[:1] },

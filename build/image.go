@@ -48,7 +48,7 @@ func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest
 	img, err := oci.NewImage(layer, oci.ImageOptions{
 		Arch:        set.Arch,
 		Epoch:       set.Epoch,
-		Suite:       o.Suite,
+		Suite:       o.Tag(),
 		Snapshot:    o.Snapshot,
 		CreatedBy:   o.createdBy(),
 		Annotations: inputAnnotations(o, set),
@@ -66,7 +66,7 @@ func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest
 	}
 
 	for _, out := range o.Outputs {
-		if err := out.Write(img, "debian:"+o.Suite); err != nil {
+		if err := out.Write(img, "debian:"+o.Tag()); err != nil {
 			return v1.Hash{}, err
 		}
 		if out.Type == oci.OCILayout {
@@ -113,6 +113,9 @@ func (o *Options) createdBy() string {
 		args = append(args, "--merged-usr")
 	default:
 		args = append(args, "--no-merged-usr")
+	}
+	if o.Variant != "" {
+		args = append(args, "--variant", o.Variant)
 	}
 	if o.Compression != "" && o.Compression != oci.Gzip {
 		args = append(args, "--compression", string(o.Compression))

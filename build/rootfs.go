@@ -103,6 +103,12 @@ func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]s
 	if err := step("minimizing-config", func() error { return rootfs.MinimizingConfig(dir) }); err != nil {
 		return err
 	}
+	// As examples/debian.sh: slimify the upgraded tree, before the fixups.
+	if o.Variant == VariantSlim {
+		if err := step("slimify", func() error { return rootfs.Slimify(dir) }); err != nil {
+			return err
+		}
+	}
 	return step("finish", func() error {
 		return rootfs.Finish(dir, rootfs.FinishOptions{Epoch: set.Epoch, Suite: o.Suite, Snapshot: o.Snapshot,
 			// As debuerreotype-init: everything is marked automatically

@@ -21,7 +21,7 @@ func auditArtifacts(o *Options, set *apt.Set, img v1.Image, digest v1.Hash) ([]v
 	if err != nil {
 		return nil, err
 	}
-	doc, err := audit.SBOM(set, audit.SBOMOptions{Name: "debian:" + o.Suite, Digest: digest.String(), Tool: "basebuild-" + Version})
+	doc, err := audit.SBOM(set, audit.SBOMOptions{Name: "debian:" + o.Tag(), Digest: digest.String(), Tool: "basebuild-" + Version})
 	if err != nil {
 		return nil, err
 	}

@@ -91,6 +91,7 @@ type buildFlags struct {
 	merged   bool
 	unmerged bool
 	compress string
+	variant  string
 }
 
 func (f *buildFlags) register(fs *pflag.FlagSet) {
@@ -109,6 +110,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.merged, "merged-usr", false, "make bin, sbin and lib* symlinks into usr/ (default from bookworm on, as debuerreotype does)")
 	fs.BoolVar(&f.unmerged, "no-merged-usr", false, "keep bin, sbin and lib* real directories (default for bullseye and older)")
 	fs.StringVar(&f.compress, "compression", "gzip", "layer compression: gzip or zstd")
+	fs.StringVar(&f.variant, "variant", "default", "default, or slim: as debuerreotype-slimify, no docs, man pages, info or translations, and dpkg told to keep them out (image tag SUITE-slim)")
 	fs.BoolVar(&o.InsecureRegistry, "insecure-registry", false, "allow plain HTTP to registries (always allowed for loopback registries)")
 }
 
@@ -127,6 +129,13 @@ func (f *buildFlags) options(stderr io.Writer) (*build.Options, error) {
 	}
 	if f.merged || f.unmerged {
 		o.MergedUsr = &f.merged
+	}
+	switch f.variant {
+	case "default":
+	case build.VariantSlim:
+		o.Variant = build.VariantSlim
+	default:
+		return nil, fmt.Errorf("%w: --variant %q: want default or slim", errUsage, f.variant)
 	}
 	switch c := oci.Compression(f.compress); c {
 	case oci.Gzip, oci.Zstd:
@@ -186,7 +195,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	o.SBOM = sbom
 	imaging := len(outputs) > 0 || len(o.Push) > 0
 	if !imaging && rootDir == "" && !dryRun {
-		outputs = []string{"oci:" + filepath.Join("out", o.Suite)}
+		outputs = []string{"oci:" + filepath.Join("out", o.Tag())}
 		if err := os.MkdirAll("out", 0o755); err != nil {
 			return err
 		}

@@ -123,7 +123,7 @@ func ifChangedRefs(o *build.Options, rootDir string, dryRun bool) ([]string, err
 		if out.Type != oci.OCILayout {
 			return nil, fmt.Errorf("%w: --if-changed cannot read what %s was built from: use --push or --output oci:DIR", errUsage, out)
 		}
-		refs = append(refs, "oci:"+out.Path+":"+o.Suite)
+		refs = append(refs, "oci:"+out.Path+":"+o.Tag())
 	}
 	return refs, nil
 }
