@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -29,15 +30,22 @@ func TestRootfsTrixie(t *testing.T) { testRootfs(t, "trixie") }
 
 func TestRootfsBullseye(t *testing.T) { testRootfs(t, "bullseye") }
 
+// TestRootfsBookwormSlim compares --variant slim with debuerreotype's
+// slim image: the same checks, against debuerreotype-slimify's output.
+func TestRootfsBookwormSlim(t *testing.T) { testRootfs(t, "bookworm", "--variant", "slim") }
+
 // testRootfs builds suite's rootfs from the host's mirror and checks it as
 // the acceptance says: a clean dpkg state, the resolved package
 // set installed, a working shell and apt, and the same files as
 // debuerreotype's image built from the same mirror and epoch.
-func testRootfs(t *testing.T, suite string) {
+func testRootfs(t *testing.T, suite string, flags ...string) {
 	snapshotServer(t)
 	ref := reference(t, suite)
+	if slices.Contains(flags, "slim") {
+		ref = referenceSlim(t, suite)
+	}
 	dir := filepath.Join(t.TempDir(), "rootfs")
-	common := []string{"--suite", suite, "--arch", "amd64", "--cache-dir", sharedCache}
+	common := append([]string{"--suite", suite, "--arch", "amd64", "--cache-dir", sharedCache}, flags...)
 	list, stderr, err := runCLI(t, append(common, "--dry-run")...)
 	if err != nil {
 		t.Fatalf("--dry-run: %v\n%s", err, stderr)
@@ -137,6 +145,19 @@ func testRootfs(t *testing.T, suite string) {
 	if s := run("hello"); !strings.Contains(s, "Hello, world!") {
 		t.Errorf("hello printed %q", s)
 	}
+}
+
+// referenceSlim builds (or reuses) debuerreotype's slim rootfs of suite,
+// made from the default one reference has built, and returns its directory.
+func referenceSlim(t *testing.T, suite string) string {
+	t.Helper()
+	dir := filepath.Join(referenceDir, suite+"-slim")
+	cmd := exec.Command("../../scripts/reference-slim.sh", suite, dir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("reference-slim.sh %s: %v", suite, err)
+	}
+	return dir
 }
 
 // history is what debuerreotype did after debootstrap and basebuild does
