@@ -66,6 +66,11 @@ func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest
 	}
 
 	for _, out := range o.Outputs {
+		// The layer and the outputs do not watch ctx: a signal that came
+		// meanwhile stops the build before the next destination is written.
+		if ctx.Err() != nil {
+			return v1.Hash{}, context.Cause(ctx)
+		}
 		if err := out.Write(img, "debian:"+o.Tag()); err != nil {
 			return v1.Hash{}, err
 		}
