@@ -25,6 +25,11 @@ func Rootfs(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, dir st
 	if err := CheckDestination(dir); err != nil {
 		return err
 	}
+	// A foreign --arch needs qemu-user-static's binfmt_misc entry for
+	// the maintainer scripts: say so before downloading anything.
+	if err := rootfs.CheckArch(set.Arch); err != nil {
+		return err
+	}
 	paths, err := fetch(ctx, o, c, set)
 	if err != nil {
 		return err
