@@ -16,6 +16,7 @@ deps:
 # reachable from build machines) and two loopback registries, one with
 # htpasswd auth, and runs every test against them.
 test: deps lint
+	scripts/binfmt.sh # qemu-user-static's binfmt_misc entries, for the foreign --arch test
 	scripts/snapshot-server.sh start
 	scripts/registry.sh start plain
 	scripts/registry.sh start auth --auth

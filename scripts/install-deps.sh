@@ -17,6 +17,7 @@ packages=(
 	debuerreotype
 	docker-registry # the push tests' registry (scripts/registry.sh)
 	gpgv
+	qemu-user-static # runs the foreign --arch test's maintainer scripts (scripts/binfmt.sh)
 	skopeo # checks what the push tests pushed
 	umoci
 	wget # debuerreotype-init fetches InRelease with it
