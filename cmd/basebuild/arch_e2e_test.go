@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/rootfs"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+)
+
+// TestForeignArchBookworm builds bookworm for arm64 on a host of another
+// architecture: the maintainer scripts run through qemu-user-static's
+// binfmt_misc entries (make test registers them with scripts/binfmt.sh).
+// The image says arm64 v8, skopeo reads it, and in the chroot dpkg is
+// arm64, its state clean, the shell works, and the packages are the
+// resolver's.
+func TestForeignArchBookworm(t *testing.T) {
+	snapshotServer(t)
+	if os.Geteuid() != 0 {
+		t.Skip("building a rootfs needs root")
+	}
+	const arch = "arm64"
+	if hostArch := debianArch(runtime.GOARCH); hostArch == arch {
+		t.Skipf("the host is %s: not a foreign architecture", arch)
+	}
+	// make test registered the entries; a host without them fails here,
+	// with the build's own message.
+	if err := rootfs.CheckArch(arch); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	dir, layoutDir := filepath.Join(work, "rootfs"), filepath.Join(work, "layout")
+	common := []string{"--suite", "bookworm", "--arch", arch, "--cache-dir", sharedCache}
+	list, stderr, err := runCLI(t, append(common, "--dry-run")...)
+	if err != nil {
+		t.Fatalf("--dry-run: %v\n%s", err, stderr)
+	}
+	start := time.Now()
+	out, stderr, err := runCLI(t, append(common, "--rootfs", dir, "--output", "oci:"+layoutDir)...)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, stderr)
+	}
+	t.Logf("%s build: %s", arch, time.Since(start).Round(time.Second))
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	digest := lines[len(lines)-1]
+	if mounts := mountsUnder(t, dir); len(mounts) > 0 {
+		t.Fatalf("mounts left after the build: %v", mounts)
+	}
+
+	// The image's config names the platform, as oci.Platform does.
+	want, err := oci.Platform(arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Architecture != "arm64" || want.Variant != "v8" {
+		t.Fatalf("oci.Platform(%s) = %+v", arch, want)
+	}
+	p, err := layout.FromPath(layoutDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var desc *v1.Descriptor
+	for i, d := range im.Manifests {
+		if d.Annotations["org.opencontainers.image.ref.name"] == "bookworm" {
+			desc = &im.Manifests[i]
+		}
+	}
+	if desc == nil {
+		t.Fatalf("layout index has no image tagged bookworm: %+v", im.Manifests)
+	}
+	if desc.Digest.String() != digest {
+		t.Errorf("layout's bookworm manifest %s, we printed %s", desc.Digest, digest)
+	}
+	if desc.Platform == nil || !desc.Platform.Equals(want) {
+		t.Errorf("layout index: platform %v, want %v", desc.Platform, want)
+	}
+	img, err := p.Image(desc.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OS != "linux" || cfg.Architecture != want.Architecture || cfg.Variant != want.Variant {
+		t.Errorf("image config: os %q architecture %q variant %q, want linux %s %s", cfg.OS, cfg.Architecture, cfg.Variant, want.Architecture, want.Variant)
+	}
+
+	// skopeo reads the layout and sees an arm64 image.
+	raw, err := exec.Command("skopeo", "inspect", "oci:"+layoutDir+":bookworm").Output()
+	if err != nil {
+		t.Fatalf("skopeo inspect: %v", err)
+	}
+	var info struct{ Digest, Architecture, Os string }
+	if err := json.Unmarshal(raw, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Digest != digest || info.Architecture != "arm64" || info.Os != "linux" {
+		t.Errorf("skopeo inspect: digest %s architecture %q os %q, want %s arm64 linux", info.Digest, info.Architecture, info.Os, digest)
+	}
+
+	// In the chroot, arm64 programs run through binfmt_misc.
+	ch, err := rootfs.EnterChroot(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	run := func(name string, args ...string) string {
+		t.Helper()
+		var log bytes.Buffer
+		if err := ch.Run(context.Background(), &log, name, args...); err != nil {
+			t.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, log.String())
+		}
+		return log.String()
+	}
+	if s := run("dpkg", "--print-architecture"); s != arch+"\n" {
+		t.Errorf("dpkg --print-architecture = %q, want %s", s, arch)
+	}
+	if s := run("dpkg", "--audit"); s != "" {
+		t.Errorf("dpkg --audit: %s", s)
+	}
+	run("/bin/sh", "-c", "true")
+	// qemu-aarch64 answers uname for the arm64 programs it runs.
+	if s := run("uname", "-m"); s != "aarch64\n" {
+		t.Errorf("uname -m in the chroot = %q, want aarch64", s)
+	}
+	if s := run("dpkg-query", "-W", "-f", "${Package} ${Version} ${Architecture}\n"); s != list {
+		t.Errorf("dpkg-query -W differs from --dry-run --arch %s:\n%s", arch, lineDiff(list, s))
+	}
+	if !strings.Contains(list, " arm64\n") {
+		t.Errorf("--dry-run --arch arm64 lists no arm64 package:\n%s", list)
+	}
+}
