@@ -101,7 +101,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SnapshotServer, "snapshot-server", snapshots.DefaultServer, "snapshot server serving /archive/debian/<ts>/ and /archive/debian-security/<ts>/")
 	fs.StringVar(&o.Mirror, "mirror", "", "Debian archive root without --snapshot (default: the host's apt sources, else "+snapshots.DefaultMirror+")")
 	fs.StringVar(&o.SecurityMirror, "security-mirror", "", "Debian security archive root without --snapshot (default: the host's, else MIRROR-security)")
-	fs.StringVar(&o.Arch, "arch", debianArch(runtime.GOARCH), "Debian architecture")
+	fs.StringVar(&o.Arch, "arch", debianArch(runtime.GOARCH), "Debian architecture; a foreign one (arm64, armhf, ppc64el, s390x, …) runs its maintainer scripts through qemu-user-static, whose binfmt_misc entry must be registered with the F flag")
 	fs.StringVar(&o.Keyring, "keyring", build.DefaultKeyring, "OpenPGP keyring that must have signed each suite's InRelease")
 	fs.StringSliceVar(&o.Include, "include", nil, "extra packages to install, comma-separated")
 	fs.StringSliceVar(&o.Exclude, "exclude", nil, "packages to leave out of the required set, comma-separated")
