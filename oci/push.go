@@ -57,12 +57,20 @@ const (
 // readable more than once. The proxy comes from the environment
 // (HTTPS_PROXY, NO_PROXY); loopback registries are never proxied.
 func Push(ctx context.Context, img v1.Image, ref string, o PushOptions) (v1.Hash, error) {
+	return push(ctx, ref, o, img.Digest, func(r name.Reference, opts ...remote.Option) error {
+		return remote.Write(r, img, opts...)
+	})
+}
+
+// push is Push for whatever write uploads: an image or an index whose
+// manifest digest is digestOf's.
+func push(ctx context.Context, ref string, o PushOptions, digestOf func() (v1.Hash, error), write func(name.Reference, ...remote.Option) error) (v1.Hash, error) {
 	r, err := ParseReference(ref, o.Insecure)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
 	registry := r.Context().RegistryStr()
-	digest, err := img.Digest()
+	digest, err := digestOf()
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
@@ -103,12 +111,13 @@ func Push(ctx context.Context, img v1.Image, ref string, o PushOptions) (v1.Hash
 		wait = defaultBackoff
 	}
 	for attempt := 1; ; attempt++ {
-		err := remote.Write(r, img, opts...)
+		err := write(r, opts...)
 		if err == nil {
 			return digest, nil
 		}
 		if ctx.Err() != nil {
-			return v1.Hash{}, &pushError{fmt.Sprintf("push %s: %v", ref, ctx.Err()), []error{ctx.Err(), err}}
+			cause := context.Cause(ctx)
+			return v1.Hash{}, &pushError{fmt.Sprintf("push %s: %v", ref, cause), []error{cause, err}}
 		}
 		anonymous := auth == authn.Anonymous
 		if attempt > retries || !transient(err) {
@@ -122,8 +131,9 @@ func Push(ctx context.Context, img v1.Image, ref string, o PushOptions) (v1.Hash
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			msg := fmt.Sprintf("push %s: %v waiting to retry: %s", ref, ctx.Err(), why)
-			return v1.Hash{}, &pushError{msg, []error{ctx.Err(), err}}
+			cause := context.Cause(ctx)
+			msg := fmt.Sprintf("push %s: %v waiting to retry: %s", ref, cause, why)
+			return v1.Hash{}, &pushError{msg, []error{cause, err}}
 		case <-t.C:
 		}
 		if wait < time.Minute {

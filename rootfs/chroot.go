@@ -57,7 +57,7 @@ type Chroot struct {
 // EnterChroot mounts /proc, /sys and /dev inside dir for commands run
 // with Run. Close undoes it.
 func EnterChroot(ctx context.Context, dir string) (*Chroot, error) {
-	if err := ctx.Err(); err != nil {
+	if err := context.Cause(ctx); err != nil {
 		return nil, err
 	}
 	abs, err := filepath.Abs(dir)
@@ -460,7 +460,7 @@ func (c *Chroot) run(ctx context.Context, log io.Writer, env []string, name stri
 	}
 	err = cmd.Wait()
 	if ctx.Err() != nil {
-		return fmt.Errorf("chroot %s: %s: %w", c.dir, name, ctx.Err())
+		return fmt.Errorf("chroot %s: %s: %w", c.dir, name, context.Cause(ctx))
 	}
 	if err != nil {
 		return fmt.Errorf("chroot %s: %s: %w", c.dir, name, err)

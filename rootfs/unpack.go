@@ -82,7 +82,7 @@ feed:
 	if err := firstError(errs); err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
+	if err := context.Cause(ctx); err != nil {
 		return nil, err
 	}
 	required := requiredSet(debs, pkgs)
@@ -286,7 +286,7 @@ func (t *tree) unpackDeb(ctx context.Context, i int, d DebFile, buf []byte) (*In
 	// redirect a later member of the same package.
 	var symlinks []*tar.Header
 	err = readTar(data, func(hdr *tar.Header, r io.Reader) error {
-		if err := ctx.Err(); err != nil {
+		if err := context.Cause(ctx); err != nil {
 			return err
 		}
 		if hdr.Typeflag == tar.TypeSymlink {

@@ -18,9 +18,9 @@ import (
 )
 
 // TestSignals interrupts a build with SIGINT or SIGTERM in each phase: it
-// must exit non-zero with a one-line error, leave no mount and no
-// temporary directory, leave the destination untouched, and a rerun must
-// succeed.
+// must exit non-zero with a one-line error that names the signal, leave
+// no mount and no temporary directory, leave the destination untouched,
+// and a rerun must succeed.
 func TestSignals(t *testing.T) {
 	server := snapshotServer(t)
 	if os.Geteuid() != 0 {
@@ -107,6 +107,11 @@ func TestSignals(t *testing.T) {
 			last := lastLine(log.String())
 			if !strings.HasPrefix(last, "basebuild: ") {
 				t.Errorf("last line of stderr %q is not basebuild's one-line error:\n%s", last, lastLines(log.String(), 10))
+			}
+			// Every phase names the signal, as signal.NotifyContext's
+			// cause words it, not "context canceled".
+			if want := ph.sig.String() + " signal received"; !strings.Contains(last, want) || strings.Contains(last, "context canceled") {
+				t.Errorf("error %q after %v in %s: want it to name %q", last, ph.sig, ph.name, want)
 			}
 			mounts, err := os.ReadFile("/proc/self/mountinfo")
 			if err != nil {
