@@ -30,6 +30,15 @@ func TestRootfsTrixie(t *testing.T) { testRootfs(t, "trixie") }
 
 func TestRootfsBullseye(t *testing.T) { testRootfs(t, "bullseye") }
 
+// sid's InRelease on the host's mirror is past its Valid-Until (the mirror
+// is not refreshed as often as sid's signatures expire), so sid is read
+// through the snapshot server, which ignores Valid-Until as snapshots must,
+// at the reference's epoch.
+func TestRootfsSid(t *testing.T) {
+	epoch := readEpoch(t, reference(t, "sid"))
+	testRootfs(t, "sid", "--snapshot", epoch.UTC().Format("20060102T150405Z"), "--snapshot-server", snapshotServer(t))
+}
+
 // TestRootfsBookwormSlim compares --variant slim with debuerreotype's
 // slim image: the same checks, against debuerreotype-slimify's output.
 func TestRootfsBookwormSlim(t *testing.T) { testRootfs(t, "bookworm", "--variant", "slim") }
@@ -80,6 +89,7 @@ func testRootfs(t *testing.T, suite string, flags ...string) {
 	diffs := rootfs.Compare(want, got)
 	h := readHistory(t, filepath.Join(ref, "rootfs"), dir)
 	h.want, h.got, h.epoch = want, got, readEpoch(t, ref)
+	h.sourcesOK = sameSourcesButSnapshotComments(t, filepath.Join(ref, "rootfs"), dir)
 	var unexpected []string
 	explained := map[string]int{}
 	for _, d := range diffs {
@@ -176,6 +186,8 @@ type history struct {
 
 	// Whether status and available differ only as the upgrade explains.
 	statusOK, availableOK bool
+	// Whether our sources differ only by the snapshot comments.
+	sourcesOK bool
 }
 
 // readHistory reads the packages the dist-upgrade upgraded, from the
@@ -272,6 +284,9 @@ func (h *history) expectedDifference(d rootfs.Difference) string {
 			"if there was one, else one of debootstrap's dpkg runs, which differ from ours"
 	case (d.Path == "./var/cache/debconf/config.dat-old" || d.Path == "./var/cache/debconf/templates.dat-old") && sizeOrContent(d):
 		return "debconf's backup of its database before its last save, the upgrade's in the reference"
+	case d.Path == "./etc/apt/sources.list.d/debian.sources" && h.sourcesOK && sizeOrContent(d):
+		return "sources: built with --snapshot, ours name the snapshot in a comment above each stanza, as the official " +
+			"images do; the reference was built from the mirror (checked: nothing else differs)"
 	case d.Path == "./var/log/apt/eipp.log.xz" && d.What == "only in A":
 		return "apt's log of its last installation plan: only the reference ran apt to install (the upgrade)"
 	case d.Path == "./var/log/apt" && strings.HasPrefix(d.What, "mtime ") && h.aptRan && h.want[d.Path].ModTime.Equal(h.epoch):
@@ -306,6 +321,26 @@ func (h *history) copiedByPostinst(p string) bool {
 		}
 	}
 	return false
+}
+
+// sameSourcesButSnapshotComments reports whether our debian.sources
+// differs from the reference's at most by "# http://snapshot.debian.org/…"
+// comment lines, which a --snapshot build adds.
+func sameSourcesButSnapshotComments(t *testing.T, ref, got string) bool {
+	t.Helper()
+	const name = "etc/apt/sources.list.d/debian.sources"
+	want, err1 := os.ReadFile(filepath.Join(ref, name))
+	have, err2 := os.ReadFile(filepath.Join(got, name))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	var kept []string
+	for line := range strings.Lines(string(have)) {
+		if !strings.HasPrefix(line, "# http://snapshot.debian.org/archive/") {
+			kept = append(kept, line)
+		}
+	}
+	return strings.Join(kept, "") == string(want)
 }
 
 // readEpoch reads the SOURCE_DATE_EPOCH of the reference in dir.
