@@ -134,6 +134,20 @@ func appendArtifacts(lp layout.Path, artifacts []v1.Image) error {
 	listed := map[v1.Hash]bool{}
 	for _, d := range im.Manifests {
 		listed[d.Digest] = true
+		// The images of a listed multi-arch index are listed too.
+		if d.MediaType.IsIndex() {
+			child, err := ii.ImageIndex(d.Digest)
+			if err != nil {
+				return err
+			}
+			cm, err := child.IndexManifest()
+			if err != nil {
+				return err
+			}
+			for _, c := range cm.Manifests {
+				listed[c.Digest] = true
+			}
+		}
 	}
 	// Drop the artifacts of images no longer listed, and those added again.
 	ii = mutate.RemoveManifests(ii, func(d v1.Descriptor) bool {

@@ -231,6 +231,22 @@ func layoutStateOf(dir string) (layoutState, error) {
 // o.Path or, if o.Path is a layout, has its blobs moved into it before the
 // layout's index.json is replaced.
 func (o Output) writeLayout(img v1.Image, tag string) error {
+	return o.writeLayoutOf(img, tag, func(lp layout.Path) error {
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			return err
+		}
+		opts := []layout.Option{layout.WithAnnotations(map[string]string{AnnotationRefName: tag})}
+		if p := cfg.Platform(); p != nil {
+			opts = append(opts, layout.WithPlatform(*p))
+		}
+		return lp.AppendImage(img, opts...)
+	})
+}
+
+// writeLayoutOf is writeLayout for an image or an index, add, which
+// appendTo appends, tagged tag, to an empty layout.
+func (o Output) writeLayoutOf(add mutate.Appendable, tag string, appendTo func(layout.Path) error) error {
 	dir := o.Path
 	if p, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = p
@@ -248,15 +264,7 @@ func (o Output) writeLayout(img v1.Image, tag string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		return err
-	}
-	opts := []layout.Option{layout.WithAnnotations(map[string]string{AnnotationRefName: tag})}
-	if p := cfg.Platform(); p != nil {
-		opts = append(opts, layout.WithPlatform(*p))
-	}
-	if err := lp.AppendImage(img, opts...); err != nil {
+	if err := appendTo(lp); err != nil {
 		return err
 	}
 	if err := readableByAll(stage); err != nil {
@@ -269,7 +277,7 @@ func (o Output) writeLayout(img v1.Image, tag string) error {
 		}
 		return nil
 	}
-	return mergeLayout(lp, layout.Path(dir), img, tag)
+	return mergeLayout(lp, layout.Path(dir), add, tag)
 }
 
 // readableByAll gives the directories below dir, and dir, mode 0755 and
@@ -290,9 +298,9 @@ func readableByAll(dir string) error {
 
 // mergeLayout moves the blobs of the layout from, holding img alone, into
 // the layout to, then atomically replaces to's index.json with one where
-// img is the image of tag. Until then to is unchanged but for blobs
-// nothing refers to.
-func mergeLayout(from, to layout.Path, img v1.Image, tag string) error {
+// img (an image or an index) is the one of tag. Until then to is unchanged
+// but for blobs nothing refers to.
+func mergeLayout(from, to layout.Path, img mutate.Appendable, tag string) error {
 	blobs := filepath.Join(string(from), "blobs")
 	err := filepath.WalkDir(blobs, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
