@@ -31,40 +31,14 @@ func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest
 			err = rerr
 		}
 	}()
-	dir := o.RootfsDir
-	if dir == "" {
-		dir = filepath.Join(tmp, "rootfs")
-	}
-	if err := Rootfs(ctx, o, c, set, dir); err != nil {
-		return v1.Hash{}, err
-	}
-
-	start := time.Now()
-	layer, err := oci.NewLayer(dir, oci.LayerOptions{Epoch: set.Epoch, Compression: o.Compression, TempDir: tmp, Log: o.logf})
+	img, arts, closeLayer, err := buildImage(ctx, o, c, set, tmp)
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	defer layer.Close()
-	img, err := oci.NewImage(layer, oci.ImageOptions{
-		Arch:        set.Arch,
-		Epoch:       set.Epoch,
-		Suite:       o.Tag(),
-		Snapshot:    o.Snapshot,
-		CreatedBy:   o.createdBy(),
-		Annotations: inputAnnotations(o, set),
-	})
-	if err != nil {
-		return v1.Hash{}, err
-	}
+	defer closeLayer()
 	if digest, err = img.Digest(); err != nil {
 		return v1.Hash{}, err
 	}
-	o.logf("layer: %s", time.Since(start).Round(time.Millisecond))
-	arts, err := auditArtifacts(o, set, img, digest)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-
 	for _, out := range o.Outputs {
 		// The layer and the outputs do not watch ctx: a signal that came
 		// meanwhile stops the build before the next destination is written.
@@ -95,6 +69,51 @@ func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest
 		o.logf("pushed %s", ref)
 	}
 	return digest, nil
+}
+
+// buildImage builds the image of set, and its audit artifacts, in tmp
+// (the rootfs in o.RootfsDir if set). The image's layer lives in tmp
+// until closeLayer.
+func buildImage(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, tmp string) (img v1.Image, arts []v1.Image, closeLayer func() error, err error) {
+	dir := o.RootfsDir
+	if dir == "" {
+		dir = filepath.Join(tmp, "rootfs")
+	}
+	if err := Rootfs(ctx, o, c, set, dir); err != nil {
+		return nil, nil, nil, err
+	}
+
+	start := time.Now()
+	layer, err := oci.NewLayer(dir, oci.LayerOptions{Epoch: set.Epoch, Compression: o.Compression, TempDir: tmp, Log: o.logf})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			layer.Close()
+		}
+	}()
+	img, err = oci.NewImage(layer, oci.ImageOptions{
+		Arch:        set.Arch,
+		Epoch:       set.Epoch,
+		Suite:       o.Tag(),
+		Snapshot:    o.Snapshot,
+		CreatedBy:   o.createdBy(),
+		Annotations: inputAnnotations(o, set),
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	o.logf("layer: %s", time.Since(start).Round(time.Millisecond))
+	arts, err = auditArtifacts(o, set, img, digest)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return img, arts, layer.Close, nil
 }
 
 // createdBy is the image history's command: basebuild, its version and

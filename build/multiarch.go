@@ -1,0 +1,111 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/rootfs"
+)
+
+// Index builds the image of each architecture of archs, each as a build
+// of o with that --arch alone builds it (so with the same digest), makes
+// their OCI image index, writes it to o.Outputs (OCI layouts only) with
+// each image's audit artifacts, pushes it to o.Push, and returns the
+// index digest. o.Arch, o.RootfsDir and o.SBOM are ignored.
+func Index(ctx context.Context, o *Options, c *apt.Client, archs []string) (digest v1.Hash, err error) {
+	for _, out := range o.Outputs {
+		if out.Type != oci.OCILayout {
+			return v1.Hash{}, fmt.Errorf("output %s: holds one image, not a multi-architecture index", out)
+		}
+	}
+	// Say what the host lacks, and resolve every architecture, before
+	// building any.
+	for _, arch := range archs {
+		if err := rootfs.CheckArch(arch); err != nil {
+			return v1.Hash{}, err
+		}
+	}
+	opts := make([]*Options, len(archs))
+	sets := make([]*apt.Set, len(archs))
+	for i, arch := range archs {
+		oa := *o
+		oa.Arch, oa.RootfsDir, oa.SBOM, oa.Outputs, oa.Push = arch, "", "", nil, nil
+		opts[i] = &oa
+		if sets[i], err = Resolve(ctx, &oa, c); err != nil {
+			return v1.Hash{}, err
+		}
+	}
+
+	tmp, err := os.MkdirTemp(o.TempDir, "basebuild-")
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer func() {
+		if rerr := removeTree(tmp); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	images := make([]v1.Image, len(archs))
+	arts := make([][]v1.Image, len(archs))
+	for i, arch := range archs {
+		dir := filepath.Join(tmp, arch)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return v1.Hash{}, err
+		}
+		o.logf("building %s", arch)
+		img, a, closeLayer, err := buildImage(ctx, opts[i], c, sets[i], dir)
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("%s: %w", arch, err)
+		}
+		defer closeLayer()
+		images[i], arts[i] = img, a
+		if d, err := img.Digest(); err == nil {
+			o.logf("%s: %s", arch, d)
+		}
+	}
+	ii, err := oci.NewIndex(archs, images)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if digest, err = ii.Digest(); err != nil {
+		return v1.Hash{}, err
+	}
+
+	var all []v1.Image
+	for _, a := range arts {
+		all = append(all, a...)
+	}
+	for _, out := range o.Outputs {
+		if ctx.Err() != nil {
+			return v1.Hash{}, context.Cause(ctx)
+		}
+		if err := out.WriteIndex(ii, "debian:"+o.Tag()); err != nil {
+			return v1.Hash{}, err
+		}
+		if err := oci.AppendArtifacts(out.Path, all...); err != nil {
+			return v1.Hash{}, err
+		}
+		o.logf("wrote %s", out)
+	}
+	popts := oci.PushOptions{Insecure: o.InsecureRegistry, Log: o.logf}
+	for _, ref := range o.Push {
+		pushed, err := oci.PushIndex(ctx, ii, ref, popts)
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if pushed != digest {
+			return v1.Hash{}, fmt.Errorf("push %s: registry has %s, we built %s", ref, pushed, digest)
+		}
+		if err := oci.PushArtifacts(ctx, ref, all, popts); err != nil {
+			return v1.Hash{}, err
+		}
+		o.logf("pushed %s", ref)
+	}
+	return digest, nil
+}
