@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -40,6 +41,14 @@ oci: destinations' images record. Exit status: 0 built, or up to date; 1
 failed; 2 bad command line. basebuild verify rebuilds and compares with an
 image; basebuild packages lists an image's packages and basebuild diff
 compares two images' (each has its own --help).
+
+--arch amd64,arm64 builds each architecture's image exactly as a build
+with that --arch alone would (same digest), and writes their OCI image
+index instead, tagged SUITE in oci:DIR outputs and pushed with --push;
+the index digest is the last line on stdout, and each image keeps its
+own audit artifacts. docker-archive and rootfs-tar hold one image, so
+they are refused, as are --rootfs, --dry-run, --sbom and --if-changed
+(and basebuild verify) with several architectures, for now.
 
 Flags:
 `
@@ -92,6 +101,11 @@ type buildFlags struct {
 	unmerged bool
 	compress string
 	variant  string
+
+	// multiArch allows a comma-separated --arch list (basebuild's build
+	// does; verify does not yet); archs is the list.
+	multiArch bool
+	archs     []string
 }
 
 func (f *buildFlags) register(fs *pflag.FlagSet) {
@@ -101,7 +115,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SnapshotServer, "snapshot-server", snapshots.DefaultServer, "snapshot server serving /archive/debian/<ts>/ and /archive/debian-security/<ts>/")
 	fs.StringVar(&o.Mirror, "mirror", "", "Debian archive root without --snapshot (default: the host's apt sources, else "+snapshots.DefaultMirror+")")
 	fs.StringVar(&o.SecurityMirror, "security-mirror", "", "Debian security archive root without --snapshot (default: the host's, else MIRROR-security)")
-	fs.StringVar(&o.Arch, "arch", debianArch(runtime.GOARCH), "Debian architecture; a foreign one (arm64, armhf, ppc64el, s390x, …) runs its maintainer scripts through qemu-user-static, whose binfmt_misc entry must be registered with the F flag")
+	fs.StringVar(&o.Arch, "arch", debianArch(runtime.GOARCH), "Debian architecture, or a comma-separated list of them (amd64,arm64) for a multi-architecture OCI image index; a foreign one (arm64, armhf, ppc64el, s390x, …) runs its maintainer scripts through qemu-user-static, whose binfmt_misc entry must be registered with the F flag")
 	fs.StringVar(&o.Keyring, "keyring", build.DefaultKeyring, "OpenPGP keyring that must have signed each suite's InRelease")
 	fs.StringSliceVar(&o.Include, "include", nil, "extra packages to install, comma-separated")
 	fs.StringSliceVar(&o.Exclude, "exclude", nil, "packages to leave out of the required set, comma-separated")
@@ -129,6 +143,18 @@ func (f *buildFlags) options(stderr io.Writer) (*build.Options, error) {
 	}
 	if f.merged || f.unmerged {
 		o.MergedUsr = &f.merged
+	}
+	f.archs = strings.Split(o.Arch, ",")
+	for i, a := range f.archs {
+		switch {
+		case a == "" || strings.ContainsAny(a, "/ \t"):
+			return nil, fmt.Errorf("%w: --arch %q: %q is not an architecture name", errUsage, o.Arch, a)
+		case slices.Contains(f.archs[:i], a):
+			return nil, fmt.Errorf("%w: --arch %q: %s given twice", errUsage, o.Arch, a)
+		}
+	}
+	if len(f.archs) > 1 && !f.multiArch {
+		return nil, fmt.Errorf("%w: --arch %q: one architecture only here, for now", errUsage, o.Arch)
 	}
 	switch f.variant {
 	case "default":
@@ -166,6 +192,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		sbom    string
 	)
 	bf.register(fs)
+	bf.multiArch = true
 	fs.BoolVar(&dryRun, "dry-run", false, "resolve only: print the packages as 'name version arch', one a line, and fetch nothing but indexes")
 	fs.StringVar(&rootDir, "rootfs", "", "build the configured root filesystem into DIR (must not exist or be empty; needs root)")
 	fs.StringArrayVar(&outputs, "output", nil, "write the image: oci:DIR (OCI layout, tagged SUITE), docker-archive:FILE or rootfs-tar:FILE; repeatable (default oci:./out/SUITE unless --push or --rootfs is given)")
@@ -193,6 +220,26 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	o.Push = push
 	o.SBOM = sbom
+	multi := len(bf.archs) > 1
+	if multi {
+		// Several architectures make an image index, which only OCI
+		// layouts and registries hold.
+		switch {
+		case dryRun:
+			return fmt.Errorf("%w: --dry-run takes one --arch, for now", errUsage)
+		case rootDir != "":
+			return fmt.Errorf("%w: --rootfs takes one --arch, for now", errUsage)
+		case *ifChanged:
+			return fmt.Errorf("%w: --if-changed takes one --arch, for now", errUsage)
+		case sbom != "":
+			return fmt.Errorf("%w: --sbom takes one --arch, for now (each image of the index has its SBOM attached)", errUsage)
+		}
+		for _, s := range outputs {
+			if out, err := oci.ParseOutput(s); err == nil && out.Type != oci.OCILayout {
+				return fmt.Errorf("%w: --output %s holds one image: several --arch make an index, for oci:DIR or --push", errUsage, s)
+			}
+		}
+	}
 	imaging := len(outputs) > 0 || len(o.Push) > 0
 	if !imaging && rootDir == "" && !dryRun {
 		outputs = []string{"oci:" + filepath.Join("out", o.Tag())}
@@ -247,13 +294,21 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintln(stdout, digest)
 			return nil
 		}
-	} else {
+	} else if !multi {
 		set, err = build.Resolve(ctx, o, c)
 	}
 	if err != nil {
 		return err
 	}
 	switch {
+	case multi:
+		digest, err := build.Index(ctx, o, c, bf.archs)
+		if err != nil {
+			return err
+		}
+		// The index digest is the last line on stdout.
+		fmt.Fprintln(stdout, digest)
+		return nil
 	case imaging:
 		digest, err := build.Image(ctx, o, c, set)
 		if err != nil {

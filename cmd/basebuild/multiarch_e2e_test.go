@@ -1,0 +1,217 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/rootfs"
+)
+
+// TestMultiArchUsage: what several --arch cannot do yet is refused in one
+// line, exit status 2, before anything is built.
+func TestMultiArchUsage(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--arch", "amd64,arm64,amd64"}, "amd64 given twice"},
+		{[]string{"--arch", "amd64,"}, "is not an architecture name"},
+		{[]string{"--arch", "amd64,arm64", "--output", "docker-archive:" + filepath.Join(dir, "a.tar")}, "holds one image"},
+		{[]string{"--arch", "amd64,arm64", "--output", "rootfs-tar:" + filepath.Join(dir, "r.tar")}, "holds one image"},
+		{[]string{"--arch", "amd64,arm64", "--rootfs", filepath.Join(dir, "rootfs")}, "--rootfs takes one --arch"},
+		{[]string{"--arch", "amd64,arm64", "--dry-run"}, "--dry-run takes one --arch"},
+		{[]string{"--arch", "amd64,arm64", "--if-changed", "--push", "127.0.0.1:1/d:x"}, "--if-changed takes one --arch"},
+		{[]string{"--arch", "amd64,arm64", "--sbom", filepath.Join(dir, "s.json")}, "--sbom takes one --arch"},
+	} {
+		_, _, err := runCLI(t, append([]string{"--suite", "bookworm"}, c.args...)...)
+		if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: %v, want a one-line usage error with %q", c.args, err, c.want)
+		}
+	}
+	if _, _, err := runCLI(t, "verify", "--suite", "bookworm", "--arch", "amd64,arm64", "x"); err == nil || !errors.Is(err, errUsage) {
+		t.Errorf("verify with two --arch: %v, want a usage error", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Errorf("refused commands left %d files", len(entries))
+	}
+}
+
+// TestMultiArchIndex builds bookworm for amd64 and arm64 into an OCI image
+// index, written to a layout and pushed: two manifests, linux/amd64 and
+// linux/arm64/v8, the printed digest the index's, and each image the one
+// a single-architecture build gives.
+func TestMultiArchIndex(t *testing.T) {
+	snapshotServer(t)
+	registry := os.Getenv("BASEBUILD_REGISTRY")
+	if registry == "" {
+		t.Skip("BASEBUILD_REGISTRY unset: run through make test")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("building a rootfs needs root")
+	}
+	archs := []string{"amd64", "arm64"}
+	for _, a := range archs {
+		if err := rootfs.CheckArch(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
+		t.Logf("host %s: both architectures are foreign", runtime.GOARCH)
+	}
+	work := t.TempDir()
+	common := []string{"--suite", "bookworm", "--cache-dir", sharedCache}
+	last := func(out string) string {
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		return lines[len(lines)-1]
+	}
+
+	start := time.Now()
+	layoutDir := filepath.Join(work, "multi")
+	ref := registry + "/debian:multi"
+	out, stderr, err := runCLI(t, append(common, "--arch", "amd64,arm64", "--output", "oci:"+layoutDir, "--push", ref)...)
+	if err != nil {
+		t.Fatalf("multi-arch build: %v\n%s", err, stderr)
+	}
+	t.Logf("amd64,arm64 build: %s", time.Since(start).Round(time.Second))
+	digest := last(out)
+
+	// Each architecture alone, as the index's images must equal.
+	single := map[string]string{}
+	for _, a := range archs {
+		start := time.Now()
+		out, stderr, err := runCLI(t, append(common, "--arch", a, "--output", "oci:"+filepath.Join(work, a))...)
+		if err != nil {
+			t.Fatalf("%s build: %v\n%s", a, err, stderr)
+		}
+		t.Logf("%s build: %s", a, time.Since(start).Round(time.Second))
+		single[a] = last(out)
+	}
+
+	check := func(where string, ii v1.ImageIndex) {
+		t.Helper()
+		d, err := ii.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.String() != digest {
+			t.Errorf("%s: index %s, we printed %s", where, d, digest)
+		}
+		im, err := ii.IndexManifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if im.MediaType != types.OCIImageIndex || len(im.Manifests) != len(archs) {
+			t.Fatalf("%s: %s with %d manifests, want an OCI index of %d", where, im.MediaType, len(im.Manifests), len(archs))
+		}
+		for i, m := range im.Manifests {
+			p, err := oci.Platform(archs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Platform == nil || m.Platform.String() != p.String() {
+				t.Errorf("%s: manifest %d platform %v, want %s", where, i, m.Platform, p.String())
+			}
+			if m.Digest.String() != single[archs[i]] {
+				t.Errorf("%s: %s image %s, the single-arch build's is %s", where, archs[i], m.Digest, single[archs[i]])
+			}
+		}
+	}
+
+	// The layout: the index tagged bookworm.
+	lp, err := layout.FromPath(layoutDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := lp.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err := root.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tagged *v1.Descriptor
+	for i, d := range rm.Manifests {
+		if d.Annotations[oci.AnnotationRefName] == "bookworm" {
+			tagged = &rm.Manifests[i]
+		}
+	}
+	if tagged == nil {
+		t.Fatalf("layout has nothing tagged bookworm: %+v", rm.Manifests)
+	}
+	ii, err := root.ImageIndex(tagged.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("layout", ii)
+	// Each image keeps its audit artifacts in the layout.
+	subjects := map[string]int{}
+	for _, d := range rm.Manifests {
+		if d.ArtifactType == "" {
+			continue
+		}
+		raw, err := lp.Bytes(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := v1.ParseManifest(strings.NewReader(string(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject != nil {
+			subjects[m.Subject.Digest.String()]++
+		}
+	}
+	for _, a := range archs {
+		if subjects[single[a]] < 2 {
+			t.Errorf("layout: %s image has %d artifacts, want the manifest and the SBOM", a, subjects[single[a]])
+		}
+	}
+
+	// The registry: go-containerregistry and skopeo read the index.
+	r, err := oci.ParseReference(ref, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed, err := remote.Index(r, remote.WithContext(t.Context()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("registry", pushed)
+	raw, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+ref).Output()
+	if err != nil {
+		t.Fatalf("skopeo inspect --raw: %v", err)
+	}
+	var sk struct {
+		MediaType string
+		Manifests []struct {
+			Digest   string
+			Platform struct{ Architecture, OS, Variant string }
+		}
+	}
+	if err := json.Unmarshal(raw, &sk); err != nil {
+		t.Fatal(err)
+	}
+	if sk.MediaType != string(types.OCIImageIndex) || len(sk.Manifests) != 2 ||
+		sk.Manifests[0].Digest != single["amd64"] || sk.Manifests[0].Platform.Architecture != "amd64" ||
+		sk.Manifests[1].Digest != single["arm64"] || sk.Manifests[1].Platform.Architecture != "arm64" || sk.Manifests[1].Platform.Variant != "v8" {
+		t.Errorf("skopeo inspect --raw: %s", raw)
+	}
+	if h, _, err := v1.SHA256(strings.NewReader(string(raw))); err != nil || h.String() != digest {
+		t.Errorf("skopeo's index is %s, we printed %s", h, digest)
+	}
+}
