@@ -209,7 +209,7 @@ func Finish(dir string, o FinishOptions) error {
 
 // statusPackage is what Finish needs of a var/lib/dpkg/status stanza.
 type statusPackage struct {
-	name, version, arch, status string
+	name, version, arch, multiArch, status string
 }
 
 // installed reports whether APT sees a current version of p: everything
@@ -253,6 +253,8 @@ func readDpkgStatus(root *os.Root) ([]statusPackage, error) {
 			p.version = v
 		case "architecture":
 			p.arch = v
+		case "multi-arch":
+			p.multiArch = v
 		case "status":
 			p.status = v
 		}

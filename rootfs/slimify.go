@@ -1,7 +1,6 @@
 package rootfs
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -349,36 +348,14 @@ type fileOwners struct {
 }
 
 func readFileOwners(root *os.Root) (*fileOwners, error) {
-	data, err := root.ReadFile("var/lib/dpkg/status")
+	all, err := readDpkgStatus(root)
 	if err != nil {
-		return nil, fmt.Errorf("dpkg status: %w", err)
+		return nil, err
 	}
-	type pkg struct{ name, arch, multiArch, status string }
-	var pkgs []pkg
+	var pkgs []statusPackage
 	native := ""
-	for _, para := range strings.Split(string(data), "\n\n") {
-		var p pkg
-		sc := bufio.NewScanner(strings.NewReader(para))
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			k, v, ok := strings.Cut(sc.Text(), ":")
-			if !ok || strings.HasPrefix(k, " ") || strings.HasPrefix(k, "\t") {
-				continue
-			}
-			v = strings.TrimSpace(v)
-			switch strings.ToLower(k) {
-			case "package":
-				p.name = v
-			case "architecture":
-				p.arch = v
-			case "multi-arch":
-				p.multiArch = v
-			case "status":
-				f := strings.Fields(v)
-				p.status = f[len(f)-1]
-			}
-		}
-		if p.name == "" || p.status == "not-installed" || p.status == "config-files" {
+	for _, p := range all {
+		if !p.installed() {
 			continue
 		}
 		if p.name == "dpkg" {
