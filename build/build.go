@@ -35,8 +35,11 @@ type Options struct {
 	Exclude        []string
 	CacheDir       string
 	Jobs           int
-	MergedUsr      *bool  // nil: as debuerreotype does for the suite
-	Variant        string // "" (the default) or VariantSlim
+	MergedUsr      *bool    // nil: as debuerreotype does for the suite
+	Variant        string   // "" (the default) or VariantSlim
+	AptConf        []string // --apt-conf lines, written to AptConfFile in order
+	Copies         []Copy   // --copy, in order (see ParseCopy)
+	Customize      []string // --customize hooks: shell commands run in the chroot, in order
 
 	// Image outputs.
 	RootfsDir        string       // keep the rootfs here; empty: a temporary one

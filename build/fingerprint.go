@@ -52,6 +52,17 @@ func Inputs(o *Options, set *apt.Set) string {
 		line("variant", o.Variant)
 	}
 	line("compression", string(cmpOr(o.Compression, oci.Gzip)))
+	// Lines only when the flags are used, so that default images keep
+	// their fingerprint; numbered, as their order matters.
+	for i, l := range o.AptConf {
+		line(fmt.Sprintf("apt-conf.%d", i+1), l)
+	}
+	for i, c := range o.Copies {
+		line(fmt.Sprintf("copy.%d", i+1), c.Dst+" sha256:"+c.digest(set.Epoch))
+	}
+	for i, h := range o.Customize {
+		line(fmt.Sprintf("customize.%d", i+1), h)
+	}
 	for _, p := range set.Packages {
 		line("package", strings.Join([]string{p.Name, p.Version, p.Architecture, p.SHA256}, " "))
 	}

@@ -141,6 +141,17 @@ func (o *Options) createdBy() string {
 	if o.Variant != "" {
 		args = append(args, "--variant", o.Variant)
 	}
+	for _, l := range o.AptConf {
+		args = append(args, "--apt-conf", shellQuote(l))
+	}
+	for _, c := range o.Copies {
+		// The source's content, not its path, decides the image (and
+		// its times, which the fingerprint records, clamped).
+		args = append(args, "--copy", shellQuote("sha256:"+c.digest(time.Time{})+":"+c.Dst))
+	}
+	for _, h := range o.Customize {
+		args = append(args, "--customize", shellQuote(h))
+	}
 	if o.Compression != "" && o.Compression != oci.Gzip {
 		args = append(args, "--compression", string(o.Compression))
 	}

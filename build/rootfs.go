@@ -114,6 +114,21 @@ func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]s
 			return err
 		}
 	}
+	if len(o.AptConf) > 0 {
+		if err := step("apt-conf", func() error { return writeAptConf(dir, o.AptConf) }); err != nil {
+			return err
+		}
+	}
+	for _, c := range o.Copies {
+		if err := step("copy "+c.Dst, func() error { return copyInto(dir, c) }); err != nil {
+			return err
+		}
+	}
+	if len(o.Customize) > 0 {
+		if err := step("customize", func() error { return runHooks(ctx, dir, o.Customize, o.Log) }); err != nil {
+			return err
+		}
+	}
 	return step("finish", func() error {
 		return rootfs.Finish(dir, rootfs.FinishOptions{Epoch: set.Epoch, Suite: o.Suite, Snapshot: o.Snapshot,
 			// As debuerreotype-init: everything is marked automatically

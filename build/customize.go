@@ -1,0 +1,317 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/basebuild/basebuild/rootfs"
+)
+
+// AptConfFile is where --apt-conf's lines are written in the tree.
+const AptConfFile = "etc/apt/apt.conf.d/99basebuild"
+
+// A Copy is a --copy SRC:DST: the file or tree Src on the host, copied to
+// the absolute path Dst in the image, root-owned, modes kept. ScanCopy
+// reads Src into Files.
+type Copy struct {
+	Src, Dst string
+	Files    []CopyFile // Src's entries, Src itself first, parents before children
+}
+
+// A CopyFile is one entry of a Copy's source as the image will hold it.
+type CopyFile struct {
+	Rel     string      // slash-separated path below Src; "." for Src itself
+	Mode    fs.FileMode // type and permission bits (setuid, setgid, sticky kept)
+	SHA256  string      // regular files: their content's
+	Target  string      // symlinks: where they point
+	ModTime time.Time
+}
+
+// ParseCopy parses "SRC:DST" (split at the last colon) and scans SRC: a
+// one-line error names the flag's value if DST is not an absolute path
+// inside the image or SRC is missing or holds something other than
+// regular files, directories and symlinks.
+func ParseCopy(arg string) (Copy, error) {
+	i := strings.LastIndex(arg, ":")
+	if i < 0 {
+		return Copy{}, fmt.Errorf("--copy %q: want SRC:DST", arg)
+	}
+	c := Copy{Src: arg[:i], Dst: arg[i+1:]}
+	switch {
+	case c.Src == "":
+		return Copy{}, fmt.Errorf("--copy %q: empty SRC", arg)
+	case !path.IsAbs(c.Dst):
+		return Copy{}, fmt.Errorf("--copy %q: DST must be an absolute path in the image", arg)
+	}
+	rel := strings.TrimPrefix(path.Clean(c.Dst), "/")
+	if rel == "" || !filepath.IsLocal(rel) || strings.Contains(c.Dst, "/../") || strings.HasSuffix(c.Dst, "/..") {
+		return Copy{}, fmt.Errorf("--copy %q: DST %q escapes the image or is its root", arg, c.Dst)
+	}
+	c.Dst = "/" + rel
+	if err := c.scan(); err != nil {
+		return Copy{}, fmt.Errorf("--copy %q: %v", arg, err)
+	}
+	return c, nil
+}
+
+// scan fills c.Files from c.Src.
+func (c *Copy) scan() error {
+	c.Files = nil
+	return filepath.WalkDir(c.Src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(c.Src, p)
+		if err != nil {
+			return err
+		}
+		f := CopyFile{Rel: filepath.ToSlash(rel), Mode: info.Mode() & (fs.ModeType | fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), ModTime: info.ModTime()}
+		switch {
+		case info.Mode().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(data)
+			f.SHA256 = hex.EncodeToString(sum[:])
+		case info.Mode()&fs.ModeSymlink != 0:
+			if f.Target, err = os.Readlink(p); err != nil {
+				return err
+			}
+		case info.IsDir():
+		default:
+			return fmt.Errorf("%s: not a regular file, directory or symlink", p)
+		}
+		c.Files = append(c.Files, f)
+		return nil
+	})
+}
+
+// digest is the SHA-256 of the copy as the image built at epoch holds it:
+// names, types, modes, contents and link targets, and the times of files
+// and directories clamped to epoch as Finish clamps them.
+func (c *Copy) digest(epoch time.Time) string {
+	h := sha256.New()
+	for _, f := range c.Files {
+		mtime := "-"
+		if f.Mode&fs.ModeSymlink == 0 {
+			t := f.ModTime
+			if t.After(epoch) {
+				t = epoch
+			}
+			mtime = fmt.Sprint(t.UnixNano())
+		}
+		fmt.Fprintf(h, "%q %s %s %q %s\n", f.Rel, f.Mode, f.SHA256, f.Target, mtime)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writeAptConf writes lines, one a line and in order, to AptConfFile.
+func writeAptConf(dir string, lines []string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.MkdirAll(path.Dir(AptConfFile), 0o755); err != nil {
+		return fmt.Errorf("--apt-conf: %w", err)
+	}
+	text := strings.Join(lines, "\n") + "\n"
+	f, err := root.OpenFile(AptConfFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("--apt-conf: %w", err)
+	}
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = root.Chmod(AptConfFile, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("--apt-conf: %w", err)
+	}
+	return nil
+}
+
+// copyInto copies c into the tree dir through an os.Root, so nothing lands
+// outside it: the entries ScanCopy saw, root-owned, with their modes and
+// modification times (Finish clamps those to the epoch). A file whose
+// content changed since the scan is refused: the fingerprint would lie.
+func copyInto(dir string, c Copy) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("--copy %s:%s: %w", c.Src, c.Dst, err)
+		}
+	}()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	dst := strings.TrimPrefix(c.Dst, "/")
+	if err := root.MkdirAll(path.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	var dirs []CopyFile
+	for _, f := range c.Files {
+		name := path.Join(dst, f.Rel)
+		src := filepath.Join(c.Src, filepath.FromSlash(f.Rel))
+		switch {
+		case f.Mode.IsDir():
+			if err := root.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			dirs = append(dirs, f)
+		case f.Mode&fs.ModeSymlink != 0:
+			if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			if err := root.Symlink(f.Target, name); err != nil {
+				return err
+			}
+			if err := root.Lchown(name, 0, 0); err != nil {
+				return err
+			}
+			continue
+		default:
+			data, err := os.ReadFile(src)
+			if err != nil {
+				return err
+			}
+			if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != f.SHA256 {
+				return fmt.Errorf("%s changed during the build", src)
+			}
+			// Replace, never write through, whatever is there.
+			if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return err
+			}
+			_, err = out.Write(data)
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err := setAttrs(root, name, f); err != nil {
+			return err
+		}
+	}
+	// Directories' times last, once their entries are written.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		f := dirs[i]
+		if err := setAttrs(root, path.Join(dst, f.Rel), f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setAttrs makes name root-owned with f's mode and time; the mode comes
+// after the owner, which would clear setuid and setgid bits.
+func setAttrs(root *os.Root, name string, f CopyFile) error {
+	if err := root.Lchown(name, 0, 0); err != nil {
+		return err
+	}
+	if err := root.Chmod(name, f.Mode&^fs.ModeType); err != nil {
+		return err
+	}
+	return root.Chtimes(name, f.ModTime, f.ModTime)
+}
+
+// runHooks runs each --customize command with /bin/sh -c in the tree dir,
+// chrooted with /proc, /sys and /dev mounted as for maintainer scripts and
+// everything they leave running killed afterwards. A failing hook fails
+// the build with its exit status and the last line it printed.
+func runHooks(ctx context.Context, dir string, hooks []string, log io.Writer) (err error) {
+	if log == nil {
+		log = io.Discard
+	}
+	c, err := rootfs.EnterChroot(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, c.Close()) }()
+	for i, hook := range hooks {
+		out := &lastLineWriter{w: log}
+		err := c.Run(ctx, out, "/bin/sh", "-c", hook)
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		var exit *exec.ExitError
+		status := err
+		if errors.As(err, &exit) {
+			status = exit
+		}
+		msg := fmt.Sprintf("customize hook %d (%q): %v", i+1, hook, status)
+		if last := out.last(); last != "" {
+			msg += ": " + last
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// lastLineWriter passes output on to w and remembers its last non-blank line.
+type lastLineWriter struct {
+	w       io.Writer
+	partial []byte
+	line    string
+}
+
+func (l *lastLineWriter) Write(p []byte) (int, error) {
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.add(l.partial[:i])
+		l.partial = l.partial[i+1:]
+	}
+	return l.w.Write(p)
+}
+
+func (l *lastLineWriter) add(line []byte) {
+	if s := strings.TrimSpace(string(line)); s != "" {
+		l.line = s
+	}
+}
+
+func (l *lastLineWriter) last() string {
+	l.add(l.partial)
+	l.partial = nil
+	return l.line
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,206 @@
+package build
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// copySource makes a small tree: a file, an executable, a subdirectory
+// and a symlink, all older than the fingerprint inputs' epoch.
+func copySource(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "site")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(src, "sub"), 0o755))
+	must(os.WriteFile(filepath.Join(src, "index.html"), []byte("hello\n"), 0o644))
+	must(os.WriteFile(filepath.Join(src, "sub", "run"), []byte("#!/bin/sh\necho run\n"), 0o755))
+	must(os.Chmod(filepath.Join(src, "sub", "run"), 0o750))
+	must(os.Symlink("sub/run", filepath.Join(src, "run")))
+	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, p := range []string{"index.html", "sub/run", "sub", "."} {
+		must(os.Chtimes(filepath.Join(src, p), old, old))
+	}
+	return src
+}
+
+func TestFingerprintDefaultHasNoCustomizeLines(t *testing.T) {
+	o, set := fingerprintInputs()
+	for l := range strings.Lines(Inputs(o, set)) {
+		for _, key := range []string{"apt-conf", "copy", "customize"} {
+			if strings.HasPrefix(l, key) {
+				t.Errorf("default inputs have %q", l)
+			}
+		}
+	}
+	if got := o.createdBy(); strings.Contains(got, "--copy") || strings.Contains(got, "--apt-conf") || strings.Contains(got, "--customize") {
+		t.Errorf("default createdBy %q", got)
+	}
+}
+
+func TestFingerprintCustomizeLines(t *testing.T) {
+	src := copySource(t)
+	c, err := ParseCopy(src + ":/opt/site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, set := fingerprintInputs()
+	o.AptConf = []string{`APT::Install-Recommends "false";`, `APT::Get::Assume-Yes "true";`}
+	o.Copies = []Copy{c}
+	o.Customize = []string{"echo hi > /etc/site-hook"}
+	in := Inputs(o, set)
+	for _, want := range []string{
+		"apt-conf.1 APT::Install-Recommends \"false\";\n",
+		"apt-conf.2 APT::Get::Assume-Yes \"true\";\n",
+		"copy.1 /opt/site sha256:",
+		"customize.1 echo hi > /etc/site-hook\n",
+	} {
+		if !strings.Contains(in, want) {
+			t.Errorf("inputs lack %q:\n%s", want, in)
+		}
+	}
+	if strings.Contains(in, src) {
+		t.Errorf("inputs record the host path %s:\n%s", src, in)
+	}
+	cb := o.createdBy()
+	for _, want := range []string{`--apt-conf 'APT::Install-Recommends "false";'`, "--copy sha256:", ":/opt/site", "--customize 'echo hi > /etc/site-hook'"} {
+		if !strings.Contains(cb, want) {
+			t.Errorf("createdBy %q lacks %q", cb, want)
+		}
+	}
+	base := Fingerprint(in)
+
+	rescan := func(t *testing.T) string {
+		t.Helper()
+		c, err := ParseCopy(src + ":/opt/site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Copies = []Copy{c}
+		return Fingerprint(Inputs(o, set))
+	}
+	// Times after the epoch are clamped to it: touching the source
+	// changes nothing.
+	if err := os.Chtimes(filepath.Join(src, "index.html"), time.Now(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	touched := rescan(t)
+	if err := os.Chtimes(filepath.Join(src, "index.html"), set.Epoch, set.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	if atEpoch := rescan(t); touched != atEpoch {
+		t.Errorf("a time after the epoch changes the fingerprint")
+	}
+	if touched == base {
+		t.Errorf("an older time moved to the epoch leaves the fingerprint")
+	}
+	changes := map[string]func(){
+		"content": func() { os.WriteFile(filepath.Join(src, "index.html"), []byte("bye\n"), 0o644) },
+		"mode":    func() { os.Chmod(filepath.Join(src, "sub", "run"), 0o755) },
+		"link":    func() { os.Remove(filepath.Join(src, "run")); os.Symlink("sub", filepath.Join(src, "run")) },
+		"name":    func() { os.Rename(filepath.Join(src, "sub"), filepath.Join(src, "bin")) },
+	}
+	seen := map[string]string{touched: "touched"}
+	for _, what := range []string{"content", "mode", "link", "name"} {
+		changes[what]()
+		fp := rescan(t)
+		if prev, ok := seen[fp]; ok {
+			t.Errorf("changing the copy's %s gives the fingerprint of %s", what, prev)
+		}
+		seen[fp] = what
+	}
+	o.Copies = nil
+	for what, f := range map[string]func(){
+		"apt-conf order": func() { o.AptConf[0], o.AptConf[1] = o.AptConf[1], o.AptConf[0] },
+		"hook":           func() { o.Customize = []string{"echo ho > /etc/site-hook"} },
+	} {
+		before := Fingerprint(Inputs(o, set))
+		f()
+		if Fingerprint(Inputs(o, set)) == before {
+			t.Errorf("changing the %s leaves the fingerprint", what)
+		}
+	}
+}
+
+func TestParseCopyRefuses(t *testing.T) {
+	src := copySource(t)
+	for _, arg := range []string{
+		"nocolon",
+		":/opt/x",
+		src + ":relative/x",
+		src + ":/",
+		src + ":/../etc",
+		src + ":/opt/../../etc",
+		src + "/missing:/opt/x",
+	} {
+		if _, err := ParseCopy(arg); err == nil {
+			t.Errorf("ParseCopy(%q) accepted", arg)
+		} else if strings.Contains(err.Error(), "\n") {
+			t.Errorf("ParseCopy(%q): multi-line error %q", arg, err)
+		}
+	}
+	c, err := ParseCopy(src + ":/opt//site/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Dst != "/opt/site" {
+		t.Errorf("Dst %q, want /opt/site", c.Dst)
+	}
+}
+
+func TestCopyIntoAndAptConf(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	src := copySource(t)
+	c, err := ParseCopy(src + ":/opt/site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := copyInto(dir, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeAptConf(dir, []string{"a;", "b;"}); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, AptConfFile)); err != nil || string(data) != "a;\nb;\n" {
+		t.Errorf("%s: %q, %v", AptConfFile, data, err)
+	}
+	for rel, mode := range map[string]os.FileMode{
+		".": os.ModeDir | 0o755, "index.html": 0o644, "sub": os.ModeDir | 0o755,
+		"sub/run": 0o750, "run": os.ModeSymlink | 0o777,
+	} {
+		p := filepath.Join(dir, "opt/site", rel)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if fi.Mode() != mode {
+			t.Errorf("%s: mode %v, want %v", rel, fi.Mode(), mode)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || st.Gid != 0 {
+			t.Errorf("%s: owner %d:%d", rel, st.Uid, st.Gid)
+		}
+	}
+	if target, _ := os.Readlink(filepath.Join(dir, "opt/site/run")); target != "sub/run" {
+		t.Errorf("symlink to %q", target)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "opt/site/sub/run")); string(data) != "#!/bin/sh\necho run\n" {
+		t.Errorf("sub/run: %q", data)
+	}
+	// A source that changed since it was scanned is refused.
+	os.WriteFile(filepath.Join(src, "index.html"), []byte("changed\n"), 0o644)
+	if err := copyInto(t.TempDir(), c); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("copy of a changed source: %v", err)
+	}
+}
