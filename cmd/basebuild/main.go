@@ -101,6 +101,7 @@ type buildFlags struct {
 	unmerged bool
 	compress string
 	variant  string
+	copies   []string
 
 	// multiArch allows a comma-separated --arch list (basebuild's build
 	// does; verify does not yet); archs is the list.
@@ -125,6 +126,9 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.unmerged, "no-merged-usr", false, "keep bin, sbin and lib* real directories (default for bullseye and older)")
 	fs.StringVar(&f.compress, "compression", "gzip", "layer compression: gzip or zstd")
 	fs.StringVar(&f.variant, "variant", "default", "default, or slim: as debuerreotype-slimify, no docs, man pages, info or translations, and dpkg told to keep them out (image tag SUITE-slim)")
+	fs.StringArrayVar(&o.AptConf, "apt-conf", nil, "write this APT setting, such as 'APT::Install-Recommends \"false\";', to /etc/apt/apt.conf.d/99basebuild; repeatable, one line each, in order")
+	fs.StringArrayVar(&f.copies, "copy", nil, "copy the host file or directory tree SRC to the absolute path DST in the image after configuration (SRC:DST; root-owned, modes kept, mtimes clamped to the epoch, symlinks copied as such); repeatable")
+	fs.StringArrayVar(&o.Customize, "customize", nil, "run this shell command (/bin/sh -c) in the chroot after the packages are configured and the files copied, before finishing, with /proc, /sys and /dev mounted as for maintainer scripts; a failing one fails the build; repeatable, in order")
 	fs.BoolVar(&o.InsecureRegistry, "insecure-registry", false, "allow plain HTTP to registries (always allowed for loopback registries)")
 }
 
@@ -168,6 +172,25 @@ func (f *buildFlags) options(stderr io.Writer) (*build.Options, error) {
 		o.Compression = c
 	default:
 		return nil, fmt.Errorf("%w: --compression %q: want gzip or zstd", errUsage, f.compress)
+	}
+	for _, l := range o.AptConf {
+		if l == "" || strings.Contains(l, "\n") {
+			return nil, fmt.Errorf("%w: --apt-conf %q: want one non-empty line", errUsage, l)
+		}
+	}
+	for _, h := range o.Customize {
+		if strings.TrimSpace(h) == "" {
+			return nil, fmt.Errorf("%w: --customize %q: empty command", errUsage, h)
+		}
+	}
+	// Refuse a bad --copy before any download.
+	o.Copies = nil
+	for _, arg := range f.copies {
+		c, err := build.ParseCopy(arg)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		o.Copies = append(o.Copies, c)
 	}
 	if f.snapshot != "" {
 		t, err := snapshots.Parse(f.snapshot)
