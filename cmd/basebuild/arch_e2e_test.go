@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -118,19 +116,7 @@ func TestForeignArchBookworm(t *testing.T) {
 	}
 
 	// In the chroot, arm64 programs run through binfmt_misc.
-	ch, err := rootfs.EnterChroot(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	run := func(name string, args ...string) string {
-		t.Helper()
-		var log bytes.Buffer
-		if err := ch.Run(context.Background(), &log, name, args...); err != nil {
-			t.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, log.String())
-		}
-		return log.String()
-	}
+	run := chrootRunner(t, dir)
 	if s := run("dpkg", "--print-architecture"); s != arch+"\n" {
 		t.Errorf("dpkg --print-architecture = %q, want %s", s, arch)
 	}

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/basebuild/basebuild/rootfs"
 )
 
 // referenceDir is where scripts/reference-rootfs.sh keeps debuerreotype's
@@ -96,4 +100,24 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+// chrootRunner enters a chroot of dir until the test ends and returns a
+// function that runs a command there and returns its output, failing t
+// (but going on) when the command fails.
+func chrootRunner(t *testing.T, dir string) func(name string, args ...string) string {
+	t.Helper()
+	ch, err := rootfs.EnterChroot(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.Close() })
+	return func(name string, args ...string) string {
+		t.Helper()
+		var log bytes.Buffer
+		if err := ch.Run(context.Background(), &log, name, args...); err != nil {
+			t.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, log.String())
+		}
+		return log.String()
+	}
 }

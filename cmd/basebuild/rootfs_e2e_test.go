@@ -2,8 +2,6 @@ package main
 
 import (
 	"archive/tar"
-	"bytes"
-	"context"
 	"errors"
 	"io/fs"
 	"maps"
@@ -107,19 +105,7 @@ func testRootfs(t *testing.T, suite string, flags ...string) {
 		t.Errorf("differences from debuerreotype's image:\n%s", strings.Join(unexpected, "\n"))
 	}
 
-	ch, err := rootfs.EnterChroot(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	run := func(name string, args ...string) string {
-		t.Helper()
-		var log bytes.Buffer
-		if err := ch.Run(context.Background(), &log, name, args...); err != nil {
-			t.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, log.String())
-		}
-		return log.String()
-	}
+	run := chrootRunner(t, dir)
 	if s := run("dpkg", "--audit"); s != "" {
 		t.Errorf("dpkg --audit: %s", s)
 	}
