@@ -41,10 +41,16 @@ func (c *Client) Packages(ctx context.Context, repo Repository, rel *Release, ar
 		if err != nil {
 			return nil, err
 		}
+		idx := &IndexFile{
+			Origin: rel.Origin, Label: rel.Label, Suite: rel.Suite, Codename: rel.Codename, Version: rel.Version,
+			Component: comp, Architecture: arch, Site: repo.site(),
+			NotAutomatic: rel.NotAutomatic, ButAutomaticUpgrades: rel.ButAutomaticUpgrades,
+		}
 		for i := range ps {
 			ps[i].ArchiveURL = repo.root()
 			ps[i].Suite = repo.Suite
 			ps[i].Component = comp
+			ps[i].Index = idx
 		}
 		pkgs = append(pkgs, ps...)
 	}

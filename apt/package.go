@@ -30,6 +30,18 @@ type Package struct {
 	ArchiveURL string // archive root, e.g. "http://deb.debian.org/debian"
 	Suite      string // e.g. "bookworm-security"
 	Component  string // e.g. "main"
+	Index      *IndexFile
+}
+
+// IndexFile is the Packages index a stanza came from, as apt's
+// preferences see it: the fields of its Release, the index's component
+// and architecture, and the host serving it. All stanzas of one index
+// share one IndexFile.
+type IndexFile struct {
+	Origin, Label, Suite, Codename, Version string
+	Component, Architecture                 string
+	Site                                    string // the URL's host, without port, as apt's "Pin: origin" sees it
+	NotAutomatic, ButAutomaticUpgrades      bool
 }
 
 // URL is the absolute URL of the package's .deb.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +36,15 @@ type Repository struct {
 
 func (r Repository) root() string { return strings.TrimRight(r.URL, "/") }
 
+// site is the repository's host without port: apt's "Pin: origin".
+func (r Repository) site() string {
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
 func (r Repository) components() []string {
 	if len(r.Components) == 0 {
 		return []string{"main"}
@@ -50,12 +60,17 @@ func (r Repository) InReleaseURL() string {
 // Release is the verified content of a suite's InRelease file.
 type Release struct {
 	Suite, Codename string
-	Date            time.Time
-	ValidUntil      time.Time // zero when the Release has none
-	Architectures   []string
-	Components      []string
-	AcquireByHash   bool                // indexes are also served under by-hash/SHA256/<hex>
-	Files           map[string]FileHash // by path relative to dists/<suite>/
+	// Origin, Label and Version are what apt's preferences match as o=,
+	// l= and v=; NotAutomatic and ButAutomaticUpgrades lower the suite's
+	// default priority (to 1 and 100), as for backports and experimental.
+	Origin, Label, Version             string
+	NotAutomatic, ButAutomaticUpgrades bool
+	Date                               time.Time
+	ValidUntil                         time.Time // zero when the Release has none
+	Architectures                      []string
+	Components                         []string
+	AcquireByHash                      bool                // indexes are also served under by-hash/SHA256/<hex>
+	Files                              map[string]FileHash // by path relative to dists/<suite>/
 }
 
 // FileHash is a file's size and SHA-256 (lowercase hex) as listed in a
@@ -266,12 +281,17 @@ func parseRelease(body []byte) (*Release, error) {
 		return nil, err
 	}
 	rel := &Release{
-		Suite:         p.get("Suite"),
-		Codename:      p.get("Codename"),
-		Architectures: strings.Fields(p.get("Architectures")),
-		Components:    strings.Fields(p.get("Components")),
-		AcquireByHash: p.get("Acquire-By-Hash") == "yes",
-		Files:         make(map[string]FileHash),
+		Suite:                p.get("Suite"),
+		Codename:             p.get("Codename"),
+		Origin:               p.get("Origin"),
+		Label:                p.get("Label"),
+		Version:              p.get("Version"),
+		NotAutomatic:         p.get("NotAutomatic") == "yes",
+		ButAutomaticUpgrades: p.get("ButAutomaticUpgrades") == "yes",
+		Architectures:        strings.Fields(p.get("Architectures")),
+		Components:           strings.Fields(p.get("Components")),
+		AcquireByHash:        p.get("Acquire-By-Hash") == "yes",
+		Files:                make(map[string]FileHash),
 	}
 	var err error
 	if rel.Date, err = parseDate(p.get("Date")); err != nil {

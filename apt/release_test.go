@@ -419,8 +419,12 @@ func TestVerifyDebianInRelease(t *testing.T) {
 
 func TestParseRelease(t *testing.T) {
 	body := `Origin: Debian
+Label: Debian
 Suite: stable
+Version: 13.1
 Codename: trixie
+NotAutomatic: no
+ButAutomaticUpgrades: yes
 Date: Sat, 1 Mar 2025 10:00:00 +0000
 Valid-Until: Sat, 08 Mar 2025 10:00:00 UTC
 Acquire-By-Hash: yes
@@ -439,6 +443,7 @@ SHA256:
 	}
 	want := Release{
 		Suite: "stable", Codename: "trixie",
+		Origin: "Debian", Label: "Debian", Version: "13.1", ButAutomaticUpgrades: true,
 		Date:          time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC),
 		ValidUntil:    time.Date(2025, 3, 8, 10, 0, 0, 0, time.UTC),
 		Architectures: []string{"all", "amd64", "arm64"},

@@ -43,6 +43,17 @@ type ResolveOptions struct {
 	// Required names extra required roots (debootstrap adds
 	// "usr-is-merged" for bookworm).
 	Required []string
+
+	// Archive, when set, is the archive root (Package.ArchiveURL) that
+	// debootstrap reads Suite from. Other archives' packages, such as an
+	// extra repository's that also calls its suite "bookworm", are seen
+	// only by the upgrade step, as when their sources are added after
+	// debootstrap.
+	Archive string
+
+	// Preferences are the apt pins the upgrade step honours; nil means
+	// none.
+	Preferences *Preferences
 }
 
 // Resolve picks the packages of a minbase image from universe, the
@@ -61,8 +72,12 @@ type ResolveOptions struct {
 // virtual ones.
 //
 // The upgrade step is apt. Every package is upgraded to its candidate,
-// the highest version in any suite (apt's default pinning gives every
-// suite priority 500), the missing Essential packages are added, and the
+// the version apt's policy picks (Policy.Candidate) under
+// opts.Preferences: without pins, the highest version in any suite, as
+// apt's default pinning gives every suite priority 500. The missing
+// Essential packages are added, then the --include packages the bootstrap
+// suite lacks (as apt-get install would, say from an extra repository),
+// and the
 // Pre-Depends and Depends of each, by name, are satisfied as apt's
 // MarkInstall does: depth first, in the order they are written, skipping
 // those already satisfied, with the first candidate that can be
@@ -105,10 +120,8 @@ func Resolve(universe []Package, opts ResolveOptions) ([]*Package, error) {
 			e = &entries[len(entries)-1]
 			r.names[p.Name] = e
 		}
-		if e.best == nil || newer(p, e.best) {
-			e.best = p
-		}
-		if opts.Suite == "" || p.Suite == opts.Suite {
+		e.all = append(e.all, p)
+		if (opts.Suite == "" || p.Suite == opts.Suite) && (opts.Archive == "" || p.ArchiveURL == opts.Archive) {
 			inSuite = true
 			if e.base == nil || newer(p, e.base) {
 				e.base = p
@@ -119,20 +132,48 @@ func Resolve(universe []Package, opts ResolveOptions) ([]*Package, error) {
 		return nil, fmt.Errorf("suite %q has no %s packages", opts.Suite, opts.Arch)
 	}
 
-	var required, essential []*Package
-	nprov := 0
+	var required []*Package
 	for _, e := range entries {
 		if e.base != nil && e.base.Priority == "required" {
 			required = append(required, e.base)
+		}
+	}
+	boot, late, err := r.bootstrap(required, opts)
+	if err != nil {
+		return nil, err
+	}
+
+	// The candidates, now that the bootstrapped (installed) versions
+	// are known.
+	installed := make(map[string]bool, len(boot))
+	for _, name := range boot {
+		installed[name] = true
+	}
+	policy := NewPolicy(opts.Preferences, opts.Arch)
+	var essential []*Package
+	nprov := 0
+	for i := range entries {
+		e := &entries[i]
+		e.best = e.candidate(policy, installed[e.all[0].Name])
+		if e.best == nil {
+			continue
 		}
 		if e.best.Essential {
 			essential = append(essential, e.best)
 		}
 		nprov += len(e.best.Provides.Relations)
 	}
+	for _, name := range late {
+		if r.best(name) == nil {
+			return nil, fmt.Errorf("package %q: no version may be installed (its pins are below 1)", name)
+		}
+	}
 	r.providers = make(map[string][]provider, nprov)
 	for _, e := range entries {
 		p := e.best
+		if p == nil {
+			continue
+		}
 		for _, rel := range p.Provides.Relations {
 			for i := range rel.Possibilities {
 				poss := &rel.Possibilities[i]
@@ -145,11 +186,7 @@ func Resolve(universe []Package, opts ResolveOptions) ([]*Package, error) {
 		slices.SortStableFunc(pvs, func(a, b provider) int { return strings.Compare(a.pkg.Name, b.pkg.Name) })
 	}
 
-	boot, err := r.bootstrap(required, opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.upgrade(boot, essential); err != nil {
+	if err := r.upgrade(boot, essential, late); err != nil {
 		return nil, err
 	}
 
@@ -170,10 +207,51 @@ type resolver struct {
 	added     []string          // names selected by install, in order, for undoing
 }
 
-// An entry holds the packages of one name: apt's candidate, the highest
-// version of any suite, and the one the bootstrap step sees.
+// An entry holds the packages of one name: all of them, the one the
+// bootstrap step sees, and apt's candidate.
 type entry struct {
-	best, base *Package
+	all        []*Package
+	base, best *Package
+}
+
+// candidate returns apt's candidate among e's packages under policy, the
+// bootstrapped version being installed if installed is set, or nil when
+// no version may be installed.
+func (e *entry) candidate(policy *Policy, installed bool) *Package {
+	pkgs := slices.Clone(e.all)
+	slices.SortFunc(pkgs, func(p, q *Package) int {
+		if newer(p, q) {
+			return -1
+		}
+		return 1
+	})
+	// One version is the same package (version and content) in one or
+	// more indexes.
+	var versions [][]*Package
+	inst := -1
+	for _, p := range pkgs {
+		if n := len(versions); n > 0 {
+			if q := versions[n-1][0]; q.SHA256 == p.SHA256 && version.Compare(q.Version, p.Version) == 0 {
+				versions[n-1] = append(versions[n-1], p)
+				if installed && p == e.base {
+					inst = n - 1
+				}
+				continue
+			}
+		}
+		if installed && p == e.base {
+			inst = len(versions)
+		}
+		versions = append(versions, []*Package{p})
+	}
+	c := policy.Candidate(versions, inst)
+	switch {
+	case c >= 0:
+		return versions[c][0]
+	case inst >= 0:
+		return e.base // apt keeps what is installed
+	}
+	return nil
 }
 
 func (r *resolver) best(name string) *Package {
@@ -214,23 +292,33 @@ func newer(p, q *Package) bool {
 }
 
 // bootstrap returns the names debootstrap would install, in a fixed
-// order, recording who pulled in whom.
-func (r *resolver) bootstrap(required []*Package, opts ResolveOptions) ([]string, error) {
+// order, recording who pulled in whom, and the names of opts.Include
+// that the bootstrap suite lacks but another has, sorted, for the
+// upgrade step.
+func (r *resolver) bootstrap(required []*Package, opts ResolveOptions) (boot, late []string, err error) {
 	var roots []string
 	for _, p := range required {
 		roots = append(roots, p.Name)
 	}
 	roots = append(roots, "apt")
 	roots = append(roots, opts.Required...)
-	roots = append(roots, opts.Include...)
+	for _, name := range opts.Include {
+		if r.base(name) == nil && r.names[name] != nil {
+			late = append(late, name)
+		} else {
+			roots = append(roots, name)
+		}
+	}
 	roots = slices.DeleteFunc(roots, func(name string) bool { return slices.Contains(opts.Exclude, name) })
 	slices.Sort(roots)
 	roots = slices.Compact(roots)
+	slices.Sort(late)
+	late = slices.Compact(late)
 
 	seen := make(map[string]bool)
 	for _, name := range roots {
 		if r.base(name) == nil {
-			return nil, fmt.Errorf("package %q not found", name)
+			return nil, nil, fmt.Errorf("package %q not found", name)
 		}
 		seen[name] = true
 		r.parent[name] = ""
@@ -255,12 +343,13 @@ func (r *resolver) bootstrap(required []*Package, opts ResolveOptions) ([]string
 			}
 		}
 	}
-	return queue, nil
+	return queue, late, nil
 }
 
 // upgrade upgrades the bootstrapped packages to their candidates and
-// closes the set as apt-get dist-upgrade does.
-func (r *resolver) upgrade(boot []string, essential []*Package) error {
+// closes the set as apt-get dist-upgrade does, then installs late as
+// apt-get install would.
+func (r *resolver) upgrade(boot []string, essential []*Package, late []string) error {
 	for _, name := range boot {
 		r.sel[name] = r.best(name)
 	}
@@ -272,6 +361,13 @@ func (r *resolver) upgrade(boot []string, essential []*Package) error {
 			r.sel[p.Name] = p
 			r.parent[p.Name] = ""
 			roots = append(roots, p.Name)
+		}
+	}
+	for _, name := range late {
+		if r.sel[name] == nil {
+			r.sel[name] = r.best(name)
+			r.parent[name] = ""
+			roots = append(roots, name)
 		}
 	}
 	for _, name := range roots {

@@ -19,8 +19,10 @@ func universe(t *testing.T, text string) []Package {
 	t.Helper()
 	var out []Package
 	hasAPT := false
+	indexes := map[string]*IndexFile{}
 	for _, para := range strings.Split(strings.TrimSpace(text), "\n\n") {
 		p := Package{Architecture: "amd64", Suite: "bookworm", Component: "main", ArchiveURL: "http://archive.test/debian"}
+		origin := "Debian"
 		for _, line := range strings.Split(strings.TrimSpace(para), "\n") {
 			k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
 			if !ok {
@@ -48,6 +50,10 @@ func universe(t *testing.T, text string) []Package {
 				p.Source = v
 			case "Suite":
 				p.Suite = v
+			case "Archive":
+				p.ArchiveURL = v
+			case "Origin":
+				origin = v
 			case "Pre-Depends", "Depends", "Provides":
 				d, err := dependency.Parse(v)
 				if err != nil {
@@ -68,6 +74,12 @@ func universe(t *testing.T, text string) []Package {
 		if p.Name == "" || p.Version.Empty() {
 			t.Fatalf("stanza without Package or Version: %q", para)
 		}
+		key := p.ArchiveURL + " " + p.Suite + " " + origin
+		if indexes[key] == nil {
+			site, _, _ := strings.Cut(strings.TrimPrefix(p.ArchiveURL, "http://"), "/")
+			indexes[key] = &IndexFile{Origin: origin, Suite: p.Suite, Codename: "bookworm", Component: "main", Architecture: "amd64", Site: site}
+		}
+		p.Index = indexes[key]
 		hasAPT = hasAPT || p.Name == "apt"
 		p.Filename = fmt.Sprintf("pool/main/%s_%s_%s.deb", p.Name, p.Version.StringWithoutEpoch(), p.Architecture)
 		p.Size = int64(len(p.Name))
@@ -75,7 +87,7 @@ func universe(t *testing.T, text string) []Package {
 		out = append(out, p)
 	}
 	if !hasAPT {
-		out = append(out, Package{Name: "apt", Version: version.Version{Version: "2.6.1"}, Architecture: "amd64", Priority: "important", Suite: "bookworm"})
+		out = append(out, Package{Name: "apt", Version: version.Version{Version: "2.6.1"}, Architecture: "amd64", Priority: "important", Suite: "bookworm", ArchiveURL: "http://archive.test/debian"})
 	}
 	return out
 }
@@ -652,6 +664,84 @@ Version: 7.88
 	checkError(t, err, `package "wget" not found`)
 	_, err = tryResolve(t, u, ResolveOptions{Required: []string{"usr-is-merged"}})
 	checkError(t, err, `package "usr-is-merged" not found`)
+}
+
+func TestResolvePreferences(t *testing.T) {
+	// An organisation's repository, calling its suite bookworm too, with
+	// an older hello, a newer gzip and a package of its own.
+	const u = `
+Package: base
+Version: 1
+Priority: required
+Depends: gzip
+
+Package: gzip
+Version: 1.12-1
+Priority: required
+
+Package: hello
+Version: 2.10-3
+
+Package: gzip
+Version: 1.13-1+acme1
+Archive: http://apt.acme.test/acme
+Origin: Acme
+
+Package: hello
+Version: 2.10-2+acme1
+Archive: http://apt.acme.test/acme
+Origin: Acme
+
+Package: acme-tools
+Version: 1.0
+Depends: hello (>= 2.10-2~)
+Archive: http://apt.acme.test/acme
+Origin: Acme
+`
+	debian := ResolveOptions{Suite: "bookworm", Archive: "http://archive.test/debian", Include: []string{"acme-tools"}}
+	prefs := func(text string) *Preferences {
+		p, err := ParsePreferences(strings.NewReader(text), "prefs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	// Without pins the highest versions win; acme-tools, which the
+	// bootstrap suite lacks, is installed by the upgrade step.
+	check(t, resolve(t, u, debian), "acme-tools=1.0 apt=2.6.1 base=1 gzip=1.13-1+acme1 hello=2.10-3")
+
+	// Pinned at 1001 the repository wins, even below Debian's versions.
+	o := debian
+	o.Preferences = prefs("Package: *\nPin: origin apt.acme.test\nPin-Priority: 1001\n")
+	check(t, resolve(t, u, o), "acme-tools=1.0 apt=2.6.1 base=1 gzip=1.13-1+acme1 hello=2.10-2+acme1")
+
+	// At 990 it wins for what is not installed yet, but does not
+	// downgrade what debootstrap installed: Debian's hello stays if it
+	// was bootstrapped (--include), the older acme one comes in if not.
+	o.Preferences = prefs("Package: *\nPin: release o=Acme\nPin-Priority: 990\n")
+	check(t, resolve(t, u, o), "acme-tools=1.0 apt=2.6.1 base=1 gzip=1.13-1+acme1 hello=2.10-2+acme1")
+	o.Include = []string{"acme-tools", "hello"}
+	check(t, resolve(t, u, o), "acme-tools=1.0 apt=2.6.1 base=1 gzip=1.13-1+acme1 hello=2.10-3")
+
+	// A negative pin keeps gzip at what was bootstrapped.
+	o = debian
+	o.Preferences = prefs("Package: gzip\nPin: origin apt.acme.test\nPin-Priority: -1\n")
+	check(t, resolve(t, u, o), "acme-tools=1.0 apt=2.6.1 base=1 gzip=1.12-1 hello=2.10-3")
+
+	// The bootstrap step sees Debian's bookworm only: the repository's
+	// bookworm cannot stand in for a package Debian lacks there.
+	o = debian
+	o.Include = nil
+	o.Required = []string{"acme-tools"}
+	_, err := tryResolve(t, u, o)
+	checkError(t, err, `package "acme-tools" not found`)
+
+	// A package no version of which may be installed.
+	o = debian
+	o.Preferences = prefs("Package: *\nPin: origin apt.acme.test\nPin-Priority: never\n")
+	_, err = tryResolve(t, u, o)
+	checkError(t, err, `package "acme-tools": no version may be installed (its pins are below 1)`)
 }
 
 func TestResolveExcludeDependency(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"hash"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -39,6 +40,11 @@ type Suite struct {
 	Date       time.Time // default Epoch; InRelease is signed at this time
 	ValidUntil time.Time // zero: no Valid-Until field
 	Debs       []Deb
+
+	// Release fields apt's pins match; Origin defaults to "Debian" and
+	// Label to "Debian" (Debian-Security for debian-security).
+	Origin, Label, Version             string
+	NotAutomatic, ButAutomaticUpgrades bool
 }
 
 // Archive is a running signed archive. Close it, or let the test's
@@ -66,6 +72,13 @@ type builtDeb struct {
 // them. The server is closed when the test ends.
 func New(t testing.TB, suites ...Suite) *Archive {
 	t.Helper()
+	return NewAt(t, "127.0.0.1:0", suites...)
+}
+
+// NewAt is New serving at addr ("127.0.0.2:0", say, for an archive whose
+// host differs from another's, as apt's "Pin: origin" tells them apart).
+func NewAt(t testing.TB, addr string, suites ...Suite) *Archive {
+	t.Helper()
 	key, keyring := NewKey(t)
 	a := &Archive{
 		Key:         key,
@@ -80,7 +93,12 @@ func New(t testing.TB, suites ...Suite) *Archive {
 			t.Fatalf("apttest: suite %s: %v", s.Name, err)
 		}
 	}
-	a.Server = httptest.NewServer(http.HandlerFunc(a.serve))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("apttest: %v", err)
+	}
+	a.Server = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(a.serve)}}
+	a.Server.Start()
 	t.Cleanup(a.Server.Close)
 	return a
 }
@@ -174,12 +192,28 @@ func (a *Archive) addSuite(s Suite) error {
 	}
 	sort.Strings(indexes)
 
-	label := "Debian"
-	if s.Archive == "debian-security" {
-		label = "Debian-Security"
+	origin, label := s.Origin, s.Label
+	if origin == "" {
+		origin = "Debian"
+	}
+	if label == "" {
+		label = "Debian"
+		if s.Archive == "debian-security" {
+			label = "Debian-Security"
+		}
 	}
 	var r strings.Builder
-	fmt.Fprintf(&r, "Origin: Debian\nLabel: %s\nSuite: %s\nCodename: %s\n", label, s.Name, s.Codename)
+	fmt.Fprintf(&r, "Origin: %s\nLabel: %s\nSuite: %s\n", origin, label, s.Name)
+	if s.Version != "" {
+		fmt.Fprintf(&r, "Version: %s\n", s.Version)
+	}
+	fmt.Fprintf(&r, "Codename: %s\n", s.Codename)
+	if s.NotAutomatic {
+		fmt.Fprintf(&r, "NotAutomatic: yes\n")
+	}
+	if s.ButAutomaticUpgrades {
+		fmt.Fprintf(&r, "ButAutomaticUpgrades: yes\n")
+	}
 	fmt.Fprintf(&r, "Date: %s\n", releaseDate(s.Date))
 	if !s.ValidUntil.IsZero() {
 		fmt.Fprintf(&r, "Valid-Until: %s\n", releaseDate(s.ValidUntil))
