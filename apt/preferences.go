@@ -1,7 +1,6 @@
 package apt
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -71,78 +70,21 @@ type namePattern struct {
 // ignore a stanza (an unknown pin type, "version" for Package: *), this is
 // an error, so that a mistyped pin does not silently pin nothing.
 func ParsePreferences(r io.Reader, name string) (*Preferences, error) {
-	prefs := &Preferences{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	type field struct {
-		value string
-		line  int
+	stanzas, err := readStanzas(r, name)
+	if err != nil {
+		return nil, err
 	}
-	var (
-		fields  map[string]field
-		key     string
-		lineNo  int
-		stanzaL int
-	)
-	flush := func() error {
-		if len(fields) == 0 {
-			return nil
-		}
-		defer func() { fields = nil }()
-		p, err := newPin(func(k string) (string, int, bool) {
-			f, ok := fields[k]
-			return f.value, f.line, ok
-		}, stanzaL)
+	prefs := &Preferences{}
+	for _, st := range stanzas {
+		p, err := newPin(st)
 		if err != nil {
 			var le *lineError
 			if errors.As(err, &le) {
-				return fmt.Errorf("%s:%d: %w", name, le.line, le.err)
+				return nil, fmt.Errorf("%s:%d: %w", name, le.line, le.err)
 			}
-			return fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		prefs.pins = append(prefs.pins, *p)
-		return nil
-	}
-	for sc.Scan() {
-		lineNo++
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "#"):
-			continue
-		case strings.TrimSpace(line) == "":
-			if err := flush(); err != nil {
-				return nil, err
-			}
-			key = ""
-			continue
-		case line[0] == ' ' || line[0] == '\t':
-			if key == "" {
-				return nil, fmt.Errorf("%s:%d: continuation line without a field", name, lineNo)
-			}
-			f := fields[key]
-			f.value += "\n" + strings.TrimSpace(line)
-			fields[key] = f
-			continue
-		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("%s:%d: %q is not a field", name, lineNo, line)
-		}
-		if fields == nil {
-			fields = map[string]field{}
-			stanzaL = lineNo
-		}
-		key = strings.ToLower(strings.TrimSpace(k))
-		if _, dup := fields[key]; dup {
-			return nil, fmt.Errorf("%s:%d: field %s given twice", name, lineNo, strings.TrimSpace(k))
-		}
-		fields[key] = field{strings.TrimSpace(v), lineNo}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if err := flush(); err != nil {
-		return nil, err
 	}
 	return prefs, nil
 }
@@ -154,8 +96,9 @@ type lineError struct {
 
 func (e *lineError) Error() string { return e.err.Error() }
 
-// newPin makes the pin of one stanza; get returns a field's value and line.
-func newPin(get func(key string) (string, int, bool), stanza int) (*pin, error) {
+// newPin makes the pin of one stanza.
+func newPin(st stanza) (*pin, error) {
+	get, stanza := st.get, st.line
 	fail := func(line int, format string, args ...any) error {
 		return &lineError{line, fmt.Errorf(format, args...)}
 	}

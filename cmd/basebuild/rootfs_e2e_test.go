@@ -275,6 +275,9 @@ func (h *history) expectedDifference(d rootfs.Difference) string {
 			"images do; the reference was built from the mirror (checked: nothing else differs)"
 	case d.Path == "./var/log/apt/eipp.log.xz" && d.What == "only in A":
 		return "apt's log of its last installation plan: only the reference ran apt to install (the upgrade)"
+	case d.Path == "./var/cache/debconf/tmp.ci" && d.What == "only in A" && h.aptRan:
+		return "the working directory of dpkg-preconfigure, apt's DPkg::Pre-Install-Pkgs hook from debconf: " +
+			"only the reference ran apt to install (the upgrade), and newer debconf leaves it behind"
 	case d.Path == "./var/log/apt" && strings.HasPrefix(d.What, "mtime ") && h.aptRan && h.want[d.Path].ModTime.Equal(h.epoch):
 		return "mtime of var/log/apt: the upgrade's apt wrote its logs there (the fixups removed some), " +
 			"after the epoch, to which debuerreotype clamps it; ours keeps apt's .deb's"

@@ -1,0 +1,81 @@
+package apt
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// A stanza is one paragraph of a deb822 configuration file (apt's
+// preferences, .sources files), its fields by lower-case name.
+type stanza struct {
+	line   int // where it starts
+	fields map[string]stanzaField
+}
+
+type stanzaField struct {
+	name  string // as written
+	value string // continuation lines joined with "\n"; a lone "." is an empty line
+	line  int
+}
+
+func (s stanza) get(key string) (string, int, bool) {
+	f, ok := s.fields[key]
+	return f.value, f.line, ok
+}
+
+// readStanzas reads the paragraphs of a deb822 configuration file: "#"
+// starts a comment line, blank lines separate paragraphs. name labels
+// errors, which give the line.
+func readStanzas(r io.Reader, name string) ([]stanza, error) {
+	var (
+		out    []stanza
+		cur    *stanza
+		key    string
+		lineNo int
+	)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		lineNo++
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "#"):
+			continue
+		case strings.TrimSpace(line) == "":
+			cur, key = nil, ""
+			continue
+		case line[0] == ' ' || line[0] == '\t':
+			if cur == nil || key == "" {
+				return nil, fmt.Errorf("%s:%d: continuation line without a field", name, lineNo)
+			}
+			f := cur.fields[key]
+			l := strings.TrimSpace(line)
+			if l == "." {
+				l = ""
+			}
+			f.value += "\n" + l
+			cur.fields[key] = f
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return nil, fmt.Errorf("%s:%d: %q is not a field", name, lineNo, line)
+		}
+		if cur == nil {
+			out = append(out, stanza{line: lineNo, fields: map[string]stanzaField{}})
+			cur = &out[len(out)-1]
+		}
+		key = strings.ToLower(k)
+		if _, dup := cur.fields[key]; dup {
+			return nil, fmt.Errorf("%s:%d: field %s given twice", name, lineNo, k)
+		}
+		cur.fields[key] = stanzaField{k, strings.TrimSpace(v), lineNo}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return out, nil
+}
