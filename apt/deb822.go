@@ -18,6 +18,7 @@ type stanzaField struct {
 	name  string // as written
 	value string // continuation lines joined with "\n"; a lone "." is an empty line
 	line  int
+	cont  bool // has continuation lines
 }
 
 func (s stanza) get(key string) (string, int, bool) {
@@ -55,7 +56,11 @@ func readStanzas(r io.Reader, name string) ([]stanza, error) {
 			if l == "." {
 				l = ""
 			}
-			f.value += "\n" + l
+			if f.value != "" || f.cont {
+				f.value += "\n"
+			}
+			f.value += l
+			f.cont = true
 			cur.fields[key] = f
 			continue
 		}
@@ -72,7 +77,7 @@ func readStanzas(r io.Reader, name string) ([]stanza, error) {
 		if _, dup := cur.fields[key]; dup {
 			return nil, fmt.Errorf("%s:%d: field %s given twice", name, lineNo, k)
 		}
-		cur.fields[key] = stanzaField{k, strings.TrimSpace(v), lineNo}
+		cur.fields[key] = stanzaField{name: k, value: strings.TrimSpace(v), line: lineNo}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

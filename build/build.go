@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,11 +36,13 @@ type Options struct {
 	Exclude        []string
 	CacheDir       string
 	Jobs           int
-	MergedUsr      *bool    // nil: as debuerreotype does for the suite
-	Variant        string   // "" (the default) or VariantSlim
-	AptConf        []string // --apt-conf lines, written to AptConfFile in order
-	Copies         []Copy   // --copy, in order (see ParseCopy)
-	Customize      []string // --customize hooks: shell commands run in the chroot, in order
+	MergedUsr      *bool           // nil: as debuerreotype does for the suite
+	Variant        string          // "" (the default) or VariantSlim
+	AptConf        []string        // --apt-conf lines, written to AptConfFile in order
+	Repos          []Repo          // extra repositories (--repo, --sources), see LoadRepos
+	Preferences    *AptPreferences // --apt-preferences; nil: none
+	Copies         []Copy          // --copy, in order (see ParseCopy)
+	Customize      []string        // --customize hooks: shell commands run in the chroot, in order
 
 	// Image outputs.
 	RootfsDir        string       // keep the rootfs here; empty: a temporary one
@@ -109,12 +112,16 @@ func (o *Options) repositories(a snapshots.Archives) []apt.Repository {
 	repos := []apt.Repository{{URL: a.Debian, Suite: o.Suite, Snapshot: snap}}
 	switch o.Suite {
 	case "sid", "unstable", "experimental", "rc-buggy":
-		return repos
+	default:
+		repos = append(repos,
+			apt.Repository{URL: a.Debian, Suite: o.Suite + "-updates", Snapshot: snap, Optional: true},
+			apt.Repository{URL: a.Security, Suite: snapshots.SecuritySuite(o.Suite), Snapshot: snap, Optional: true},
+		)
 	}
-	return append(repos,
-		apt.Repository{URL: a.Debian, Suite: o.Suite + "-updates", Snapshot: snap, Optional: true},
-		apt.Repository{URL: a.Security, Suite: snapshots.SecuritySuite(o.Suite), Snapshot: snap, Optional: true},
-	)
+	for i := range o.Repos {
+		repos = append(repos, o.Repos[i].repositories(o.Arch)...)
+	}
+	return repos
 }
 
 // Client returns an apt client that caches under o.CacheDir.
@@ -141,9 +148,12 @@ func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, e
 	if now.IsZero() {
 		now = time.Now()
 	}
-	repos := o.repositories(o.Archives())
+	archives := o.Archives()
+	repos := o.repositories(archives)
 	for i := range repos {
-		repos[i].Keyring = keyring
+		if repos[i].Keyring == nil {
+			repos[i].Keyring = keyring // Debian's
+		}
 	}
 
 	// Fetch the suites in parallel; each result lands in its own slot so
@@ -185,7 +195,11 @@ func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, e
 		// as debuerreotype does for non-snapshot builds.
 		epoch = main.Date
 	}
-	ropts := apt.ResolveOptions{Arch: o.Arch, Suite: o.Suite, Include: o.Include, Exclude: o.Exclude}
+	ropts := apt.ResolveOptions{Arch: o.Arch, Suite: o.Suite, Archive: strings.TrimRight(archives.Debian, "/"),
+		Include: o.Include, Exclude: o.Exclude}
+	if o.Preferences != nil {
+		ropts.Preferences = o.Preferences.Prefs
+	}
 	// debootstrap's choices for merged-/usr (scripts/debian-common):
 	// bookworm installs usr-is-merged; later suites have no usrmerge.
 	switch main.Codename {

@@ -122,30 +122,45 @@ func (c *Copy) digest(epoch time.Time) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// writeAptConf writes lines, one a line and in order, to AptConfFile.
-func writeAptConf(dir string, lines []string) error {
+// A configFile is a file basebuild writes into the image: apt's settings,
+// sources, keys and preferences.
+type configFile struct {
+	path string // absolute, in the image
+	data []byte
+}
+
+// aptConfFile is --apt-conf's lines, one a line and in order.
+func aptConfFile(lines []string) configFile {
+	return configFile{"/" + AptConfFile, []byte(strings.Join(lines, "\n") + "\n")}
+}
+
+// writeConfig writes files into the tree dir through an os.Root, root-owned
+// and mode 0644, making missing directories 0755.
+func writeConfig(dir string, files []configFile) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	if err := root.MkdirAll(path.Dir(AptConfFile), 0o755); err != nil {
-		return fmt.Errorf("--apt-conf: %w", err)
-	}
-	text := strings.Join(lines, "\n") + "\n"
-	f, err := root.OpenFile(AptConfFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("--apt-conf: %w", err)
-	}
-	_, err = f.WriteString(text)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = root.Chmod(AptConfFile, 0o644)
-	}
-	if err != nil {
-		return fmt.Errorf("--apt-conf: %w", err)
+	for _, cf := range files {
+		name := strings.TrimPrefix(cf.path, "/")
+		if err := root.MkdirAll(path.Dir(name), 0o755); err != nil {
+			return fmt.Errorf("%s: %w", cf.path, err)
+		}
+		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cf.path, err)
+		}
+		_, err = f.Write(cf.data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = root.Chmod(name, 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", cf.path, err)
+		}
 	}
 	return nil
 }

@@ -169,7 +169,7 @@ func TestCopyIntoAndAptConf(t *testing.T) {
 	if err := copyInto(dir, c); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeAptConf(dir, []string{"a;", "b;"}); err != nil {
+	if err := writeConfig(dir, []configFile{aptConfFile([]string{"a;", "b;"})}); err != nil {
 		t.Fatal(err)
 	}
 	if data, err := os.ReadFile(filepath.Join(dir, AptConfFile)); err != nil || string(data) != "a;\nb;\n" {

@@ -63,6 +63,12 @@ func Inputs(o *Options, set *apt.Set) string {
 	for i, h := range o.Customize {
 		line(fmt.Sprintf("customize.%d", i+1), h)
 	}
+	for i := range o.Repos {
+		line(fmt.Sprintf("repo.%d", i+1), o.Repos[i].line())
+	}
+	if p := o.Preferences; p != nil {
+		line("apt-preferences", p.path()+" sha256:"+p.digest())
+	}
 	for _, p := range set.Packages {
 		line("package", strings.Join([]string{p.Name, p.Version, p.Architecture, p.SHA256}, " "))
 	}
@@ -218,22 +224,35 @@ func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) 
 	h := sha256.New()
 	fmt.Fprintf(h, "basebuild %s\nsuite %s\narch %s\ninclude %s\nexclude %s\nsnapshot %s\n",
 		Version, o.Suite, o.Arch, strings.Join(o.Include, ","), strings.Join(o.Exclude, ","), o.Snapshot.UTC().Format(time.RFC3339))
+	if o.Preferences != nil {
+		fmt.Fprintf(h, "preferences %s\n", o.Preferences.digest())
+	}
 	for _, repo := range o.repositories(o.Archives()) {
-		repo.Keyring = keyring
+		if repo.Keyring == nil {
+			repo.Keyring = keyring // Debian's
+		}
 		rel, err := c.Release(ctx, repo, now)
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(h, "repository %s %s\n", repo.URL, repo.Suite)
+		fmt.Fprintf(h, "repository %s %s %s\n", repo.URL, repo.Suite, strings.Join(repo.Components, " "))
 		if rel == nil {
 			continue
 		}
-		fmt.Fprintf(h, "release %s %s %s\n", rel.Codename, rel.Date.UTC().Format(time.RFC3339), strings.Join(rel.Architectures, ","))
-		// Every variant of the index Resolve may pick, in a fixed order.
+		// What the policy reads of the Release, and every variant of the
+		// indexes Resolve may pick, in a fixed order.
+		fmt.Fprintf(h, "release %s %s %s %q %q %q %v %v\n", rel.Codename, rel.Date.UTC().Format(time.RFC3339), strings.Join(rel.Architectures, ","),
+			rel.Origin, rel.Label, rel.Version, rel.NotAutomatic, rel.ButAutomaticUpgrades)
+		comps := repo.Components
+		if len(comps) == 0 {
+			comps = []string{"main"}
+		}
 		var names []string
 		for name := range rel.Files {
-			if strings.HasPrefix(name, "main/binary-"+o.Arch+"/Packages") {
-				names = append(names, name)
+			for _, comp := range comps {
+				if strings.HasPrefix(name, comp+"/binary-"+o.Arch+"/Packages") {
+					names = append(names, name)
+				}
 			}
 		}
 		slices.Sort(names)

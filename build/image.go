@@ -152,6 +152,12 @@ func (o *Options) createdBy() string {
 	for _, h := range o.Customize {
 		args = append(args, "--customize", shellQuote(h))
 	}
+	for i := range o.Repos {
+		args = append(args, "--repo", shellQuote(o.Repos[i].line()))
+	}
+	if p := o.Preferences; p != nil {
+		args = append(args, "--apt-preferences", shellQuote("sha256:"+p.digest()+":"+p.Name))
+	}
 	if o.Compression != "" && o.Compression != oci.Gzip {
 		args = append(args, "--compression", string(o.Compression))
 	}

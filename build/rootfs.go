@@ -114,8 +114,20 @@ func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]s
 			return err
 		}
 	}
+	// The extra repositories' sources and keys and the preferences, as
+	// the site script copies them in; then --apt-conf.
+	var config []configFile
+	if len(o.Repos) > 0 {
+		config = append(config, repoFiles(o.Repos)...)
+	}
+	if o.Preferences != nil {
+		config = append(config, configFile{o.Preferences.path(), o.Preferences.Data})
+	}
 	if len(o.AptConf) > 0 {
-		if err := step("apt-conf", func() error { return writeAptConf(dir, o.AptConf) }); err != nil {
+		config = append(config, aptConfFile(o.AptConf))
+	}
+	if len(config) > 0 {
+		if err := step("apt config", func() error { return writeConfig(dir, config) }); err != nil {
 			return err
 		}
 	}

@@ -102,6 +102,9 @@ type buildFlags struct {
 	compress string
 	variant  string
 	copies   []string
+	repos    []string
+	sources  []string
+	prefs    string
 
 	// multiArch allows a comma-separated --arch list (basebuild's build
 	// does; verify does not yet); archs is the list.
@@ -128,6 +131,9 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.variant, "variant", "default", "default, or slim: as debuerreotype-slimify, no docs, man pages, info or translations, and dpkg told to keep them out (image tag SUITE-slim)")
 	fs.StringArrayVar(&o.AptConf, "apt-conf", nil, "write this APT setting, such as 'APT::Install-Recommends \"false\";', to /etc/apt/apt.conf.d/99basebuild; repeatable, one line each, in order")
 	fs.StringArrayVar(&f.copies, "copy", nil, "copy the host file or directory tree SRC to the absolute path DST in the image after configuration (SRC:DST; root-owned, modes kept, mtimes clamped to the epoch, symlinks copied as such); repeatable")
+	fs.StringArrayVar(&f.repos, "repo", nil, "an extra signed apt repository, as a one-line source: 'deb [signed-by=FILE arch=ARCH,…] URL SUITE COMPONENT…'; its InRelease must be signed by a key in FILE; its packages join the resolution, and the image gets its sources and key (/etc/apt/keyrings/NAME.gpg); repeatable")
+	fs.StringArrayVar(&f.sources, "sources", nil, "extra signed apt repositories from a deb822 .sources FILE (Types, URIs, Suites, Components, Architectures, Signed-By), as --repo; repeatable")
+	fs.StringVar(&f.prefs, "apt-preferences", "", "pin packages with an apt_preferences(5) FILE, as apt-get dist-upgrade would, and install it in the image as /etc/apt/preferences.d/NAME (FILE[:NAME], default name basebuild)")
 	fs.StringArrayVar(&o.Customize, "customize", nil, "run this shell command (/bin/sh -c) in the chroot after the packages are configured and the files copied, before finishing, with /proc, /sys and /dev mounted as for maintainer scripts; a failing one fails the build; repeatable, in order")
 	fs.BoolVar(&o.InsecureRegistry, "insecure-registry", false, "allow plain HTTP to registries (always allowed for loopback registries)")
 }
@@ -191,6 +197,18 @@ func (f *buildFlags) options(stderr io.Writer) (*build.Options, error) {
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
 		o.Copies = append(o.Copies, c)
+	}
+	// Refuse a bad repository, keyring or preferences file before any
+	// download.
+	var err error
+	if o.Repos, err = build.LoadRepos(f.repos, f.sources); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	o.Preferences = nil
+	if f.prefs != "" {
+		if o.Preferences, err = build.ParseAptPreferences(f.prefs); err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
 	}
 	if f.snapshot != "" {
 		t, err := snapshots.Parse(f.snapshot)
