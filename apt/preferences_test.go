@@ -5,12 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/basebuild/basebuild/apt/apttest"
 )
@@ -75,9 +71,6 @@ func policyArchives(t *testing.T) (debian, acme *apttest.Archive) {
 // apt) and Policy the same sources, preferences and installed packages,
 // and compares every package's candidate.
 func TestPolicyMatchesApt(t *testing.T) {
-	if _, err := exec.LookPath("apt-cache"); err != nil {
-		t.Fatalf("apt-cache: %v (the apt package is on every Debian system)", err)
-	}
 	debian, acme := policyArchives(t)
 	type repo struct {
 		a      *apttest.Archive
@@ -169,68 +162,16 @@ func TestPolicyMatchesApt(t *testing.T) {
 	}
 }
 
-// aptCandidates runs apt-get update and apt-cache policy with sources,
-// preferences and a status file of installed, in a directory of their
-// own and with none of the host's apt configuration, and returns each
-// package's candidate version ("(none)" if none).
+// aptCandidates runs apt-cache policy with sources, preferences and a
+// status file of installed and returns each package's candidate version
+// ("(none)" if none).
 func aptCandidates(t *testing.T, sources, prefs string, installed map[string]string, names []string) map[string]string {
 	t.Helper()
-	dir := t.TempDir()
 	var status strings.Builder
 	for name, v := range installed {
 		fmt.Fprintf(&status, "Package: %s\nStatus: install ok installed\nMaintainer: test\nVersion: %s\nArchitecture: amd64\nDescription: test\n\n", name, v)
 	}
-	files := map[string]string{
-		"sources.list": sources,
-		"preferences":  prefs,
-		"status":       status.String(),
-	}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, d := range []string{"empty", "lists/partial", "cache/archives/partial", "log"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conf := fmt.Sprintf(`Dir::Etc::Parts "%[1]s/empty";
-Dir::Etc::SourceList "%[1]s/sources.list";
-Dir::Etc::SourceParts "%[1]s/empty";
-Dir::Etc::Preferences "%[1]s/preferences";
-Dir::Etc::PreferencesParts "%[1]s/empty";
-Dir::Etc::TrustedParts "%[1]s/empty";
-Dir::State::Lists "%[1]s/lists";
-Dir::State::status "%[1]s/status";
-Dir::Cache "%[1]s/cache";
-Dir::Log "%[1]s/log";
-APT::Architecture "amd64";
-APT::Architectures { "amd64"; };
-Acquire::Languages "none";
-Acquire::Check-Valid-Until "false";
-APT::Sandbox::User "root";
-Debug::NoLocking "true";
-`, dir)
-	confPath := filepath.Join(dir, "apt.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) []byte {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-		cmd.Env = append(os.Environ(), "APT_CONFIG="+confPath, "LC_ALL=C")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil || bytes.Contains(stderr.Bytes(), []byte("W: ")) || bytes.Contains(stderr.Bytes(), []byte("E: ")) {
-			t.Fatalf("%s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
-		}
-		return out
-	}
-	run("apt-get", "update", "-qq")
-	out := run(append([]string{"apt-cache", "policy"}, names...)...)
+	out := apttest.NewApt(t, sources, prefs, status.String()).Run(append([]string{"apt-cache", "policy"}, names...)...)
 	cands := map[string]string{}
 	var pkg string
 	sc := bufio.NewScanner(bytes.NewReader(out))
