@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -295,15 +296,26 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if sbom != "" && !imaging {
 		return fmt.Errorf("%w: --sbom describes an image: add --output or --push", errUsage)
 	}
+	// Placeholders are checked now, expanded once the epoch is known.
+	templated := false
+	for _, s := range slices.Concat(outputs, o.Push) {
+		if build.HasPlaceholders(s) {
+			if _, err := build.Expand(s, o, time.Time{}); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			templated = true
+		}
+	}
 	for _, s := range outputs {
 		out, err := oci.ParseOutput(s)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		if err := out.Check(); err != nil {
-			return err
+		if !build.HasPlaceholders(s) {
+			if err := out.Check(); err != nil {
+				return err
+			}
 		}
-		o.Outputs = append(o.Outputs, out)
 	}
 	if (imaging || rootDir != "") && os.Geteuid() != 0 {
 		return fmt.Errorf("building a rootfs needs root: maintainer scripts run in a chroot")
@@ -316,6 +328,39 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	if templated {
+		epoch, err := build.Epoch(ctx, o, c)
+		if err != nil {
+			return err
+		}
+		for _, list := range [][]string{outputs, o.Push} {
+			for i, s := range list {
+				if list[i], err = build.Expand(s, o, epoch); err != nil {
+					return fmt.Errorf("%w: %v", errUsage, err)
+				}
+			}
+		}
+	}
+	for _, s := range outputs {
+		out, err := oci.ParseOutput(s)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if err := out.Check(); err != nil {
+			return err
+		}
+		o.Outputs = append(o.Outputs, out)
+	}
+	for _, ref := range o.Push {
+		if _, err := oci.ParseReference(ref, o.InsecureRegistry); err != nil {
+			return fmt.Errorf("%w: --push %q: %v", errUsage, ref, err)
+		}
+	}
+
 	var refs []string
 	if *ifChanged {
 		if refs, err = ifChangedRefs(o, rootDir, dryRun); err != nil {
@@ -323,10 +368,6 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
-	c, err := o.Client()
-	if err != nil {
-		return err
-	}
 	var set *apt.Set
 	if *ifChanged {
 		var digest string

@@ -111,6 +111,8 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"--suite", "bookworm", "--jobs", "0"}, "--jobs 0"},
 		{[]string{"--suite", "../etc"}, "not a suite name"},
 		{[]string{"--suite", "bookworm", "--frobnicate"}, "frobnicate"},
+		{[]string{"--suite", "bookworm", "--push", "reg.example/debian:{arch}"}, "unknown placeholder {arch}"},
+		{[]string{"--suite", "bookworm", "--output", "oci:out/{snapshot}"}, "{snapshot} needs --snapshot"},
 	} {
 		_, _, err := runCLI(t, tc.args...)
 		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {

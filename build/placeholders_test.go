@@ -1,0 +1,34 @@
+package build
+
+import (
+	"testing"
+	"time"
+)
+
+func TestExpand(t *testing.T) {
+	epoch := time.Date(2024, 3, 5, 23, 59, 0, 0, time.FixedZone("X", 3600))
+	snap := &Options{Suite: "bookworm", Snapshot: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	live := &Options{Suite: "trixie"}
+	for _, tc := range []struct {
+		o        *Options
+		in, want string
+	}{
+		{snap, "reg.example/{suite}:{date}", "reg.example/bookworm:20240305"},
+		{snap, "oci:out/{suite}-{snapshot}", "oci:out/bookworm-20240101T000000Z"},
+		{live, "reg.example/debian:{suite}-latest", "reg.example/debian:trixie-latest"},
+		{live, "plain", "plain"},
+	} {
+		if got, err := Expand(tc.in, tc.o, epoch); err != nil || got != tc.want {
+			t.Errorf("Expand(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for in, want := range map[string]string{
+		"r/{suite}:{snapshot}": `"r/{suite}:{snapshot}": {snapshot} needs --snapshot`,
+		"r/{arch}":             `"r/{arch}": unknown placeholder {arch}: want {suite}, {date} or {snapshot}`,
+		"r/{suite":             `"r/{suite": unbalanced { or }`,
+	} {
+		if _, err := Expand(in, live, epoch); err == nil || err.Error() != want {
+			t.Errorf("Expand(%q): %v, want %s", in, err, want)
+		}
+	}
+}
