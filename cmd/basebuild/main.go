@@ -106,6 +106,7 @@ type buildFlags struct {
 	repos    []string
 	sources  []string
 	prefs    string
+	config   string
 
 	// multiArch allows a comma-separated --arch list (basebuild's build
 	// does; verify does not yet); archs is the list.
@@ -136,11 +137,18 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.sources, "sources", nil, "extra signed apt repositories from a deb822 .sources FILE (Types, URIs, Suites, Components, Architectures, Signed-By), as --repo; repeatable")
 	fs.StringVar(&f.prefs, "apt-preferences", "", "pin packages with an apt_preferences(5) FILE, as apt-get dist-upgrade would, and install it in the image as /etc/apt/preferences.d/NAME (FILE[:NAME], default name basebuild)")
 	fs.StringArrayVar(&o.Customize, "customize", nil, "run this shell command (/bin/sh -c) in the chroot after the packages are configured and the files copied, before finishing, with /proc, /sys and /dev mounted as for maintainer scripts; a failing one fails the build; repeatable, in order")
+	fs.StringVar(&f.config, "config", "", "read flags from a YAML FILE: each long flag is a key, with a list for a repeatable flag; flags on the command line win over it")
 	fs.BoolVar(&o.InsecureRegistry, "insecure-registry", false, "allow plain HTTP to registries (always allowed for loopback registries)")
 }
 
-// options checks the build flags and returns the options they say.
-func (f *buildFlags) options(stderr io.Writer) (*build.Options, error) {
+// options applies --config to the flags of fs the command line left
+// unset, checks the build flags and returns the options they say.
+func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Options, error) {
+	if f.config != "" {
+		if err := applyConfig(fs, f.config); err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
 	o := &f.o
 	switch {
 	case o.Suite == "":
@@ -241,6 +249,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringArrayVar(&push, "push", nil, "push the image to a registry reference, e.g. registry.example/debian:bookworm; repeatable; credentials from the docker config and its credential helpers")
 	ifChanged := fs.Bool("if-changed", false, "build only if the inputs (packages, epoch, options, basebuild's version) differ from those the --push and oci: destinations' images record; else print the first one's digest")
 	fs.StringVar(&sbom, "sbom", "", "also write the image's SPDX 2.3 SBOM (JSON) to FILE")
+	printCfg := fs.Bool("print-config", false, "print the settings in effect, from the command line and --config, as a config file, and build nothing")
 	help := fs.BoolP("help", "h", false, "show this help")
 
 	if err := fs.Parse(args); err != nil {
@@ -253,8 +262,16 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q (see basebuild --help)", errUsage, fs.Arg(0))
 	}
-	o, err := bf.options(stderr)
+	o, err := bf.options(fs, stderr)
 	if err != nil {
+		return err
+	}
+	if *printCfg {
+		text, err := printConfig(fs)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(text)
 		return err
 	}
 	if rootDir != "" && dryRun {

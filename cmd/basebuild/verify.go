@@ -65,7 +65,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("%w: want one image reference to verify, got %d arguments (see basebuild verify --help)", errUsage, fs.NArg())
 	}
 	ref := fs.Arg(0)
-	o, err := bf.options(stderr)
+	o, err := bf.options(fs, stderr)
 	if err != nil {
 		return err
 	}

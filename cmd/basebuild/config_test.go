@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigFile(t *testing.T) {
+	a := tinyArchive(t)
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := write("site.yaml", `# site settings
+suite: trixie
+mirror: `+a.URL("debian")+`
+security-mirror: `+a.URL("debian-security")+`
+keyring: `+a.KeyringPath+`
+arch: amd64
+cache-dir: `+filepath.Join(dir, "cache")+`
+include:
+  - unrelated
+apt-conf:
+  - APT::Install-Recommends "false";
+dry-run: true
+jobs: 3
+`)
+	// The command line wins: another suite with the same site settings.
+	out, stderr, err := runCLI(t, "--config", cfg, "--suite", "bookworm")
+	if err != nil || !strings.Contains(out, "unrelated 1.0 amd64\n") {
+		t.Fatalf("--config: %v\n%s%s", err, out, stderr)
+	}
+	// A repeatable flag on the command line replaces the file's list.
+	out, stderr, err = runCLI(t, "--config", cfg, "--suite", "bookworm", "--exclude", "apt", "--include", "base-files")
+	if want := "base-files 12.4 amd64\nusr-is-merged 37 all\n"; err != nil || out != want {
+		t.Errorf("--config with --include: %v\n%s, want\n%s%s", err, out, want, stderr)
+	}
+
+	out, _, err = runCLI(t, "--config", cfg, "--suite", "bookworm", "--print-config")
+	want := `apt-conf:
+  - APT::Install-Recommends "false";
+arch: amd64
+cache-dir: ` + filepath.Join(dir, "cache") + `
+dry-run: true
+include:
+  - unrelated
+jobs: 3
+keyring: ` + a.KeyringPath + `
+mirror: ` + a.URL("debian") + `
+security-mirror: ` + a.URL("debian-security") + `
+suite: bookworm
+`
+	if err != nil || out != want {
+		t.Errorf("--print-config: %v\n%s\nwant\n%s", err, out, want)
+	}
+	// What --print-config prints is a config file that says the same.
+	again, _, err := runCLI(t, "--config", write("printed.yaml", out), "--print-config")
+	if err != nil || again != out {
+		t.Errorf("--print-config of --print-config's output: %v\n%s", err, again)
+	}
+
+	for text, msg := range map[string]string{
+		"suite: bookworm\nfrobnicate: yes\n":     `site.yaml:2: unknown key "frobnicate"`,
+		"suite: bookworm\njobs: many\n":          `site.yaml:2: jobs: "many" is not a int`,
+		"suite: bookworm\nmerged-usr: perhaps\n": `site.yaml:2: merged-usr: "perhaps" is not a bool`,
+		"suite: [bookworm, trixie]\n":            "site.yaml:1: suite takes one value, not a list",
+		"suite: bookworm\ninclude:\n  a: b\n":    "site.yaml:2: include: want a value or a list",
+		"suite:\n":                               "site.yaml:1: suite: no value",
+		"- suite\n":                              "site.yaml:1: want a mapping of flag names to values",
+		"config: other.yaml\n":                   `site.yaml:1: unknown key "config"`,
+		"suite: bookworm\n\tbad\n":               "site.yaml",
+	} {
+		_, _, err := runCLI(t, "--config", write("site.yaml", text), "--dry-run")
+		oneLineError(t, "config "+text, err, msg)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("config %q: %v is not a usage error", text, err)
+		}
+	}
+	_, _, err = runCLI(t, "--config", filepath.Join(dir, "missing.yaml"))
+	oneLineError(t, "missing config", err, "missing.yaml: no such file")
+}
