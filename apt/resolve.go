@@ -609,6 +609,9 @@ func NewSet(suite, arch string, epoch time.Time, pkgs []*Package) *Set {
 		if d.SourceVersion == "" {
 			d.SourceVersion = d.Version
 		}
+		if p.Index != nil && p.Index.Origin != "Debian" {
+			d.Origin = p.Index.Origin
+		}
 		s.Packages = append(s.Packages, d)
 	}
 	slices.SortFunc(s.Packages, func(a, b Deb) int { return strings.Compare(a.Name, b.Name) })

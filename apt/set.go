@@ -27,7 +27,10 @@ type Deb struct {
 	Size          int64  `json:"size"`
 	SHA256        string `json:"sha256"`
 	Priority      string `json:"priority,omitempty"`
-	Essential     bool   `json:"essential,omitempty"`
+	// Origin is the Origin of the Release of a package from a repository
+	// other than Debian's (an organisation's own, say); empty for Debian's.
+	Origin    string `json:"origin,omitempty"`
+	Essential bool   `json:"essential,omitempty"`
 }
 
 // WriteSet writes s as indented JSON.

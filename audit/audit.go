@@ -38,6 +38,7 @@ type Package struct {
 	Source        string `json:"source"`
 	SourceVersion string `json:"sourceVersion"`
 	SHA256        string `json:"sha256,omitempty"` // of the .deb; unknown when read from dpkg's status
+	Origin        string `json:"origin,omitempty"` // the repository's Release Origin when not Debian's
 }
 
 // NewManifest returns the manifest of set.
@@ -51,6 +52,7 @@ func NewManifest(set *apt.Set) *Manifest {
 			Source:        cmp.Or(d.Source, d.Name),
 			SourceVersion: cmp.Or(d.SourceVersion, d.Version),
 			SHA256:        d.SHA256,
+			Origin:        d.Origin,
 		})
 	}
 	sortPackages(m.Packages)

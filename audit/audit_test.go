@@ -102,6 +102,18 @@ func TestPurl(t *testing.T) {
 			t.Errorf("Purl(%s) = %s, want %s", m.Packages[i].Name, got, want)
 		}
 	}
+	// A package of an organisation's repository is theirs, not Debian's.
+	acme := Package{Name: "hello", Version: "2.10-2+acme1", Architecture: "amd64", Source: "hello", Origin: "Acme Corp"}
+	if got, want := Purl(acme, "bookworm"), "pkg:deb/acme%20corp/hello@2.10-2%2Bacme1?arch=amd64&distro=debian-12"; got != want {
+		t.Errorf("Purl(acme hello) = %s, want %s", got, want)
+	}
+	set := testSet()
+	set.Packages[0].Origin = "Acme"
+	raw := sbomJSON(t, set)
+	if !bytes.Contains(raw, []byte(`"supplier": "Organization: Acme"`)) || !bytes.Contains(raw, []byte("pkg:deb/acme/bash@")) ||
+		!bytes.Contains(raw, []byte("built from Acme source package bash")) {
+		t.Errorf("the SBOM does not name Acme as bash's supplier:\n%s", raw)
+	}
 }
 
 func sbomJSON(t *testing.T, set *apt.Set) []byte {

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -37,13 +38,18 @@ func Distro(suite string) string {
 	return "debian-" + suite
 }
 
-// Purl is the package URL of a Debian binary package.
+// Purl is the package URL of a Debian binary package: namespace debian,
+// or the lower-cased origin of the repository it came from.
 func Purl(p Package, suite string) string {
 	q := "arch=" + purlEscape(p.Architecture) + "&distro=" + purlEscape(Distro(suite))
 	if p.Source != "" && p.Source != p.Name {
 		q += "&upstream=" + purlEscape(p.Source)
 	}
-	return "pkg:deb/debian/" + purlEscape(p.Name) + "@" + purlEscape(p.Version) + "?" + q
+	ns := "debian"
+	if p.Origin != "" {
+		ns = purlEscape(strings.ToLower(p.Origin))
+	}
+	return "pkg:deb/" + ns + "/" + purlEscape(p.Name) + "@" + purlEscape(p.Version) + "?" + q
 }
 
 // purlEscape percent-encodes all but the unreserved characters, so that
@@ -127,9 +133,9 @@ func SBOM(set *apt.Set, o SBOMOptions) (*spdx.Document, error) {
 			PackageName:             p.Name,
 			PackageSPDXIdentifier:   id,
 			PackageVersion:          p.Version,
-			PackageSupplier:         &common.Supplier{Supplier: "Debian", SupplierType: "Organization"},
+			PackageSupplier:         &common.Supplier{Supplier: cmp.Or(p.Origin, "Debian"), SupplierType: "Organization"},
 			PackageDownloadLocation: cmpNoAssertion(urls[p.Name+" "+p.Architecture]),
-			PackageSourceInfo:       fmt.Sprintf("built from Debian source package %s %s", p.Source, p.SourceVersion),
+			PackageSourceInfo:       fmt.Sprintf("built from %s source package %s %s", cmp.Or(p.Origin, "Debian"), p.Source, p.SourceVersion),
 			PackageLicenseConcluded: "NOASSERTION",
 			PackageLicenseDeclared:  "NOASSERTION",
 			PackageCopyrightText:    "NOASSERTION",

@@ -103,10 +103,17 @@ func TestSiteBookworm(t *testing.T) {
 	})
 
 	t.Run("rootfs", func(t *testing.T) {
-		root := filepath.Join(t.TempDir(), "rootfs")
-		_, stderr, err := runCLI(t, append(common, "--apt-preferences", prefsPath+":acme", "--rootfs", root)...)
+		work := t.TempDir()
+		root, sbom := filepath.Join(work, "rootfs"), filepath.Join(work, "sbom.json")
+		_, stderr, err := runCLI(t, append(common, "--apt-preferences", prefsPath+":acme", "--rootfs", root,
+			"--output", "oci:"+filepath.Join(work, "layout"), "--sbom", sbom)...)
 		if err != nil {
 			t.Fatalf("build: %v\n%s", err, stderr)
+		}
+		// The audit trail says whose hello it is.
+		if data, err := os.ReadFile(sbom); err != nil || !strings.Contains(string(data), "pkg:deb/acme/hello@2.10-2%2Bacme1?arch=amd64") ||
+			!strings.Contains(string(data), "Organization: Acme") {
+			t.Errorf("the SBOM has no Acme hello: %v", err)
 		}
 		const name = "acme-archive-keyring"
 		for p, want := range map[string]string{
