@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/basebuild/basebuild/apt/apttest"
 )
 
 func TestConfigFile(t *testing.T) {
@@ -86,4 +88,48 @@ suite: bookworm
 	}
 	_, _, err = runCLI(t, "--config", filepath.Join(dir, "missing.yaml"))
 	oneLineError(t, "missing config", err, "missing.yaml: no such file")
+}
+
+// TestREADMESiteConfig checks that the README's site config file, with
+// its files made in a temporary directory, is a config basebuild takes.
+func TestREADMESiteConfig(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\n# /etc/basebuild/site.yaml\n")
+	cfg, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no site.yaml example")
+	}
+	dir := t.TempDir()
+	_, key := apttest.NewKey(t)
+	data, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{
+		"acme-archive-keyring.gpg": string(data),
+		"acme.pref":                "Package: *\nPin: origin apt.acme.example\nPin-Priority: 1001\n",
+		"ca/acme-root.crt":         "-----BEGIN CERTIFICATE-----\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(cfg, "/etc/basebuild/", dir+"/")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLI(t, "--config", path, "--suite", "trixie", "--print-config")
+	for _, want := range []string{"suite: trixie\n", "variant: slim\n", "  - update-ca-certificates\n",
+		"  - registry.acme.example/base/{suite}:{date}\n", "apt-preferences: " + dir + "/acme.pref:acme\n"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("--print-config of the README's site.yaml: %v, no %q in\n%s", err, want, out)
+		}
+	}
 }

@@ -43,6 +43,14 @@ failed; 2 bad command line. basebuild verify rebuilds and compares with an
 image; basebuild packages lists an image's packages and basebuild diff
 compares two images' (each has its own --help).
 
+--repo and --sources add signed apt repositories (an organisation's own,
+verified with their own keys) whose packages join the resolution and
+whose sources and keys go into the image; --apt-preferences pins them as
+apt would. --config FILE reads any of the flags from YAML (the command
+line wins); --push and --output expand {suite}, {date} and {snapshot}.
+http_proxy, https_proxy and no_proxy are honoured and not written into
+the image.
+
 --arch amd64,arm64 builds each architecture's image exactly as a build
 with that --arch alone would (same digest), and writes their OCI image
 index instead, tagged SUITE in oci:DIR outputs and pushed with --push;
