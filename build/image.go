@@ -16,7 +16,7 @@ import (
 )
 
 // Version is basebuild's version, recorded in every image's history.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // Image builds the image of set, writes it to o.Outputs, pushes it to
 // o.Push, and returns its digest. The rootfs is kept in o.RootfsDir when

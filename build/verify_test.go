@@ -24,8 +24,8 @@ var hermeticEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 // any of these changes them: such a change needs a commit that says why
 // every image basebuild makes now has a different digest.
 const (
-	fixedTreeImageDigest = "sha256:a05b7f3570bbafa65df96d7d2e522a280e57495962bccfb67ee7822f63d1bea9"
-	fixedDebsLayerDigest = "sha256:2a6cc13537fa793c149ca21d0d7d9a15d0354d12fc0d2898ef017385f4d6b5ec"
+	fixedTreeImageDigest = "sha256:e462a7c36ab701b83fab079c4914cbdac19b2508aaed13a2e4a18b8071b15841"
+	fixedDebsLayerDigest = "sha256:65ee7457a172d994ebec030f6cd6c4b1361b5cdc6edc34f740c440ff7a7cffd1"
 )
 
 // TestFixedTreeDigest makes the image of a fixed tree, as Image does after

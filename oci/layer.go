@@ -19,6 +19,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
 	"golang.org/x/sys/unix"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -43,6 +45,9 @@ const (
 // The compressors' settings are constants so that a blob's bytes depend
 // only on the tree (and on the klauspost/compress version go.mod pins).
 const gzipLevel = 6
+
+// gzipBlock is the size of the blocks gzip layers are compressed in.
+const gzipBlock = 1 << 20
 
 // mediaType returns the OCI layer media type of c; "" is Gzip.
 func (c Compression) mediaType() (types.MediaType, error) {
@@ -138,8 +143,20 @@ func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
 	}
 	// The header has no name, no time and OS "unknown": nothing but the
-	// tar goes into the blob.
-	return gzip.NewWriterLevel(w, gzipLevel)
+	// tar goes into the blob. The tar is compressed in gzipBlock blocks on
+	// every core, each with the previous block as its dictionary, which
+	// halves the time on two cores; the bytes depend on the block size
+	// alone, not on how many are in flight.
+	zw, err := pgzip.NewWriterLevel(w, gzipLevel)
+	if err != nil {
+		return nil, err
+	}
+	zw.ModTime = time.Unix(0, 0) // pgzip writes the zero Time's seconds, not 0
+
+	if err := zw.SetConcurrency(gzipBlock, max(2, 2*runtime.GOMAXPROCS(0))); err != nil {
+		return nil, err
+	}
+	return zw, nil
 }
 
 // hashWriter passes writes on to w, hashing and counting them.
