@@ -48,7 +48,7 @@ func Rootfs(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, dir st
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
-	if err := buildTree(ctx, o, set, paths, tmp); err != nil {
+	if err := buildTree(ctx, o, set, paths, c.Cache, tmp); err != nil {
 		return err
 	}
 	// An empty dir was accepted above; it is replaced.
@@ -61,11 +61,12 @@ func Rootfs(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, dir st
 	return nil
 }
 
-// buildTree runs the rootfs stages in dir.
-func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]string, dir string) error {
+// buildTree runs the rootfs stages in dir; cache keeps the debs'
+// decompressed data for the next build.
+func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]string, cache *apt.Cache, dir string) error {
 	debs := make([]rootfs.DebFile, len(set.Packages))
 	for i, p := range set.Packages {
-		debs[i] = rootfs.DebFile{Deb: p, Path: paths[p.SHA256]}
+		debs[i] = rootfs.DebFile{Deb: p, Path: paths[p.SHA256], Cache: cache}
 	}
 	step := func(name string, f func() error) error {
 		start := time.Now()

@@ -134,13 +134,25 @@ func readControl(m arMember) (map[string]controlMember, error) {
 // each of its entries. It reads the compressed stream to its end, so that
 // the decompressor checks its integrity.
 func readTar(m arMember, fn func(*tar.Header, io.Reader) error) error {
-	// apt.Decompress goes by the extension; an uncompressed tarball has
-	// none to it.
-	zr, err := apt.Decompress(m.data, strings.TrimSuffix(m.name, ".tar"))
+	zr, err := memberTar(m)
 	if err != nil {
 		return err
 	}
 	defer zr.Close()
+	return walkTar(zr, m.name, fn)
+}
+
+// memberTar returns the decompressed tar of the member m.
+func memberTar(m arMember) (io.ReadCloser, error) {
+	// apt.Decompress goes by the extension; an uncompressed tarball has
+	// none to it.
+	return apt.Decompress(m.data, strings.TrimSuffix(m.name, ".tar"))
+}
+
+// walkTar calls fn for each entry of the tar stream zr, named name in
+// errors, then reads zr to its end, where a decompressor reports a
+// truncated or corrupt input.
+func walkTar(zr io.Reader, name string, fn func(*tar.Header, io.Reader) error) error {
 	tr := tar.NewReader(zr)
 	for {
 		hdr, err := tr.Next()
@@ -148,14 +160,14 @@ func readTar(m arMember, fn func(*tar.Header, io.Reader) error) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", m.name, truncated(err))
+			return fmt.Errorf("%s: %w", name, truncated(err))
 		}
 		if err := fn(hdr, tr); err != nil {
 			return err
 		}
 	}
 	if _, err := io.Copy(io.Discard, zr); err != nil {
-		return fmt.Errorf("%s: %w", m.name, truncated(err))
+		return fmt.Errorf("%s: %w", name, truncated(err))
 	}
 	return nil
 }

@@ -14,6 +14,11 @@ import (
 type DebFile struct {
 	apt.Deb
 	Path string
+
+	// Cache, if set, keeps the deb's decompressed data.tar (by the deb's
+	// SHA256) for later builds, and gives it back instead of
+	// decompressing the deb again.
+	Cache *apt.Cache
 }
 
 // Installed is what unpacking one package leaves for the dpkg database.

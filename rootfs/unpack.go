@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/basebuild/basebuild/apt"
 )
 
 // Unpack unpacks debs into dir as debootstrap installs them, jobs packages
@@ -282,10 +284,29 @@ func (t *tree) unpackDeb(ctx context.Context, i int, d DebFile, buf []byte) (*In
 	for _, c := range inst.Conffiles {
 		u.conffiles[c] = true
 	}
+	// The data.tar from the cache, or from the deb, kept in the cache as
+	// it is read.
+	var stream io.Reader
+	var entry *apt.DataEntry
+	cached, err := d.Cache.OpenData(d.SHA256)
+	if err == nil {
+		defer cached.Close()
+		stream = cached
+	} else {
+		zr, err := memberTar(data)
+		if err != nil {
+			return nil, fmt.Errorf("package %s: %w", name, err)
+		}
+		defer zr.Close()
+		stream = zr
+		if entry = d.Cache.NewData(d.SHA256); entry != nil {
+			stream = io.TeeReader(zr, entry)
+		}
+	}
 	// As dpkg, create symlinks after everything else, so that none can
 	// redirect a later member of the same package.
 	var symlinks []*tar.Header
-	err = readTar(data, func(hdr *tar.Header, r io.Reader) error {
+	err = walkTar(stream, data.name, func(hdr *tar.Header, r io.Reader) error {
 		if err := context.Cause(ctx); err != nil {
 			return err
 		}
@@ -300,6 +321,17 @@ func (t *tree) unpackDeb(ctx context.Context, i int, d DebFile, buf []byte) (*In
 			break
 		}
 		err = u.entry(hdr, nil)
+	}
+	switch {
+	case err != nil && cached != nil:
+		// A damaged entry must not fail the next build too.
+		if rerr := d.Cache.RemoveData(d.SHA256); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	case entry != nil && err != nil:
+		entry.Discard()
+	case entry != nil:
+		entry.Commit()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("package %s: %w", inst.Name, err)

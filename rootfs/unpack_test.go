@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -796,6 +797,87 @@ func TestUnpackFirstStageDirs(t *testing.T) {
 		}
 		if got := fi.ModTime().Equal(old); got != want {
 			t.Errorf("%s: mtime %v, want a's (%v): %v", name, fi.ModTime().UTC(), old, want)
+		}
+	}
+}
+
+// TestUnpackDataCache unpacks debs with a cache: the first unpack keeps
+// each data.tar there, a second one reads it back instead of the deb's
+// (which the test damages to tell), a damaged entry fails the unpack once
+// and is removed, and a failed unpack leaves no entry.
+func TestUnpackDataCache(t *testing.T) {
+	needRoot(t)
+	cache, err := apt.OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var debs []DebFile
+	for _, c := range []string{"xz", "gz"} {
+		d := writeDeb(t, apttest.Deb{Name: "p-" + c, Version: "1", Compression: c,
+			Files: []apttest.File{{Path: "usr/share/" + c, Body: strings.Repeat(c, 1000)}}})
+		data, err := os.ReadFile(d.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SHA256 = fmt.Sprintf("%x", sha256.Sum256(data))
+		d.Cache = cache
+		debs = append(debs, d)
+	}
+	unpack := func() (map[string]Entry, error) {
+		t.Helper()
+		_, dir := newRoot(t)
+		if _, err := Unpack(context.Background(), dir, debs, 2); err != nil {
+			return nil, err
+		}
+		return ReadTree(dir)
+	}
+	first, err := unpack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(cache.Dir, "data"))
+	if len(entries) != 2 {
+		t.Fatalf("data cache holds %d entries, want 2", len(entries))
+	}
+
+	// Damage each deb's data member: the cache must serve them now.
+	for _, d := range debs {
+		b, _ := os.ReadFile(d.Path)
+		i := bytes.Index(b, []byte("data.tar"))
+		for j := i + 200; j < len(b); j++ {
+			b[j] ^= 0xff
+		}
+		if err := os.WriteFile(d.Path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second, err := unpack()
+	if err != nil {
+		t.Fatalf("unpack from the data cache: %v", err)
+	}
+	if diffs := Compare(first, second); len(diffs) > 0 {
+		t.Errorf("the tree from the data cache differs: %v", diffs)
+	}
+
+	// A damaged entry fails the unpack, and is gone afterwards.
+	p := filepath.Join(cache.Dir, "data", debs[0].SHA256+".tar.zst")
+	b, _ := os.ReadFile(p)
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(p, b, 0o644)
+	if _, err := unpack(); err == nil {
+		t.Error("unpack from a damaged entry succeeded")
+	}
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the damaged entry is still there: %v", err)
+	}
+	// And with neither the entry nor a good deb, no entry is made.
+	if _, err := unpack(); err == nil {
+		t.Error("unpack of a damaged deb succeeded")
+	}
+	entries, _ = os.ReadDir(filepath.Join(cache.Dir, "data"))
+	for _, e := range entries {
+		if e.Name() != debs[1].SHA256+".tar.zst" {
+			t.Errorf("data cache holds %s", e.Name())
 		}
 	}
 }
