@@ -253,6 +253,51 @@ func (c *Client) getVerified(ctx context.Context, url string, want FileHash) (st
 	return c.Cache.commit(f, want.SHA256)
 }
 
+// getVerifiedStream is getVerified that also hands the body, as it
+// arrives, to use, which runs beside the download (decompressing and
+// parsing an index while it downloads, say). The file and what use made
+// of it count only if the whole body verifies; a failed verification is
+// the error, else use's.
+func (c *Client) getVerifiedStream(ctx context.Context, url string, want FileHash, use func(io.Reader) error) (string, error) {
+	f, err := c.Cache.create()
+	if err != nil {
+		return "", err
+	}
+	defer c.Cache.discard(f)
+	err = c.fetch(ctx, url, func(r io.Reader) error {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		return teeVerified(f, r, want, use)
+	})
+	if err != nil {
+		return "", err
+	}
+	return c.Cache.commit(f, want.SHA256)
+}
+
+// teeVerified is copyVerified that also feeds use through a pipe.
+func teeVerified(w io.Writer, r io.Reader, want FileHash, use func(io.Reader) error) error {
+	pr, pw := io.Pipe()
+	used := make(chan error, 1)
+	go func() {
+		err := use(pr)
+		// Read the rest, so that the download goes on to its
+		// verification, which explains a failure better.
+		io.Copy(io.Discard, pr)
+		used <- err
+	}()
+	err := copyVerified(io.MultiWriter(w, pw), r, want)
+	pw.CloseWithError(err)
+	if uerr := <-used; err == nil {
+		err = uerr
+	}
+	return err
+}
+
 // getVerifiedBytes is getVerified for a Client without a cache.
 func (c *Client) getVerifiedBytes(ctx context.Context, url string, want FileHash) ([]byte, error) {
 	var buf bytes.Buffer

@@ -87,23 +87,31 @@ func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name 
 		urls = []string{repo.root() + "/dists/" + repo.Suite + "/" + dir + "by-hash/SHA256/" + want.SHA256, url}
 	}
 
-	var r io.Reader
+	var pkgs []Package
+	parse := func(r io.Reader) error {
+		dr, err := Decompress(r, name)
+		if err != nil {
+			return err
+		}
+		defer dr.Close()
+		pkgs, err = parsePackages(dr)
+		return err
+	}
 	var err error
 	for _, u := range urls {
-		if c.Cache != nil {
-			var p string
-			if p, err = c.getVerified(ctx, u, want); err == nil {
-				f, oerr := os.Open(p)
-				if oerr != nil {
-					return nil, wrap(oerr)
-				}
-				defer f.Close()
-				r = f
-			}
-		} else {
+		switch {
+		case c.Cache == nil:
 			var data []byte
 			if data, err = c.getVerifiedBytes(ctx, u, want); err == nil {
-				r = bytes.NewReader(data)
+				err = parse(bytes.NewReader(data))
+			}
+		default:
+			if p, ok := c.Cache.lookup(want); ok {
+				err = parseFile(p, parse)
+			} else {
+				// Decompressed and parsed as it downloads; the result
+				// counts only once the whole file verifies.
+				_, err = c.getVerifiedStream(ctx, u, want, parse)
 			}
 		}
 		if !errors.Is(err, ErrNotFound) {
@@ -116,16 +124,17 @@ func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name 
 	if err != nil {
 		return nil, wrap(err)
 	}
-	dr, err := Decompress(r, name)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer dr.Close()
-	pkgs, err := parsePackages(dr)
-	if err != nil {
-		return nil, wrap(err)
-	}
 	return pkgs, nil
+}
+
+// parseFile hands the file at p to parse.
+func parseFile(p string, parse func(io.Reader) error) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return parse(f)
 }
 
 // parsePackages parses a Packages index.
