@@ -53,6 +53,8 @@ type Options struct {
 	InsecureRegistry bool      // plain HTTP to registries that are not loopback
 	TempDir          string    // for the temporary rootfs and layer; empty: os.TempDir()
 	Log              io.Writer // progress and notes; nil discards them
+	Verbose          bool      // also each phase's time and the maintainer scripts' output on Log
+	Report           *Report   // if set, records the phases (--report)
 
 	// HostRoot is where the host's apt sources are read from ("/").
 	HostRoot string
@@ -224,7 +226,8 @@ func fetch(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (map[st
 	if err != nil {
 		return nil, err
 	}
-	o.logf("fetched %d packages in %s", len(set.Packages), time.Since(start).Round(time.Millisecond))
+	o.logf("fetched %d packages", len(set.Packages))
+	o.phase("fetch", start)
 	return paths, nil
 }
 

@@ -269,7 +269,7 @@ func runHooks(ctx context.Context, dir string, hooks []string, log io.Writer) (e
 	}
 	defer func() { err = errors.Join(err, c.Close()) }()
 	for i, hook := range hooks {
-		out := &lastLineWriter{w: log}
+		out := &lastLines{w: log, max: 1}
 		err := c.Run(ctx, out, "/bin/sh", "-c", hook)
 		if err == nil {
 			continue
@@ -291,14 +291,16 @@ func runHooks(ctx context.Context, dir string, hooks []string, log io.Writer) (e
 	return nil
 }
 
-// lastLineWriter passes output on to w and remembers its last non-blank line.
-type lastLineWriter struct {
+// lastLines passes output on to w, if any, and keeps its last max
+// non-blank lines.
+type lastLines struct {
 	w       io.Writer
+	max     int
+	lines   []string
 	partial []byte
-	line    string
 }
 
-func (l *lastLineWriter) Write(p []byte) (int, error) {
+func (l *lastLines) Write(p []byte) (int, error) {
 	l.partial = append(l.partial, p...)
 	for {
 		i := bytes.IndexByte(l.partial, '\n')
@@ -308,19 +310,33 @@ func (l *lastLineWriter) Write(p []byte) (int, error) {
 		l.add(l.partial[:i])
 		l.partial = l.partial[i+1:]
 	}
+	if l.w == nil {
+		return len(p), nil
+	}
 	return l.w.Write(p)
 }
 
-func (l *lastLineWriter) add(line []byte) {
+func (l *lastLines) add(line []byte) {
 	if s := strings.TrimSpace(string(line)); s != "" {
-		l.line = s
+		l.lines = append(l.lines, s)
+		if len(l.lines) > l.max {
+			l.lines = l.lines[len(l.lines)-l.max:]
+		}
 	}
 }
 
-func (l *lastLineWriter) last() string {
+// all returns the lines kept, the unfinished last one too.
+func (l *lastLines) all() []string {
 	l.add(l.partial)
 	l.partial = nil
-	return l.line
+	return l.lines
+}
+
+func (l *lastLines) last() string {
+	if all := l.all(); len(all) > 0 {
+		return all[len(all)-1]
+	}
+	return ""
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.

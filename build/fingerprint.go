@@ -181,6 +181,7 @@ func cmpOr[T comparable](a, b T) T {
 // out again from the indexes, which takes a second or more; --if-changed
 // relies on it to answer quickly.
 func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
+	defer o.phase("resolve", time.Now())
 	key, err := resolveKey(ctx, o, c)
 	if err != nil {
 		return nil, err

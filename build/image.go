@@ -45,6 +45,7 @@ func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest
 		if ctx.Err() != nil {
 			return v1.Hash{}, context.Cause(ctx)
 		}
+		start := time.Now()
 		if err := out.Write(img, "debian:"+o.Tag()); err != nil {
 			return v1.Hash{}, err
 		}
@@ -54,8 +55,10 @@ func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest
 			}
 		}
 		o.logf("wrote %s", out)
+		o.phase("write "+out.String(), start)
 	}
 	for _, ref := range o.Push {
+		start := time.Now()
 		pushed, err := oci.Push(ctx, img, ref, oci.PushOptions{Insecure: o.InsecureRegistry, Log: o.logf})
 		if err != nil {
 			return v1.Hash{}, err
@@ -67,6 +70,7 @@ func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest
 			return v1.Hash{}, err
 		}
 		o.logf("pushed %s", ref)
+		o.phase("push "+ref, start)
 	}
 	return digest, nil
 }
@@ -108,7 +112,7 @@ func buildImage(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, tm
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	o.logf("layer: %s", time.Since(start).Round(time.Millisecond))
+	o.phase("layer", start)
 	arts, err = auditArtifacts(o, set, img, digest)
 	if err != nil {
 		return nil, nil, nil, err

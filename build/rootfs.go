@@ -73,7 +73,7 @@ func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]s
 		if err := f(); err != nil {
 			return err
 		}
-		o.logf("%s: %s", name, time.Since(start).Round(time.Millisecond))
+		o.phase(name, start)
 		return nil
 	}
 	if o.mergedUsr() {
@@ -103,7 +103,10 @@ func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]s
 	if err := os.WriteFile(filepath.Join(dir, "debuerreotype-epoch"), []byte(epoch), 0o644); err != nil {
 		return err
 	}
-	if err := step("configure", func() error { return rootfs.Configure(ctx, dir, installed, o.Log) }); err != nil {
+	if err := step("configure", func() error {
+		log := o.scripts()
+		return log.replay(rootfs.Configure(ctx, dir, installed, log.writer()))
+	}); err != nil {
 		return err
 	}
 	if err := step("minimizing-config", func() error { return rootfs.MinimizingConfig(dir) }); err != nil {
@@ -138,7 +141,10 @@ func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]s
 		}
 	}
 	if len(o.Customize) > 0 {
-		if err := step("customize", func() error { return runHooks(ctx, dir, o.Customize, o.Log) }); err != nil {
+		if err := step("customize", func() error {
+			log := o.scripts()
+			return log.replay(runHooks(ctx, dir, o.Customize, log.writer()))
+		}); err != nil {
 			return err
 		}
 	}

@@ -146,6 +146,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.prefs, "apt-preferences", "", "pin packages with an apt_preferences(5) FILE, as apt-get dist-upgrade would, and install it in the image as /etc/apt/preferences.d/NAME (FILE[:NAME], default name basebuild)")
 	fs.StringArrayVar(&o.Customize, "customize", nil, "run this shell command (/bin/sh -c) in the chroot after the packages are configured and the files copied, before finishing, with /proc, /sys and /dev mounted as for maintainer scripts; a failing one fails the build; repeatable, in order")
 	fs.StringVar(&f.config, "config", "", "read flags from a YAML FILE: each long flag is a key, with a list for a repeatable flag; flags on the command line win over it")
+	fs.BoolVarP(&o.Verbose, "verbose", "v", false, "also print each phase's time and the maintainer scripts' output (without it, their last lines are printed only when one fails)")
 	fs.BoolVar(&o.InsecureRegistry, "insecure-registry", false, "allow plain HTTP to registries (always allowed for loopback registries)")
 }
 
@@ -238,7 +239,7 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Option
 	return o, nil
 }
 
-func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := pflag.NewFlagSet("basebuild", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported once, by main
 	var (
@@ -257,6 +258,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringArrayVar(&push, "push", nil, "push the image to a registry reference, e.g. registry.example/debian:bookworm; repeatable; credentials from the docker config and its credential helpers")
 	ifChanged := fs.Bool("if-changed", false, "build only if the inputs (packages, epoch, options, basebuild's version) differ from those the --push and oci: destinations' images record; else print the first one's digest")
 	fs.StringVar(&sbom, "sbom", "", "also write the image's SPDX 2.3 SBOM (JSON) to FILE")
+	report := fs.String("report", "", "write a JSON report of the build to FILE: each phase's wall time, the digest, the package count, peak RSS, or the error")
 	printCfg := fs.Bool("print-config", false, "print the settings in effect, from the command line and --config, as a config file, and build nothing")
 	help := fs.BoolP("help", "h", false, "show this help")
 
@@ -281,6 +283,22 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		_, err = stdout.Write(text)
 		return err
+	}
+	// The report is written whatever happens from here on, with the
+	// digest and package count of a success or the error.
+	var digest string
+	var packages int
+	if *report != "" {
+		if fi, err := os.Stat(filepath.Dir(*report)); err != nil || !fi.IsDir() {
+			return fmt.Errorf("%w: --report %s: no directory %s", errUsage, *report, filepath.Dir(*report))
+		}
+		o.Report = build.NewReport(o)
+		defer func() {
+			o.Report.Finish(digest, packages, err)
+			if werr := o.Report.Write(*report); err == nil {
+				err = werr
+			}
+		}()
 	}
 	if rootDir != "" && dryRun {
 		return fmt.Errorf("%w: --rootfs and --dry-run contradict each other", errUsage)
@@ -395,9 +413,9 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	var set *apt.Set
 	if *ifChanged {
-		var digest string
 		set, digest, err = resolveIfChanged(ctx, o, c, refs, stderr)
 		if err == nil && digest != "" {
+			packages = len(set.Packages)
 			fmt.Fprintln(stdout, digest)
 			return nil
 		}
@@ -407,21 +425,26 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if set != nil {
+		packages = len(set.Packages)
+	}
 	switch {
 	case multi:
-		digest, err := build.Index(ctx, o, c, bf.archs)
+		d, err := build.Index(ctx, o, c, bf.archs)
 		if err != nil {
 			return err
 		}
 		// The index digest is the last line on stdout.
+		digest = d.String()
 		fmt.Fprintln(stdout, digest)
 		return nil
 	case imaging:
-		digest, err := build.Image(ctx, o, c, set)
+		d, err := build.Image(ctx, o, c, set)
 		if err != nil {
 			return err
 		}
 		// The digest is the last line on stdout, for scripts.
+		digest = d.String()
 		fmt.Fprintln(stdout, digest)
 		return nil
 	case rootDir != "":

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/build"
 )
 
 // tinyArchive serves bookworm and bookworm-security (no -updates) with a
@@ -155,4 +159,43 @@ func TestIncludeExclude(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"nosuchpackage"`) {
 		t.Errorf("--include nosuchpackage: err = %v", err)
 	}
+}
+
+func TestReport(t *testing.T) {
+	a := tinyArchive(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "report.json")
+	args := []string{"--suite", "bookworm", "--mirror", a.URL("debian"), "--security-mirror", a.URL("debian-security"),
+		"--keyring", a.KeyringPath, "--arch", "amd64", "--cache-dir", filepath.Join(dir, "cache"), "--dry-run", "--report", path}
+	read := func() *build.Report {
+		t.Helper()
+		r := &build.Report{}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, r); err != nil {
+			t.Fatalf("report: %v\n%s", err, data)
+		}
+		return r
+	}
+	if _, stderr, err := runCLI(t, args...); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	r := read()
+	if r.Version != build.Version || r.Suite != "bookworm" || r.Arch != "amd64" || r.Packages != 4 || r.Error != "" ||
+		len(r.Phases) != 1 || r.Phases[0].Name != "resolve" || r.Phases[0].Seconds <= 0 || r.Seconds < r.Phases[0].Seconds ||
+		r.MaxRSSBytes < 1<<20 {
+		t.Errorf("report of a dry run: %s %s %s, %d packages, phases %+v, %.3fs, %d bytes, error %q", r.Version, r.Suite, r.Arch, r.Packages, r.Phases, r.Seconds, r.MaxRSSBytes, r.Error)
+	}
+	// A failed build's report says why.
+	if _, _, err := runCLI(t, append(args, "--include", "nosuchpackage")...); err == nil {
+		t.Fatal("--include nosuchpackage: no error")
+	}
+	if r := read(); !strings.Contains(r.Error, `"nosuchpackage"`) || r.Packages != 0 {
+		t.Errorf("report of a failed build: %s, %d packages", r.Error, r.Packages)
+	}
+	_, _, err := runCLI(t, append(args, "--report", filepath.Join(dir, "missing", "r.json"))...)
+	oneLineError(t, "--report in a missing directory", err, "no directory")
+	checkNoLeftovers(t, dir, "cache", "report.json")
 }

@@ -51,7 +51,8 @@ func TestSignals(t *testing.T) {
 			if ph.cold {
 				cache = filepath.Join(work, "cache")
 			}
-			args := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+			// -v: the phases' lines say when to send the signal.
+			args := []string{"-v", "--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
 				"--snapshot-server", server, "--cache-dir", cache}
 			if ph.rootfs {
 				args = append(args, "--rootfs", filepath.Join(work, "rootfs"))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -104,11 +105,31 @@ func TestSiteBookworm(t *testing.T) {
 
 	t.Run("rootfs", func(t *testing.T) {
 		work := t.TempDir()
-		root, sbom := filepath.Join(work, "rootfs"), filepath.Join(work, "sbom.json")
-		_, stderr, err := runCLI(t, append(common, "--apt-preferences", prefsPath+":acme", "--rootfs", root,
-			"--output", "oci:"+filepath.Join(work, "layout"), "--sbom", sbom)...)
+		root, sbom, report := filepath.Join(work, "rootfs"), filepath.Join(work, "sbom.json"), filepath.Join(work, "report.json")
+		out, stderr, err := runCLI(t, append(common, "--apt-preferences", prefsPath+":acme", "--rootfs", root,
+			"--output", "oci:"+filepath.Join(work, "layout"), "--sbom", sbom, "--report", report)...)
 		if err != nil {
 			t.Fatalf("build: %v\n%s", err, stderr)
+		}
+		// Without -v the maintainer scripts keep quiet; the report has
+		// every phase.
+		if strings.Contains(stderr, "Setting up") {
+			t.Errorf("maintainer scripts' output on stderr without -v:\n%s", stderr)
+		}
+		var r struct {
+			Digest string
+			Phases []struct{ Name string }
+		}
+		if data, err := os.ReadFile(report); err != nil || json.Unmarshal(data, &r) != nil {
+			t.Fatalf("report: %v", err)
+		}
+		var phases []string
+		for _, p := range r.Phases {
+			phases = append(phases, p.Name)
+		}
+		want := "resolve fetch merged-usr unpack configure minimizing-config apt config finish layer write oci:" + filepath.Join(work, "layout")
+		if got := strings.Join(phases, " "); got != want || !strings.Contains(out, r.Digest) || r.Digest == "" {
+			t.Errorf("report phases %q, digest %s; want %q and the digest printed", got, r.Digest, want)
 		}
 		// The audit trail says whose hello it is.
 		if data, err := os.ReadFile(sbom); err != nil || !strings.Contains(string(data), "pkg:deb/acme/hello@2.10-2%2Bacme1?arch=amd64") ||

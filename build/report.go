@@ -1,0 +1,137 @@
+package build
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// A Report records what a build did and how long each phase took, for
+// --report FILE: what a benchmark or a nightly job's monitoring reads.
+type Report struct {
+	Version  string  `json:"basebuild"`
+	Suite    string  `json:"suite"`
+	Arch     string  `json:"arch"`
+	Snapshot string  `json:"snapshot,omitempty"`
+	Digest   string  `json:"digest,omitempty"`
+	Packages int     `json:"packages,omitempty"`
+	Phases   []Phase `json:"phases"`
+	Seconds  float64 `json:"seconds"`
+	// Peak resident set sizes: basebuild's own, and the largest of the
+	// processes it ran and waited for (xz, dpkg, maintainer scripts).
+	MaxRSSBytes         int64  `json:"maxRSSBytes"`
+	ChildrenMaxRSSBytes int64  `json:"childrenMaxRSSBytes"`
+	Error               string `json:"error,omitempty"`
+
+	mu    sync.Mutex
+	start time.Time
+}
+
+// A Phase is one step of a build and its wall time.
+type Phase struct {
+	Name    string  `json:"name"`
+	Arch    string  `json:"arch,omitempty"`
+	Seconds float64 `json:"seconds"`
+}
+
+// NewReport starts the report of a build of o, timed from now.
+func NewReport(o *Options) *Report {
+	r := &Report{Version: Version, Suite: o.Suite, Arch: o.Arch, Phases: []Phase{}, start: time.Now()}
+	if !o.Snapshot.IsZero() {
+		r.Snapshot = o.Snapshot.UTC().Format("20060102T150405Z")
+	}
+	return r
+}
+
+// phase records that the phase name, begun at start, is done, and says so
+// on the log with -v.
+func (o *Options) phase(name string, start time.Time) {
+	d := time.Since(start)
+	if o.Verbose {
+		o.logf("%s: %s", name, d.Round(time.Millisecond))
+	}
+	if r := o.Report; r != nil {
+		r.mu.Lock()
+		r.Phases = append(r.Phases, Phase{Name: name, Arch: o.Arch, Seconds: d.Seconds()})
+		r.mu.Unlock()
+	}
+}
+
+// Finish completes the report with the build's outcome: the digest and
+// package count of a success, or the error.
+func (r *Report) Finish(digest string, packages int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Digest, r.Packages = digest, packages
+	if err != nil {
+		r.Error = err.Error()
+	}
+	r.Seconds = time.Since(r.start).Seconds()
+	var self, children syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) == nil {
+		r.MaxRSSBytes = self.Maxrss << 10 // Linux gives KiB
+	}
+	if syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children) == nil {
+		r.ChildrenMaxRSSBytes = children.Maxrss << 10
+	}
+}
+
+// Write writes the report as JSON to path, atomically.
+func (r *Report) Write(path string) error {
+	r.mu.Lock()
+	data, err := json.MarshalIndent(r, "", "  ")
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("--report: %w", err)
+	}
+	_, err = f.Write(append(data, '\n'))
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("--report: %w", err)
+	}
+	return nil
+}
+
+// scriptLog is where maintainer scripts and hooks write: the log with -v,
+// else a buffer of their last lines, which replay puts on the log when
+// they failed.
+type scriptLog struct {
+	o    *Options
+	tail lastLines
+}
+
+func (o *Options) scripts() *scriptLog { return &scriptLog{o: o, tail: lastLines{max: 20}} }
+
+func (s *scriptLog) writer() io.Writer {
+	if s.o.Verbose {
+		return s.o.Log
+	}
+	return &s.tail
+}
+
+// replay puts the scripts' last lines on the log if err says they failed.
+func (s *scriptLog) replay(err error) error {
+	if lines := s.tail.all(); err != nil && !s.o.Verbose && s.o.Log != nil && len(lines) > 0 {
+		fmt.Fprintf(s.o.Log, "the last lines of output before the failure:\n%s\n", strings.Join(lines, "\n"))
+	}
+	return err
+}
