@@ -219,13 +219,13 @@ bb=("$basebuild" --suite "$suite" --arch "$arch" --mirror "$mirror" --security-m
 for ((i = 1; i <= runs; i++)); do
 	remove_tree "$tmp/cache"
 	remove_tree "$tmp/out"
-	measure basebuild-cold "$i" "${bb[@]}" --cache-dir "$tmp/cache" --output "oci:$tmp/out"
+	measure basebuild-cold "$i" "${bb[@]}" --cache-dir "$tmp/cache" --output "oci:$tmp/out" --report "$tmp/logs/basebuild-cold.json"
 done
 
 # basebuild warm: the cache filled, a fresh output directory.
 for ((i = 1; i <= runs; i++)); do
 	remove_tree "$tmp/out"
-	measure basebuild-warm "$i" "${bb[@]}" --cache-dir "$tmp/cache" --output "oci:$tmp/out"
+	measure basebuild-warm "$i" "${bb[@]}" --cache-dir "$tmp/cache" --output "oci:$tmp/out" --report "$tmp/logs/basebuild-warm.json"
 done
 remove_tree "$tmp/out"
 
@@ -315,6 +315,18 @@ table="$(awk -v runs="$runs" '
 		print "CPU is not counted. mmdebstrap builds bookworm alone; basebuild and debuerreotype"
 		print "also read bookworm-updates and bookworm-security. All fetch from the host mirror."
 	}' "$raw")"
+
+# phases REPORT prints the phases of a --report file on one line.
+phases() {
+	sed -n -e 's/^ *"name": "\(.*\)",$/\1/p' -e 's/^ *"seconds": \([0-9.]*\),\{0,1\}$/\1/p' "$1" |
+		awk 'NR % 2 { name = $0; next } { printf "%s%s %.2fs", sep, name, $0; sep = ", " }
+			END { if (NR % 2) printf "; total %.2fs", name; print "" }'
+}
+table="$table
+
+basebuild's phases, last run (from --report):
+- cold: $(phases "$tmp/logs/basebuild-cold.json")
+- warm: $(phases "$tmp/logs/basebuild-warm.json")"
 
 {
 	echo
