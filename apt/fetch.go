@@ -233,31 +233,15 @@ func (c *Client) getVerified(ctx context.Context, url string, want FileHash) (st
 	if p, ok := c.Cache.lookup(want); ok {
 		return p, nil
 	}
-	f, err := c.Cache.create()
-	if err != nil {
-		return "", err
-	}
-	defer c.Cache.discard(f)
-	err = c.fetch(ctx, url, func(r io.Reader) error {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		if err := f.Truncate(0); err != nil {
-			return err
-		}
-		return copyVerified(f, r, want)
-	})
-	if err != nil {
-		return "", err
-	}
-	return c.Cache.commit(f, want.SHA256)
+	return c.getVerifiedStream(ctx, url, want, nil)
 }
 
-// getVerifiedStream is getVerified that also hands the body, as it
-// arrives, to use, which runs beside the download (decompressing and
-// parsing an index while it downloads, say). The file and what use made
-// of it count only if the whole body verifies; a failed verification is
-// the error, else use's.
+// getVerifiedStream fetches url, which must match want, into the cache
+// and returns its path there. If use is set, it is handed the body as it
+// arrives and runs beside the download (decompressing and parsing an
+// index while it downloads, say). The file and what use made of it count
+// only if the whole body verifies; a failed verification is the error,
+// else use's.
 func (c *Client) getVerifiedStream(ctx context.Context, url string, want FileHash, use func(io.Reader) error) (string, error) {
 	f, err := c.Cache.create()
 	if err != nil {
@@ -270,6 +254,9 @@ func (c *Client) getVerifiedStream(ctx context.Context, url string, want FileHas
 		}
 		if err := f.Truncate(0); err != nil {
 			return err
+		}
+		if use == nil {
+			return copyVerified(f, r, want)
 		}
 		return teeVerified(f, r, want, use)
 	})

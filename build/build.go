@@ -52,6 +52,7 @@ type Options struct {
 	SBOM             string    // also write the SPDX SBOM to this file
 	InsecureRegistry bool      // plain HTTP to registries that are not loopback
 	TempDir          string    // for the temporary rootfs and layer; empty: os.TempDir()
+	Tmpfs            bool      // build them in a tmpfs of their own under TempDir (see workDir)
 	Log              io.Writer // progress and notes; nil discards them
 	Verbose          bool      // also each phase's time and the maintainer scripts' output on Log
 	Report           *Report   // if set, records the phases (--report)

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -269,11 +270,21 @@ func writeSet(path string, set *apt.Set) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-")
+	var b bytes.Buffer
+	if err := apt.WriteSet(&b, set); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b.Bytes())
+}
+
+// writeFileAtomic writes data to path, mode 0644, through a temporary
+// file beside it that is renamed into place once complete.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
 		return err
 	}
-	err = apt.WriteSet(f, set)
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Chmod(0o644)
 	}

@@ -3,7 +3,6 @@ package build
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,12 +21,12 @@ const Version = "0.2.0"
 // o.Push, and returns its digest. The rootfs is kept in o.RootfsDir when
 // set, else built in a temporary directory that is removed afterwards.
 func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest v1.Hash, err error) {
-	tmp, err := os.MkdirTemp(o.TempDir, "basebuild-")
+	tmp, remove, err := workDir(o, "basebuild-")
 	if err != nil {
 		return v1.Hash{}, err
 	}
 	defer func() {
-		if rerr := removeTree(tmp); rerr != nil && err == nil {
+		if rerr := remove(); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()

@@ -42,12 +42,12 @@ func Index(ctx context.Context, o *Options, c *apt.Client, archs []string) (dige
 		}
 	}
 
-	tmp, err := os.MkdirTemp(o.TempDir, "basebuild-")
+	tmp, remove, err := workDir(o, "basebuild-")
 	if err != nil {
 		return v1.Hash{}, err
 	}
 	defer func() {
-		if rerr := removeTree(tmp); rerr != nil && err == nil {
+		if rerr := remove(); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()

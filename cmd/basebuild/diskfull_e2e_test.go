@@ -113,8 +113,13 @@ func TestDiskFull(t *testing.T) {
 			if output == "" {
 				output = "oci:" + filepath.Join(work, "layout")
 			}
-			cmd := exec.Command(bin, "--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
-				"--snapshot-server", server, "--cache-dir", cache, "--output", output)
+			args := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+				"--snapshot-server", server, "--cache-dir", cache, "--output", output}
+			if c.fs == tmpFS {
+				// The tree and the layer in TMPDIR, not in basebuild's tmpfs.
+				args = append(args, "--tmpfs=false")
+			}
+			cmd := exec.Command(bin, args...)
 			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 			out, err := cmd.CombinedOutput()
 			var exit *exec.ExitError
@@ -148,6 +153,22 @@ func TestDiskFull(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+
+	// By default the tree and the layer are in basebuild's own tmpfs:
+	// a TMPDIR too small for them takes the build, and is left empty.
+	t.Run("tmpfs", func(t *testing.T) {
+		resize(t, tmpFS, "1m")
+		cmd := exec.Command(bin, "--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+			"--snapshot-server", server, "--cache-dir", sharedCache, "--output", "oci:"+filepath.Join(t.TempDir(), "layout"))
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmpFS)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build with a 1 MB TMPDIR: %v\n%s", err, lastLines(string(out), 20))
+		}
+		checkNoLeftovers(t, tmpFS)
+		if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), " "+tmpFS+"/") {
+			t.Errorf("mounts left under %s", tmpFS)
+		}
+	})
 
 	// With enough space, the same filesystems take the build, the cache
 	// keeping what the failed builds verified.

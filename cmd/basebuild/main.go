@@ -70,6 +70,9 @@ func main() {
 	// along the way and files the maintainer scripts create get the modes
 	// of the usual umask, as in debuerreotype's container.
 	syscall.Umask(0o022)
+	if status, ok := reexecInNamespace(os.Args[1:]); ok {
+		os.Exit(status)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -115,6 +118,7 @@ type buildFlags struct {
 	sources  []string
 	prefs    string
 	config   string
+	tmpfs    bool
 
 	// multiArch allows a comma-separated --arch list (basebuild's build
 	// does; verify does not yet); archs is the list.
@@ -146,6 +150,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.prefs, "apt-preferences", "", "pin packages with an apt_preferences(5) FILE, as apt-get dist-upgrade would, and install it in the image as /etc/apt/preferences.d/NAME (FILE[:NAME], default name basebuild)")
 	fs.StringArrayVar(&o.Customize, "customize", nil, "run this shell command (/bin/sh -c) in the chroot after the packages are configured and the files copied, before finishing, with /proc, /sys and /dev mounted as for maintainer scripts; a failing one fails the build; repeatable, in order")
 	fs.StringVar(&f.config, "config", "", "read flags from a YAML FILE: each long flag is a key, with a list for a repeatable flag; flags on the command line win over it")
+	fs.BoolVar(&f.tmpfs, "tmpfs", true, "build the image's tree and layer in a private tmpfs, which the host never sees and which vanishes with basebuild; --tmpfs=false builds them in TMPDIR (a --rootfs tree is always built beside DIR)")
 	fs.BoolVarP(&o.Verbose, "verbose", "v", false, "also print each phase's time and the maintainer scripts' output (without it, their last lines are printed only when one fails)")
 	fs.BoolVar(&o.InsecureRegistry, "insecure-registry", false, "allow plain HTTP to registries (always allowed for loopback registries)")
 }
@@ -235,6 +240,8 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Option
 		}
 		o.Snapshot = t
 	}
+	// Only basebuild's own mount namespace takes the tmpfs.
+	o.Tmpfs = f.tmpfs && inNamespace()
 	o.Log = stderr
 	return o, nil
 }
