@@ -199,3 +199,18 @@ func TestReport(t *testing.T) {
 	oneLineError(t, "--report in a missing directory", err, "no directory")
 	checkNoLeftovers(t, dir, "cache", "report.json")
 }
+
+// TestInNamespace: only a child of basebuild in a mount namespace of its
+// own takes the tmpfs; the variable alone, set by hand, does not make one.
+func TestInNamespace(t *testing.T) {
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"", "1", self, "mnt:[1]"} {
+		t.Setenv(namespaceEnv, v)
+		if inNamespace() {
+			t.Errorf("%s=%q: in basebuild's own namespace", namespaceEnv, v)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -11,12 +12,21 @@ import (
 )
 
 // namespaceEnv marks the copy of basebuild that runs a build in a mount
-// namespace of its own.
+// namespace of its own: it holds the parent's mount namespace.
 const namespaceEnv = "BASEBUILD_MOUNT_NAMESPACE"
 
-// inNamespace reports whether this process is that copy: only there may a
-// build mount its tmpfs (see build.Options.Tmpfs).
-func inNamespace() bool { return os.Getenv(namespaceEnv) == "1" }
+// inNamespace reports whether this process is that copy, in another mount
+// namespace than its parent's: only there may a build mount its tmpfs
+// (see build.Options.Tmpfs).
+func inNamespace() bool {
+	parent := os.Getenv(namespaceEnv)
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if parent == "" || err != nil || self == parent {
+		return false
+	}
+	ppid, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", os.Getppid()))
+	return err == nil && ppid == parent
+}
 
 // reexecInNamespace runs this command line again in a new mount
 // namespace, whose mounts the host never sees and which vanishes with the
@@ -26,7 +36,9 @@ func inNamespace() bool { return os.Getenv(namespaceEnv) == "1" }
 // did not run it (another command, not root, or no namespace to be had):
 // the caller then runs the command itself.
 func reexecInNamespace(args []string) (status int, ok bool) {
-	if inNamespace() || os.Geteuid() != 0 || (len(args) > 0 && slices.Contains([]string{"packages", "diff"}, args[0])) {
+	ns, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil || inNamespace() || os.Geteuid() != 0 ||
+		(len(args) > 0 && slices.Contains([]string{"packages", "diff"}, args[0])) {
 		return 0, false
 	}
 	// Pdeathsig goes with the thread that starts the child.
@@ -35,7 +47,7 @@ func reexecInNamespace(args []string) (status int, ok bool) {
 	cmd := exec.Command("/proc/self/exe", args...)
 	cmd.Args[0] = os.Args[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), namespaceEnv+"=1")
+	cmd.Env = append(os.Environ(), namespaceEnv+"="+ns)
 	// Go makes / private in the new namespace, so nothing propagates.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 	sigs := make(chan os.Signal, 4)
@@ -49,7 +61,7 @@ func reexecInNamespace(args []string) (status int, ok bool) {
 			cmd.Process.Signal(s)
 		}
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
