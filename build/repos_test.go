@@ -1,0 +1,111 @@
+package build
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+
+	"github.com/basebuild/basebuild/apt/apttest"
+)
+
+func TestLoadRepos(t *testing.T) {
+	key, binPath := apttest.NewKey(t)
+	dir := t.TempDir()
+	bin, err := os.ReadFile(binPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arm bytes.Buffer
+	w, _ := armor.Encode(&arm, openpgp.PublicKeyType, nil)
+	key.Serialize(w)
+	w.Close()
+	binKey := filepath.Join(dir, "acme-archive.gpg")
+	ascKey := filepath.Join(dir, "other.asc")
+	os.WriteFile(binKey, bin, 0o644)
+	os.WriteFile(ascKey, arm.Bytes(), 0o644)
+	sources := filepath.Join(dir, "inline.sources")
+	inline := "Types: deb\nURIs: https://apt.inline.example:8443/debian\nSuites: bookworm\nComponents: main\nSigned-By:\n"
+	for _, l := range strings.Split(strings.TrimSpace(arm.String()), "\n") {
+		if l == "" {
+			l = "."
+		}
+		inline += " " + l + "\n"
+	}
+	os.WriteFile(sources, []byte(inline), 0o644)
+
+	repos, err := LoadRepos([]string{
+		"deb [signed-by=" + binKey + "] http://apt.acme.example/debian bookworm main",
+		"deb [signed-by=" + binKey + " arch=arm64] http://apt.acme.example/debian bookworm-updates main contrib",
+		"deb [signed-by=" + ascKey + "] http://other.example/ stable main",
+		"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main",
+	}, []string{sources})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct{ name, keyPath string }{
+		{"acme-archive", "/etc/apt/keyrings/acme-archive.gpg"},
+		{"acme-archive", "/etc/apt/keyrings/acme-archive.gpg"},
+		{"other", "/etc/apt/keyrings/other.gpg"},
+		{"debian-archive-keyring", "/usr/share/keyrings/debian-archive-keyring.gpg"},
+		{"apt.inline.example", "/etc/apt/keyrings/apt.inline.example.gpg"},
+	} {
+		r := repos[i]
+		if r.Name != want.name || r.KeyPath != want.keyPath {
+			t.Errorf("repo %d: name %q, key %s; want %q, %s", i, r.Name, r.KeyPath, want.name, want.keyPath)
+		}
+		if len(r.keyring) == 0 {
+			t.Errorf("repo %d: no keys", i)
+		}
+	}
+	// Armored keys are written binary, as apt reads a .gpg file.
+	for _, i := range []int{2, 4} {
+		if !bytes.Equal(repos[i].Key, bin) {
+			t.Errorf("repo %d: key not the binary keyring", i)
+		}
+	}
+	if got := len(repos[1].repositories("amd64")); got != 0 {
+		t.Errorf("arch=arm64 repository used for amd64: %d", got)
+	}
+	if got := repos[1].repositories("arm64"); len(got) != 1 || got[0].Suite != "bookworm-updates" || len(got[0].Components) != 2 {
+		t.Errorf("arch=arm64 repository for arm64: %+v", got)
+	}
+
+	files := repoFiles(repos[:3])
+	var names []string
+	for _, f := range files {
+		names = append(names, f.path)
+	}
+	if want := "/etc/apt/keyrings/acme-archive.gpg /etc/apt/keyrings/other.gpg /etc/apt/sources.list.d/acme-archive.sources /etc/apt/sources.list.d/other.sources"; strings.Join(names, " ") != want {
+		t.Errorf("files %s, want %s", strings.Join(names, " "), want)
+	}
+	wantSources := "Types: deb\nURIs: http://apt.acme.example/debian\nSuites: bookworm\nComponents: main\nSigned-By: /etc/apt/keyrings/acme-archive.gpg\n\n" +
+		"Types: deb\nURIs: http://apt.acme.example/debian\nSuites: bookworm-updates\nComponents: main contrib\nArchitectures: arm64\nSigned-By: /etc/apt/keyrings/acme-archive.gpg\n"
+	if got := string(files[2].data); got != wantSources {
+		t.Errorf("acme-archive.sources:\n%s\nwant\n%s", got, wantSources)
+	}
+
+	// Two different keys by one name.
+	other, _ := apttest.NewKey(t)
+	var ob bytes.Buffer
+	other.Serialize(&ob)
+	sub := filepath.Join(dir, "sub")
+	os.Mkdir(sub, 0o755)
+	os.WriteFile(filepath.Join(sub, "acme-archive.gpg"), ob.Bytes(), 0o644)
+	_, err = LoadRepos([]string{
+		"deb [signed-by=" + binKey + "] http://a.example/ bookworm main",
+		"deb [signed-by=" + filepath.Join(sub, "acme-archive.gpg") + "] http://b.example/ bookworm main",
+	}, nil)
+	if err == nil || !strings.Contains(err.Error(), `different keys named "acme-archive"`) {
+		t.Errorf("two keys by one name: %v", err)
+	}
+	// A file that is no keyring.
+	_, err = LoadRepos([]string{"deb [signed-by=" + sources + "] http://a.example/ bookworm main"}, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), `--repo "deb [signed-by=`+sources) {
+		t.Errorf("not a keyring: %v", err)
+	}
+}
