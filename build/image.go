@@ -91,6 +91,14 @@ func buildImage(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, tm
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if o.RootfsDir == "" {
+		// The layer has it all: free the tree now, not at the end
+		// (in a tmpfs it is memory, and an index holds several).
+		if err := removeTree(dir); err != nil {
+			layer.Close()
+			return nil, nil, nil, err
+		}
+	}
 	defer func() {
 		if err != nil {
 			layer.Close()
