@@ -161,7 +161,7 @@ func parsePackages(r io.Reader) ([]Package, error) {
 // pkg decodes the current paragraph as a Packages stanza.
 func (p *paragraphReader) pkg(dp *depParser) (Package, error) {
 	var pkg Package
-	var ver, src, predeps, deps, provides, size string
+	var ver, src, predeps, deps, provides, recommends, size string
 	for i := range p.fields {
 		switch string(p.key(i)) {
 		case "Package":
@@ -184,6 +184,8 @@ func (p *paragraphReader) pkg(dp *depParser) (Package, error) {
 			deps = p.value(i)
 		case "Provides":
 			provides = p.value(i)
+		case "Recommends":
+			recommends = p.value(i)
 		case "Filename":
 			pkg.Filename = p.value(i)
 		case "Size":
@@ -224,6 +226,7 @@ func (p *paragraphReader) pkg(dp *depParser) (Package, error) {
 		{"Pre-Depends", predeps, &pkg.PreDepends},
 		{"Depends", deps, &pkg.Depends},
 		{"Provides", provides, &pkg.Provides},
+		{"Recommends", recommends, &pkg.Recommends},
 	} {
 		if d.text == "" {
 			continue

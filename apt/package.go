@@ -22,6 +22,7 @@ type Package struct {
 	PreDepends    dependency.Dependency
 	Depends       dependency.Dependency
 	Provides      dependency.Dependency
+	Recommends    dependency.Dependency
 	Filename      string // pool path relative to the archive root
 	Size          int64
 	SHA256        string

@@ -54,6 +54,11 @@ type ResolveOptions struct {
 	// Preferences are the apt pins the upgrade step honours; nil means
 	// none.
 	Preferences *Preferences
+
+	// NoRecommends keeps the upgrade step from installing the Recommends
+	// of the --include packages it installs (APT::Install-Recommends
+	// "false").
+	NoRecommends bool
 }
 
 // Resolve picks the packages of a minbase image from universe, the
@@ -76,8 +81,9 @@ type ResolveOptions struct {
 // opts.Preferences: without pins, the highest version in any suite, as
 // apt's default pinning gives every suite priority 500. The missing
 // Essential packages are added, then the --include packages the bootstrap
-// suite lacks (as apt-get install would, say from an extra repository),
-// and the
+// suite lacks (as apt-get install would, say from an extra repository,
+// with what they and the packages they bring Recommend, unless
+// opts.NoRecommends), and the
 // Pre-Depends and Depends of each, by name, are satisfied as apt's
 // MarkInstall does: depth first, in the order they are written, skipping
 // those already satisfied, with the first candidate that can be
@@ -88,7 +94,8 @@ type ResolveOptions struct {
 // unversioned Provides, :any and :native qualifiers and [arch]
 // restrictions are honoured.
 //
-// Recommends, Conflicts and Breaks are ignored. The result points into
+// Conflicts and Breaks are ignored, and so are Recommends but for the late
+// --include packages'. The result points into
 // universe, is sorted by name and does not depend on the order of
 // universe.
 func Resolve(universe []Package, opts ResolveOptions) ([]*Package, error) {
@@ -104,6 +111,8 @@ func Resolve(universe []Package, opts ResolveOptions) ([]*Package, error) {
 		names:  make(map[string]*entry, len(universe)),
 		sel:    make(map[string]*Package),
 		parent: make(map[string]string),
+
+		noRecommends: opts.NoRecommends,
 	}
 	entries := make([]entry, 0, len(universe))
 	inSuite := false
@@ -199,12 +208,15 @@ func Resolve(universe []Package, opts ResolveOptions) ([]*Package, error) {
 }
 
 type resolver struct {
-	native    dependency.Arch
-	names     map[string]*entry     // package name → its versions
-	providers map[string][]provider // provided name → candidates providing it, by name
-	sel       map[string]*Package
-	parent    map[string]string // name → the package that pulled it in; "" for roots
-	added     []string          // names selected by install, in order, for undoing
+	native     dependency.Arch
+	recommends bool                  // install also follows Recommends, as apt-get install does
+	names      map[string]*entry     // package name → its versions
+	providers  map[string][]provider // provided name → candidates providing it, by name
+	sel        map[string]*Package
+	parent     map[string]string // name → the package that pulled it in; "" for roots
+	added      []string          // names selected by install, in order, for undoing
+
+	noRecommends bool // ResolveOptions.NoRecommends
 }
 
 // An entry holds the packages of one name: all of them, the one the
@@ -363,26 +375,60 @@ func (r *resolver) upgrade(boot []string, essential []*Package, late []string) e
 			roots = append(roots, p.Name)
 		}
 	}
+	lateRoots := 0
 	for _, name := range late {
 		if r.sel[name] == nil {
 			r.sel[name] = r.best(name)
 			r.parent[name] = ""
 			roots = append(roots, name)
+			lateRoots++
 		}
 	}
-	for _, name := range roots {
+	for i, name := range roots {
+		// The late ones are apt-get install's, which installs what
+		// they recommend too (unless told not to); debootstrap and
+		// dist-upgrade's new Essential packages do not.
+		r.recommends = i >= len(roots)-lateRoots && !r.noRecommends
 		if err := r.install(r.sel[name]); err != nil {
 			return err
+		}
+	}
+	r.recommends = false
+	return nil
+}
+
+// install satisfies the dependencies of p, which is already selected, as
+// apt's MarkInstall does (installDeps), then, while r.recommends, its
+// Recommends.
+func (r *resolver) install(p *Package) error {
+	if err := r.installDeps(p); err != nil {
+		return err
+	}
+	if !r.recommends {
+		return nil
+	}
+	// As apt's MarkInstall: each Recommends not yet met by the first of
+	// its candidates that can be installed; one that none can meet is
+	// let go.
+	for _, rel := range p.Recommends.Relations {
+		poss := r.applicable(rel)
+		if len(poss) == 0 || r.satisfied(poss) {
+			continue
+		}
+		for _, c := range r.candidates(poss) {
+			if r.try(c, p) == nil {
+				break
+			}
 		}
 	}
 	return nil
 }
 
-// install satisfies the dependencies of p, which is already selected, as
-// apt's MarkInstall does: depth first, in the order the relations are
-// written, skipping those already satisfied, and choosing the first of
-// their candidates whose own dependencies can be met.
-func (r *resolver) install(p *Package) error {
+// installDeps satisfies p's Pre-Depends and Depends as MarkInstall does:
+// depth first, in the order the relations are written, skipping those
+// already satisfied, and choosing the first of their candidates whose own
+// dependencies can be met.
+func (r *resolver) installDeps(p *Package) error {
 	for kind, dep := range [...]*dependency.Dependency{&p.PreDepends, &p.Depends} {
 		for _, rel := range dep.Relations {
 			poss := r.applicable(rel)

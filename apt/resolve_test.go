@@ -54,7 +54,7 @@ func universe(t *testing.T, text string) []Package {
 				p.ArchiveURL = v
 			case "Origin":
 				origin = v
-			case "Pre-Depends", "Depends", "Provides":
+			case "Pre-Depends", "Depends", "Provides", "Recommends":
 				d, err := dependency.Parse(v)
 				if err != nil {
 					t.Fatalf("%s %q: %v", k, v, err)
@@ -64,6 +64,8 @@ func universe(t *testing.T, text string) []Package {
 					p.PreDepends = *d
 				case "Depends":
 					p.Depends = *d
+				case "Recommends":
+					p.Recommends = *d
 				default:
 					p.Provides = *d
 				}
@@ -742,6 +744,55 @@ Origin: Acme
 	o.Preferences = prefs("Package: *\nPin: origin apt.acme.test\nPin-Priority: never\n")
 	_, err = tryResolve(t, u, o)
 	checkError(t, err, `package "acme-tools": no version may be installed (its pins are below 1)`)
+}
+
+func TestResolveRecommends(t *testing.T) {
+	const u = `
+Package: base
+Version: 1
+Priority: required
+Recommends: bigthing
+
+Package: bigthing
+Version: 1
+
+Package: tool
+Version: 1
+Priority: optional
+Recommends: missing | helper, base, broken
+
+Package: site-tool
+Version: 1
+Archive: http://apt.acme.test/acme
+Depends: tool
+Recommends: site-extra
+
+Package: site-extra
+Version: 1
+Archive: http://apt.acme.test/acme
+Recommends: helper
+
+Package: helper
+Version: 1
+Depends: libhelper
+
+Package: libhelper
+Version: 1
+
+Package: broken
+Version: 1
+Depends: nosuchlib
+`
+	o := ResolveOptions{Suite: "bookworm", Archive: "http://archive.test/debian", Include: []string{"site-tool"}}
+	// debootstrap's roots never bring their Recommends; apt-get
+	// install's do, and those of what they bring, but a Recommends that
+	// cannot be installed is let go.
+	check(t, resolve(t, u, o), "apt=2.6.1 base=1 helper=1 libhelper=1 site-extra=1 site-tool=1 tool=1")
+	o.NoRecommends = true
+	check(t, resolve(t, u, o), "apt=2.6.1 base=1 site-tool=1 tool=1")
+	// A bootstrapped --include follows debootstrap: no Recommends.
+	o = ResolveOptions{Suite: "bookworm", Archive: "http://archive.test/debian", Include: []string{"tool"}}
+	check(t, resolve(t, u, o), "apt=2.6.1 base=1 tool=1")
 }
 
 func TestResolveExcludeDependency(t *testing.T) {

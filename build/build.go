@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -127,6 +128,24 @@ func (o *Options) repositories(a snapshots.Archives) []apt.Repository {
 	return repos
 }
 
+// installRecommends matches an --apt-conf line setting
+// APT::Install-Recommends, and takes its value.
+var installRecommends = regexp.MustCompile(`(?i)^\s*APT::Install-Recommends\s+"?([^";\s]*)"?\s*;?\s*$`)
+
+// noRecommends reports whether --apt-conf says APT::Install-Recommends
+// "false": then the --include packages apt installs (those the bootstrap
+// suite lacks) come without their Recommends, as in the site script that
+// sets it before apt-get install. The last such line wins, as in apt.
+func (o *Options) noRecommends() bool {
+	no := false
+	for _, l := range o.AptConf {
+		if m := installRecommends.FindStringSubmatch(l); m != nil {
+			no = slices.Contains([]string{"0", "no", "false", "off", "without", "disable"}, strings.ToLower(m[1]))
+		}
+	}
+	return no
+}
+
 // Client returns an apt client that caches under o.CacheDir.
 func (o *Options) Client() (*apt.Client, error) {
 	cache, err := apt.OpenCache(o.CacheDir)
@@ -203,6 +222,7 @@ func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, e
 	if o.Preferences != nil {
 		ropts.Preferences = o.Preferences.Prefs
 	}
+	ropts.NoRecommends = o.noRecommends()
 	// debootstrap's choices for merged-/usr (scripts/debian-common):
 	// bookworm installs usr-is-merged; later suites have no usrmerge.
 	switch main.Codename {

@@ -211,6 +211,12 @@ func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 	return set, nil
 }
 
+// resolverRevision goes into the key of the resolved-set cache: bump it
+// when Resolve's answer to the same indexes and options changes, so that
+// sets an earlier build remembered are not read back (2: Recommends of the
+// packages apt-get install adds).
+const resolverRevision = 2
+
 // resolveKey fetches and verifies the suites' Release files as Resolve does
 // and returns the hash of what resolution reads from them and from o.
 func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) {
@@ -224,10 +230,13 @@ func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) 
 		now = time.Now()
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "basebuild %s\nsuite %s\narch %s\ninclude %s\nexclude %s\nsnapshot %s\n",
-		Version, o.Suite, o.Arch, strings.Join(o.Include, ","), strings.Join(o.Exclude, ","), o.Snapshot.UTC().Format(time.RFC3339))
+	fmt.Fprintf(h, "basebuild %s\nresolver %d\nsuite %s\narch %s\ninclude %s\nexclude %s\nsnapshot %s\n",
+		Version, resolverRevision, o.Suite, o.Arch, strings.Join(o.Include, ","), strings.Join(o.Exclude, ","), o.Snapshot.UTC().Format(time.RFC3339))
 	if o.Preferences != nil {
 		fmt.Fprintf(h, "preferences %s\n", o.Preferences.digest())
+	}
+	if o.noRecommends() {
+		fmt.Fprintf(h, "no-recommends\n")
 	}
 	for _, repo := range o.repositories(o.Archives()) {
 		if repo.Keyring == nil {

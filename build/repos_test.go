@@ -109,3 +109,23 @@ func TestLoadRepos(t *testing.T) {
 		t.Errorf("not a keyring: %v", err)
 	}
 }
+
+func TestNoRecommends(t *testing.T) {
+	for lines, want := range map[string]bool{
+		``:                                 false,
+		`APT::Install-Recommends "false";`: true,
+		`apt::install-recommends "0";`:     true,
+		`APT::Install-Recommends no`:       true,
+		`APT::Install-Recommends "true";`:  false,
+		`APT::Install-Suggests "false";`:   false,
+		"APT::Install-Recommends \"false\";\nAPT::Install-Recommends \"1\";": false,
+	} {
+		o := &Options{}
+		if lines != "" {
+			o.AptConf = strings.Split(lines, "\n")
+		}
+		if got := o.noRecommends(); got != want {
+			t.Errorf("%q: noRecommends %v, want %v", lines, got, want)
+		}
+	}
+}

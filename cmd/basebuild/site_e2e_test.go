@@ -31,12 +31,13 @@ func TestSiteBookworm(t *testing.T) {
 	dir := t.TempDir()
 
 	// Acme's repository: an older hello than bookworm's (2.10-3) and a
-	// package of its own that needs it.
+	// package of its own that needs it and recommends Debian's netbase,
+	// which apt-get install brings.
 	acme := apttest.NewAt(t, "127.0.0.2:0", apttest.Suite{Archive: "acme", Name: "bookworm", Origin: "Acme", Label: "Acme",
 		Debs: []apttest.Deb{
 			{Name: "hello", Version: "2.10-2+acme1", Fields: map[string]string{"Depends": "libc6", "Priority": "optional"},
 				Files: []apttest.File{{Path: "usr/bin/hello", Mode: 0o755, Body: "#!/bin/sh\necho 'Hello from Acme'\n"}}},
-			{Name: "acme-tools", Version: "1.0", Arch: "all", Fields: map[string]string{"Depends": "hello (>= 2.10-2~)"},
+			{Name: "acme-tools", Version: "1.0", Arch: "all", Fields: map[string]string{"Depends": "hello (>= 2.10-2~)", "Recommends": "acme-nosuch | netbase"},
 				Files: []apttest.File{{Path: "usr/share/acme-tools/README", Body: "Acme's tools\n"}}},
 		}})
 	key, err := os.ReadFile(acme.KeyringPath)
@@ -100,6 +101,14 @@ func TestSiteBookworm(t *testing.T) {
 			if !strings.Contains(got, w+"\n") {
 				t.Errorf("--dry-run has no %q:\n%s", w, got)
 			}
+		}
+		if !strings.Contains(got, "\nnetbase ") {
+			t.Errorf("--dry-run has no netbase, which acme-tools recommends:\n%s", got)
+		}
+		// Told not to, apt-get install brings no Recommends.
+		got, stderr, err = runCLI(t, append(args, "--apt-conf", `APT::Install-Recommends "false";`)...)
+		if err != nil || strings.Contains(got, "\nnetbase ") || !strings.Contains(got, "acme-tools 1.0 all\n") {
+			t.Errorf("with APT::Install-Recommends false: %v\n%s%s", err, got, stderr)
 		}
 	})
 
