@@ -101,7 +101,7 @@ func (c *Client) Release(ctx context.Context, repo Repository, now time.Time) (*
 	if repo.Snapshot && c.Cache != nil {
 		if data, ok := c.Cache.getURL(url); ok {
 			if len(data) == 0 && repo.Optional {
-				c.logf("suite %q: no InRelease at %s (cached); skipping optional suite", repo.Suite, url)
+				c.noteOnce(url, "suite %q: no InRelease at %s (cached); skipping optional suite", repo.Suite, url)
 				return nil, nil
 			}
 			if rel, err := readRelease(data, repo, now); err == nil {
@@ -113,7 +113,7 @@ func (c *Client) Release(ctx context.Context, repo Repository, now time.Time) (*
 	}
 	data, err := c.get(ctx, url)
 	if errors.Is(err, ErrNotFound) && repo.Optional {
-		c.logf("suite %q: no InRelease at %s; skipping optional suite", repo.Suite, url)
+		c.noteOnce(url, "suite %q: no InRelease at %s; skipping optional suite", repo.Suite, url)
 		if repo.Snapshot && c.Cache != nil {
 			// A snapshot never changes: remember the absence as an
 			// empty entry (no valid InRelease is empty), so a warm
