@@ -55,9 +55,8 @@ type ResolveOptions struct {
 	// none.
 	Preferences *Preferences
 
-	// NoRecommends keeps the upgrade step from installing the Recommends
-	// of the --include packages it installs (APT::Install-Recommends
-	// "false").
+	// NoRecommends keeps the upgrade step from installing Recommends
+	// (APT::Install-Recommends "false").
 	NoRecommends bool
 }
 
@@ -82,8 +81,7 @@ type ResolveOptions struct {
 // apt's default pinning gives every suite priority 500. The missing
 // Essential packages are added, then the --include packages the bootstrap
 // suite lacks (as apt-get install would, say from an extra repository,
-// with what they and the packages they bring Recommend, unless
-// opts.NoRecommends), and the
+// with what they and the packages they bring Recommend), and the
 // Pre-Depends and Depends of each, by name, are satisfied as apt's
 // MarkInstall does: depth first, in the order they are written, skipping
 // those already satisfied, with the first candidate that can be
@@ -94,8 +92,9 @@ type ResolveOptions struct {
 // unversioned Provides, :any and :native qualifiers and [arch]
 // restrictions are honoured.
 //
-// Conflicts and Breaks are ignored, and so are Recommends but for the late
-// --include packages'. The result points into
+// Conflicts and Breaks are ignored. Recommends are followed as apt does
+// (see install), unless opts.NoRecommends; debootstrap's step follows
+// none. The result points into
 // universe, is sorted by name and does not depend on the order of
 // universe.
 func Resolve(universe []Package, opts ResolveOptions) ([]*Package, error) {
@@ -154,16 +153,16 @@ func Resolve(universe []Package, opts ResolveOptions) ([]*Package, error) {
 
 	// The candidates, now that the bootstrapped (installed) versions
 	// are known.
-	installed := make(map[string]bool, len(boot))
+	r.installed = make(map[string]*Package, len(boot))
 	for _, name := range boot {
-		installed[name] = true
+		r.installed[name] = r.base(name)
 	}
 	policy := NewPolicy(opts.Preferences, opts.Arch)
 	var essential []*Package
 	nprov := 0
 	for i := range entries {
 		e := &entries[i]
-		e.best = e.candidate(policy, installed[e.all[0].Name])
+		e.best = e.candidate(policy, r.installed[e.all[0].Name] != nil)
 		if e.best == nil {
 			continue
 		}
@@ -208,13 +207,13 @@ func Resolve(universe []Package, opts ResolveOptions) ([]*Package, error) {
 }
 
 type resolver struct {
-	native     dependency.Arch
-	recommends bool                  // install also follows Recommends, as apt-get install does
-	names      map[string]*entry     // package name → its versions
-	providers  map[string][]provider // provided name → candidates providing it, by name
-	sel        map[string]*Package
-	parent     map[string]string // name → the package that pulled it in; "" for roots
-	added      []string          // names selected by install, in order, for undoing
+	native    dependency.Arch
+	installed map[string]*Package   // the bootstrapped packages, by name
+	names     map[string]*entry     // package name → its versions
+	providers map[string][]provider // provided name → candidates providing it, by name
+	sel       map[string]*Package
+	parent    map[string]string // name → the package that pulled it in; "" for roots
+	added     []string          // names selected by install, in order, for undoing
 
 	noRecommends bool // ResolveOptions.NoRecommends
 }
@@ -360,7 +359,7 @@ func (r *resolver) bootstrap(required []*Package, opts ResolveOptions) (boot, la
 
 // upgrade upgrades the bootstrapped packages to their candidates and
 // closes the set as apt-get dist-upgrade does, then installs late as
-// apt-get install would.
+// apt-get install would after it.
 func (r *resolver) upgrade(boot []string, essential []*Package, late []string) error {
 	for _, name := range boot {
 		r.sel[name] = r.best(name)
@@ -375,44 +374,43 @@ func (r *resolver) upgrade(boot []string, essential []*Package, late []string) e
 			roots = append(roots, p.Name)
 		}
 	}
-	lateRoots := 0
-	for _, name := range late {
-		if r.sel[name] == nil {
-			r.sel[name] = r.best(name)
-			r.parent[name] = ""
-			roots = append(roots, name)
-			lateRoots++
-		}
-	}
-	for i, name := range roots {
-		// The late ones are apt-get install's, which installs what
-		// they recommend too (unless told not to); debootstrap and
-		// dist-upgrade's new Essential packages do not.
-		r.recommends = i >= len(roots)-lateRoots && !r.noRecommends
+	for _, name := range roots {
 		if err := r.install(r.sel[name]); err != nil {
 			return err
 		}
 	}
-	r.recommends = false
+	// Then apt-get install of the late ones: selected only now, so that
+	// none of them met a dependency of the upgrade.
+	for _, name := range late {
+		if r.sel[name] == nil {
+			r.sel[name] = r.best(name)
+			r.parent[name] = ""
+		}
+		if err := r.install(r.sel[name]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // install satisfies the dependencies of p, which is already selected, as
-// apt's MarkInstall does (installDeps), then, while r.recommends, its
-// Recommends.
+// apt's MarkInstall does (installDeps), then its Recommends, as apt does
+// by default: every one of a newly installed package; of an upgraded (or
+// downgraded) one, those its bootstrapped version did not have; none of a
+// package left at its bootstrapped version, which apt does not touch.
+// Each Recommends not yet met takes the first of its candidates that can
+// be installed; one that none can meet is let go.
 func (r *resolver) install(p *Package) error {
 	if err := r.installDeps(p); err != nil {
 		return err
 	}
-	if !r.recommends {
+	old := r.installed[p.Name]
+	if r.noRecommends || old == p {
 		return nil
 	}
-	// As apt's MarkInstall: each Recommends not yet met by the first of
-	// its candidates that can be installed; one that none can meet is
-	// let go.
 	for _, rel := range p.Recommends.Relations {
 		poss := r.applicable(rel)
-		if len(poss) == 0 || r.satisfied(poss) {
+		if len(poss) == 0 || r.satisfied(poss) || (old != nil && recommends(old, poss[0].Name)) {
 			continue
 		}
 		for _, c := range r.candidates(poss) {
@@ -422,6 +420,18 @@ func (r *resolver) install(p *Package) error {
 		}
 	}
 	return nil
+}
+
+// recommends reports whether p recommends name, in any alternative.
+func recommends(p *Package, name string) bool {
+	for _, rel := range p.Recommends.Relations {
+		for _, poss := range rel.Possibilities {
+			if poss.Name == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // installDeps satisfies p's Pre-Depends and Depends as MarkInstall does:

@@ -795,6 +795,50 @@ Depends: nosuchlib
 	check(t, resolve(t, u, o), "apt=2.6.1 base=1 tool=1")
 }
 
+// TestResolveUpgradeRecommends: dist-upgrade follows the Recommends of
+// what it newly installs and those new in an upgraded version, as apt's
+// MarkInstall does, and a late --include meets no dependency of the
+// upgrade.
+func TestResolveUpgradeRecommends(t *testing.T) {
+	const u = `
+Package: base
+Version: 1
+Priority: required
+Recommends: oldrec
+
+Package: base
+Version: 2
+Suite: bookworm-updates
+Depends: newdep, a | site-tool
+Recommends: oldrec, newrec
+
+Package: newdep
+Version: 1
+Suite: bookworm-updates
+Recommends: deprec
+
+Package: oldrec
+Version: 1
+
+Package: newrec
+Version: 1
+
+Package: deprec
+Version: 1
+
+Package: a
+Version: 1
+
+Package: site-tool
+Version: 1
+Archive: http://apt.acme.test/acme
+`
+	o := ResolveOptions{Suite: "bookworm", Archive: "http://archive.test/debian", Include: []string{"site-tool"}}
+	check(t, resolve(t, u, o), "a=1 apt=2.6.1 base=2 deprec=1 newdep=1 newrec=1 site-tool=1")
+	o.NoRecommends = true
+	check(t, resolve(t, u, o), "a=1 apt=2.6.1 base=2 newdep=1 site-tool=1")
+}
+
 func TestResolveExcludeDependency(t *testing.T) {
 	// bookworm: debootstrap requires usr-is-merged and never follows
 	// init-system-helpers' first alternative, usrmerge.
