@@ -34,6 +34,13 @@ func (c *Cache) OpenData(debSHA256 string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	// No whole entry is empty; an empty one would read as a tarball
+	// without files.
+	if fi, err := f.Stat(); err != nil || fi.Size() == 0 {
+		f.Close()
+		c.RemoveData(debSHA256)
+		return nil, os.ErrNotExist
+	}
 	zr, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 	if err != nil {
 		f.Close()
@@ -50,10 +57,19 @@ type dataReader struct {
 func (r *dataReader) Read(p []byte) (int, error) {
 	n, err := r.zr.Read(p)
 	if err != nil && err != io.EOF {
-		err = fmt.Errorf("cached data.tar %s: %w", r.f.Name(), err)
+		err = &DataError{r.f.Name(), err}
 	}
 	return n, err
 }
+
+// A DataError is a failure to read a data cache entry: it is damaged.
+type DataError struct {
+	Path string
+	Err  error
+}
+
+func (e *DataError) Error() string { return fmt.Sprintf("cached data.tar %s: %v", e.Path, e.Err) }
+func (e *DataError) Unwrap() error { return e.Err }
 
 func (r *dataReader) Close() error {
 	r.zr.Close()
@@ -125,6 +141,11 @@ func (e *DataEntry) Commit() {
 	}
 	if err == nil {
 		err = e.f.Chmod(0o644)
+	}
+	// Synced before it is renamed, so that a crash cannot leave an
+	// entry in place that is not whole.
+	if err == nil {
+		err = e.f.Sync()
 	}
 	if cerr := e.f.Close(); err == nil {
 		err = cerr

@@ -12,6 +12,8 @@ import (
 type stanza struct {
 	line   int // where it starts
 	fields map[string]stanzaField
+	// repeated holds the line of a field's second appearance.
+	repeated map[string]int
 }
 
 type stanzaField struct {
@@ -21,10 +23,24 @@ type stanzaField struct {
 	cont  bool // has continuation lines
 }
 
+// checkRepeated fails for a field given twice, unless allowed says it
+// may be.
+func (s stanza) checkRepeated(name string, allowed func(key string) bool) error {
+	for key, line := range s.repeated {
+		if allowed == nil || !allowed(key) {
+			return fmt.Errorf("%s:%d: field %s given twice", name, line, s.fields[key].name)
+		}
+	}
+	return nil
+}
+
 func (s stanza) get(key string) (string, int, bool) {
 	f, ok := s.fields[key]
 	return f.value, f.line, ok
 }
+
+// repeatedKey stands for a field given again while its lines are read.
+const repeatedKey = "\x00repeated"
 
 // readStanzas reads the paragraphs of a deb822 configuration file: "#"
 // starts a comment line, blank lines separate paragraphs. name labels
@@ -48,6 +64,9 @@ func readStanzas(r io.Reader, name string) ([]stanza, error) {
 			cur, key = nil, ""
 			continue
 		case line[0] == ' ' || line[0] == '\t':
+			if key == repeatedKey {
+				continue // the lines of a field given again
+			}
 			if cur == nil || key == "" {
 				return nil, fmt.Errorf("%s:%d: continuation line without a field", name, lineNo)
 			}
@@ -75,7 +94,16 @@ func readStanzas(r io.Reader, name string) ([]stanza, error) {
 		}
 		key = strings.ToLower(k)
 		if _, dup := cur.fields[key]; dup {
-			return nil, fmt.Errorf("%s:%d: field %s given twice", name, lineNo, k)
+			// The first is kept; the caller says whether that is
+			// an error (apt's preferences may repeat Explanation).
+			if cur.repeated == nil {
+				cur.repeated = map[string]int{}
+			}
+			if _, ok := cur.repeated[key]; !ok {
+				cur.repeated[key] = lineNo
+			}
+			key = repeatedKey
+			continue
 		}
 		cur.fields[key] = stanzaField{name: k, value: strings.TrimSpace(v), line: lineNo}
 	}

@@ -76,6 +76,13 @@ func ParsePreferences(r io.Reader, name string) (*Preferences, error) {
 	}
 	prefs := &Preferences{}
 	for _, st := range stanzas {
+		// apt reads the first of a field given twice; only
+		// Explanation and other fields it ignores may be.
+		if err := st.checkRepeated(name, func(key string) bool {
+			return key != "package" && key != "pin" && key != "pin-priority"
+		}); err != nil {
+			return nil, err
+		}
 		p, err := newPin(st)
 		if err != nil {
 			var le *lineError
@@ -128,7 +135,7 @@ func newPin(st stanza) (*pin, error) {
 	if !ok || spec == "" {
 		return nil, fail(stanza, "stanza without a Pin field")
 	}
-	kind, data, _ := strings.Cut(spec, " ")
+	kind, data, _ := strings.Cut(strings.Replace(spec, "\t", " ", 1), " ")
 	data = strings.TrimSpace(data)
 	switch strings.ToLower(kind) {
 	case "release":
@@ -371,7 +378,7 @@ func (pl *Policy) Priority(files []*Package, installed bool) int {
 			continue
 		}
 		for _, f := range files {
-			if pl.FilePriority(f.Index) != NeverPin {
+			if f.Index == nil || pl.FilePriority(f.Index) != NeverPin {
 				return p.priority
 			}
 		}

@@ -124,7 +124,7 @@ func TestPolicyMatchesApt(t *testing.T) {
 			installed: map[string]string{"sed": "4.8-1+acme1"}},
 		{name: "backports by archive", prefs: "Package: *\nPin: release a=bookworm-backports\nPin-Priority: 500\n"},
 		{name: "backports installed upgrade", installed: map[string]string{"hello": "2.12-1~bpo12+1"}},
-		{name: "version glob", prefs: "Package: hello\nPin: version 2.10-2*\nPin-Priority: 1001\n\nPackage: gzip\nPin: version 1.12*\nPin-Priority: 600\n"},
+		{name: "version glob", prefs: "Explanation: Acme's hello\nExplanation: twice, as\n apt_preferences(5) does\nPackage: hello\nPin: version 2.10-2*\nPin-Priority: 1001\n\nPackage: gzip\nPin: version 1.12*\nPin-Priority: 600\n"},
 		{name: "negative pin", prefs: "Package: gzip sed\nPin: origin 127.0.0.2\nPin-Priority: -1\n"},
 		{name: "never", prefs: "Package: *\nPin: release l=Acme*\nPin-Priority: never\n\nPackage: *\nPin: release l=Acme*\nPin-Priority: 1001\n"},
 		{name: "globs and regexes", prefs: "Package: h* /^s.d$/\nPin: release n=bookworm, c=main, v=12*\nPin-Priority: 1001\n\nPackage: g?ip\nPin: release n=bookworm, b=amd64\nPin-Priority: 800\n"},

@@ -320,7 +320,9 @@ func (r *resolver) bootstrap(required []*Package, opts ResolveOptions) (boot, la
 			roots = append(roots, name)
 		}
 	}
-	roots = slices.DeleteFunc(roots, func(name string) bool { return slices.Contains(opts.Exclude, name) })
+	excluded := func(name string) bool { return slices.Contains(opts.Exclude, name) }
+	roots = slices.DeleteFunc(roots, excluded)
+	late = slices.DeleteFunc(late, excluded)
 	slices.Sort(roots)
 	roots = slices.Compact(roots)
 	slices.Sort(late)
@@ -665,8 +667,13 @@ func NewSet(suite, arch string, epoch time.Time, pkgs []*Package) *Set {
 		if d.SourceVersion == "" {
 			d.SourceVersion = d.Version
 		}
-		if p.Index != nil && p.Index.Origin != "Debian" {
-			d.Origin = p.Index.Origin
+		// Whose it is: the Release's Origin, else its Label, else the
+		// host serving it (a repository made with apt-ftparchive may
+		// say neither).
+		if p.Index != nil {
+			if o := cmp.Or(p.Index.Origin, p.Index.Label, p.Index.Site); o != "Debian" {
+				d.Origin = o
+			}
 		}
 		s.Packages = append(s.Packages, d)
 	}

@@ -106,6 +106,9 @@ func ParseSources(r io.Reader, name string) ([]Source, error) {
 	}
 	var out []Source
 	for _, st := range stanzas {
+		if err := st.checkRepeated(name, nil); err != nil {
+			return nil, err
+		}
 		if v, _, _ := st.get("enabled"); strings.EqualFold(v, "no") {
 			continue
 		}
@@ -163,6 +166,11 @@ func (s Source) check(typ, trusted string) error {
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			return fmt.Errorf("URI %q: want an http:// or https:// URL", u)
+		}
+		if pu.User != nil {
+			// It would be written into the image, its history and its
+			// SBOM, and pushed with them.
+			return fmt.Errorf("URI %s: credentials in a URI would end up in the image; give them in an apt_auth.conf(5) file copied into the image with --copy", pu.Redacted())
 		}
 	}
 	for _, suite := range s.Suites {

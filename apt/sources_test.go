@@ -23,17 +23,18 @@ func TestParseSourceLine(t *testing.T) {
 
 	for line, want := range map[string]string{
 		"": "empty",
-		"deb-src [signed-by=/k] http://h/ bookworm main":     `type "deb-src": source packages are not installed; want deb`,
-		"rpm [signed-by=/k] http://h/ bookworm main":         `type "rpm": want deb`,
-		"deb [trusted=yes] http://h/ bookworm main":          "trusted=yes: unsigned repositories are refused; give signed-by",
-		"deb http://h/ bookworm main":                        "no signed-by: every repository must be verified with its own keyring",
-		"deb [signed-by=/k] http://h/ ./":                    `suite "./": flat repositories are not supported; want SUITE COMPONENT…`,
-		"deb [signed-by=/k] http://h/ bookworm":              "no component",
-		"deb [signed-by=/k] ftp://h/ bookworm main":          `URI "ftp://h/": want an http:// or https:// URL`,
-		"deb [signed-by=/k lang=de] http://h/ bookworm main": "option lang: not supported (signed-by= and arch= are)",
-		"deb [signed-by=/k http://h/ bookworm main":          "options: no closing ]",
-		"deb [signed-by] http://h/ bookworm main":            `option "signed-by": want NAME=VALUE`,
-		"deb [signed-by=/k]":                                 "want TYPE [OPTIONS] URI SUITE COMPONENT…",
+		"deb-src [signed-by=/k] http://h/ bookworm main":        `type "deb-src": source packages are not installed; want deb`,
+		"rpm [signed-by=/k] http://h/ bookworm main":            `type "rpm": want deb`,
+		"deb [trusted=yes] http://h/ bookworm main":             "trusted=yes: unsigned repositories are refused; give signed-by",
+		"deb http://h/ bookworm main":                           "no signed-by: every repository must be verified with its own keyring",
+		"deb [signed-by=/k] http://h/ ./":                       `suite "./": flat repositories are not supported; want SUITE COMPONENT…`,
+		"deb [signed-by=/k] http://h/ bookworm":                 "no component",
+		"deb [signed-by=/k] ftp://h/ bookworm main":             `URI "ftp://h/": want an http:// or https:// URL`,
+		"deb [signed-by=/k lang=de] http://h/ bookworm main":    "option lang: not supported (signed-by= and arch= are)",
+		"deb [signed-by=/k http://h/ bookworm main":             "options: no closing ]",
+		"deb [signed-by] http://h/ bookworm main":               `option "signed-by": want NAME=VALUE`,
+		"deb [signed-by=/k]":                                    "want TYPE [OPTIONS] URI SUITE COMPONENT…",
+		"deb [signed-by=/k] https://ci:s3cret@h/ bookworm main": "URI https://ci:xxxxx@h/: credentials in a URI would end up in the image; give them in an apt_auth.conf(5) file copied into the image with --copy",
 	} {
 		if _, err := ParseSourceLine(line); err == nil || err.Error() != want {
 			t.Errorf("%q: got %v, want %s", line, err, want)

@@ -135,7 +135,8 @@ func aptConfFile(lines []string) configFile {
 }
 
 // writeConfig writes files into the tree dir through an os.Root, root-owned
-// and mode 0644, making missing directories 0755.
+// and mode 0644, making missing directories 0755. A file the tree already
+// has is an error.
 func writeConfig(dir string, files []configFile) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -147,7 +148,11 @@ func writeConfig(dir string, files []configFile) error {
 		if err := root.MkdirAll(path.Dir(name), 0o755); err != nil {
 			return fmt.Errorf("%s: %w", cf.path, err)
 		}
-		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		// Never over a file of the image's own (a package's).
+		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s: the image already has it", cf.path)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", cf.path, err)
 		}

@@ -31,9 +31,11 @@ type Repo struct {
 	keyring openpgp.EntityList
 }
 
-// keyringDirs are where apt's documentation puts repository keys; a
-// signed-by path in one of them is kept in the image.
-var keyringDirs = []string{"/etc/apt/keyrings/", "/usr/share/keyrings/"}
+// keyringDir is where the image keeps the repositories' keys, as apt's
+// documentation says local keys go; a signed-by path there is kept.
+// (/usr/share/keyrings belongs to packages, debian-archive-keyring's
+// among them, so a key from there goes here too.)
+const keyringDir = "/etc/apt/keyrings/"
 
 // LoadRepos parses --repo lines and --sources files and reads each
 // repository's keyring. The errors name the flag and its value.
@@ -107,8 +109,12 @@ func newRepo(src apt.Source) (Repo, error) {
 		r.Name = strings.TrimSuffix(base, path.Ext(base))
 	}
 	r.Name = strings.Trim(unsafeName.ReplaceAllString(r.Name, "-"), "-.")
-	if r.Name == "" {
+	switch r.Name {
+	case "":
 		r.Name = "repository"
+	case "debian":
+		// sources.list.d/debian.sources is the image's own.
+		r.Name = "debian-extra"
 	}
 	var err error
 	if r.Key, err = binaryKeyring(data); err != nil {
@@ -120,11 +126,9 @@ func newRepo(src apt.Source) (Repo, error) {
 		}
 		return Repo{}, fmt.Errorf("signed-by %s: %w", keyName(src.SignedBy), err)
 	}
-	r.KeyPath = "/etc/apt/keyrings/" + r.Name + ".gpg"
-	for _, d := range keyringDirs {
-		if p := path.Clean(src.SignedBy); strings.HasPrefix(p, d) && path.Ext(p) == ".gpg" && path.Dir(p)+"/" == d {
-			r.KeyPath = p
-		}
+	r.KeyPath = keyringDir + r.Name + ".gpg"
+	if p := path.Clean(src.SignedBy); path.Dir(p)+"/" == keyringDir && path.Ext(p) == ".gpg" {
+		r.KeyPath = p
 	}
 	return r, nil
 }

@@ -51,7 +51,8 @@ func TestLoadRepos(t *testing.T) {
 		{"acme-archive", "/etc/apt/keyrings/acme-archive.gpg"},
 		{"acme-archive", "/etc/apt/keyrings/acme-archive.gpg"},
 		{"other", "/etc/apt/keyrings/other.gpg"},
-		{"debian-archive-keyring", "/usr/share/keyrings/debian-archive-keyring.gpg"},
+		// A key of /usr/share/keyrings is a package's: not replaced.
+		{"debian-archive-keyring", "/etc/apt/keyrings/debian-archive-keyring.gpg"},
 		{"apt.inline.example", "/etc/apt/keyrings/apt.inline.example.gpg"},
 	} {
 		r := repos[i]
@@ -87,6 +88,13 @@ func TestLoadRepos(t *testing.T) {
 		"Types: deb\nURIs: http://apt.acme.example/debian\nSuites: bookworm-updates\nComponents: main contrib\nArchitectures: arm64\nSigned-By: /etc/apt/keyrings/acme-archive.gpg\n"
 	if got := string(files[2].data); got != wantSources {
 		t.Errorf("acme-archive.sources:\n%s\nwant\n%s", got, wantSources)
+	}
+
+	// debian.sources is the image's own.
+	debianKey := filepath.Join(dir, "debian.gpg")
+	os.WriteFile(debianKey, bin, 0o644)
+	if rs, err := LoadRepos([]string{"deb [signed-by=" + debianKey + "] http://a.example/ bookworm contrib"}, nil); err != nil || rs[0].Name != "debian-extra" {
+		t.Errorf("a key named debian: %v", err)
 	}
 
 	// Two different keys by one name.

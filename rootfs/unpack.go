@@ -322,8 +322,9 @@ func (t *tree) unpackDeb(ctx context.Context, i int, d DebFile, buf []byte) (*In
 		}
 		err = u.entry(hdr, nil)
 	}
+	var damaged *apt.DataError
 	switch {
-	case err != nil && cached != nil:
+	case errors.As(err, &damaged):
 		// A damaged entry must not fail the next build too.
 		if rerr := d.Cache.RemoveData(d.SHA256); rerr != nil {
 			err = errors.Join(err, rerr)

@@ -14,11 +14,11 @@ import (
 var notConfigKeys = []string{"config", "print-config", "help"}
 
 // applyConfig sets, from the YAML file at path, each flag of fs that the
-// command line left unset: every long flag is a key, repeatable flags take
+// command line left unset (keys in ignore, which fs lacks, are skipped): every long flag is a key, repeatable flags take
 // a list (or one value). An unknown key, a value of the wrong type or a
 // list for a flag that takes one value is an error naming the key and its
 // line.
-func applyConfig(fs *pflag.FlagSet, path string) error {
+func applyConfig(fs *pflag.FlagSet, path string, ignore []string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("--config: %w", err)
@@ -38,6 +38,9 @@ func applyConfig(fs *pflag.FlagSet, path string) error {
 		k, v := top.Content[i], top.Content[i+1]
 		at := fmt.Sprintf("--config %s:%d", path, k.Line)
 		f := fs.Lookup(k.Value)
+		if f == nil && slices.Contains(ignore, k.Value) {
+			continue
+		}
 		if k.Kind != yaml.ScalarNode || f == nil || slices.Contains(notConfigKeys, k.Value) {
 			return fmt.Errorf("%s: unknown key %q (keys are basebuild's long flags)", at, k.Value)
 		}

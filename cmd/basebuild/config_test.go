@@ -125,6 +125,11 @@ func TestREADMESiteConfig(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.ReplaceAll(cfg, "/etc/basebuild/", dir+"/")), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// verify takes the same file, where images go and all.
+	_, _, err = runCLI(t, "verify", "--config", path, "oci:"+filepath.Join(dir, "missing"))
+	if err == nil || strings.Contains(err.Error(), "--config") {
+		t.Errorf("verify --config with the README's site.yaml: %v", err)
+	}
 	out, _, err := runCLI(t, "--config", path, "--suite", "trixie", "--print-config")
 	for _, want := range []string{"suite: trixie\n", "variant: slim\n", "  - update-ca-certificates\n",
 		"  - registry.acme.example/base/{suite}:{date}\n", "apt-preferences: " + dir + "/acme.pref:acme\n"} {

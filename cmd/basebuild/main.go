@@ -119,6 +119,9 @@ type buildFlags struct {
 	prefs    string
 	config   string
 	tmpfs    bool
+	// configIgnores are config keys this command has no flag for but
+	// takes without complaint (verify: the build's image flags).
+	configIgnores []string
 
 	// multiArch allows a comma-separated --arch list (basebuild's build
 	// does; verify does not yet); archs is the list.
@@ -159,7 +162,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 // unset, checks the build flags and returns the options they say.
 func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Options, error) {
 	if f.config != "" {
-		if err := applyConfig(fs, f.config); err != nil {
+		if err := applyConfig(fs, f.config, f.configIgnores); err != nil {
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
@@ -246,27 +249,45 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Option
 	return o, nil
 }
 
+// imageFlags are the flags of the build command that say what to make of
+// the image; verify has none of them.
+type imageFlags struct {
+	dryRun, ifChanged, printCfg bool
+	rootDir, sbom, report       string
+	outputs, push               []string
+}
+
+func (f *imageFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.dryRun, "dry-run", false, "resolve only: print the packages as 'name version arch', one a line, and fetch nothing but indexes")
+	fs.StringVar(&f.rootDir, "rootfs", "", "build the configured root filesystem into DIR (must not exist or be empty; needs root)")
+	fs.StringArrayVar(&f.outputs, "output", nil, "write the image: oci:DIR (OCI layout, tagged SUITE), docker-archive:FILE or rootfs-tar:FILE; repeatable (default oci:./out/SUITE unless --push or --rootfs is given)")
+	fs.StringArrayVar(&f.push, "push", nil, "push the image to a registry reference, e.g. registry.example/debian:bookworm; repeatable; credentials from the docker config and its credential helpers")
+	fs.BoolVar(&f.ifChanged, "if-changed", false, "build only if the inputs (packages, epoch, options, basebuild's version) differ from those the --push and oci: destinations' images record; else print the first one's digest")
+	fs.StringVar(&f.sbom, "sbom", "", "also write the image's SPDX 2.3 SBOM (JSON) to FILE")
+	fs.StringVar(&f.report, "report", "", "write a JSON report of the build to FILE: each phase's wall time, the digest, the package count, peak RSS, or the error")
+	fs.BoolVar(&f.printCfg, "print-config", false, "print the settings in effect, from the command line and --config, as a config file, and build nothing")
+}
+
+// imageFlagNames are the names of the imageFlags, which a config file
+// read by verify may hold.
+func imageFlagNames() []string {
+	fs := pflag.NewFlagSet("", pflag.ContinueOnError)
+	(&imageFlags{}).register(fs)
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	return names
+}
+
 func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := pflag.NewFlagSet("basebuild", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported once, by main
 	var (
-		bf      buildFlags
-		dryRun  bool
-		rootDir string
-		outputs []string
-		push    []string
-		sbom    string
+		bf  buildFlags
+		imf imageFlags
 	)
 	bf.register(fs)
 	bf.multiArch = true
-	fs.BoolVar(&dryRun, "dry-run", false, "resolve only: print the packages as 'name version arch', one a line, and fetch nothing but indexes")
-	fs.StringVar(&rootDir, "rootfs", "", "build the configured root filesystem into DIR (must not exist or be empty; needs root)")
-	fs.StringArrayVar(&outputs, "output", nil, "write the image: oci:DIR (OCI layout, tagged SUITE), docker-archive:FILE or rootfs-tar:FILE; repeatable (default oci:./out/SUITE unless --push or --rootfs is given)")
-	fs.StringArrayVar(&push, "push", nil, "push the image to a registry reference, e.g. registry.example/debian:bookworm; repeatable; credentials from the docker config and its credential helpers")
-	ifChanged := fs.Bool("if-changed", false, "build only if the inputs (packages, epoch, options, basebuild's version) differ from those the --push and oci: destinations' images record; else print the first one's digest")
-	fs.StringVar(&sbom, "sbom", "", "also write the image's SPDX 2.3 SBOM (JSON) to FILE")
-	report := fs.String("report", "", "write a JSON report of the build to FILE: each phase's wall time, the digest, the package count, peak RSS, or the error")
-	printCfg := fs.Bool("print-config", false, "print the settings in effect, from the command line and --config, as a config file, and build nothing")
+	imf.register(fs)
 	help := fs.BoolP("help", "h", false, "show this help")
 
 	if err := fs.Parse(args); err != nil {
@@ -283,6 +304,9 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err != nil {
 		return err
 	}
+	// What the flags, and --config, say.
+	dryRun, rootDir, outputs, push, sbom := imf.dryRun, imf.rootDir, imf.outputs, imf.push, imf.sbom
+	ifChanged, report, printCfg := &imf.ifChanged, &imf.report, &imf.printCfg
 	if *printCfg {
 		text, err := printConfig(fs)
 		if err != nil {

@@ -53,6 +53,8 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(io.Discard)
 	var bf buildFlags
 	bf.register(fs)
+	// A site's config file also says where images go.
+	bf.configIgnores = imageFlagNames()
 	help := fs.BoolP("help", "h", false, "show this help")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v (see basebuild verify --help)", errUsage, err)
