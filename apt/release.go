@@ -286,8 +286,8 @@ func parseRelease(body []byte) (*Release, error) {
 		Origin:               p.get("Origin"),
 		Label:                p.get("Label"),
 		Version:              p.get("Version"),
-		NotAutomatic:         p.get("NotAutomatic") == "yes",
-		ButAutomaticUpgrades: p.get("ButAutomaticUpgrades") == "yes",
+		NotAutomatic:         releaseFlag(p.get("NotAutomatic")),
+		ButAutomaticUpgrades: releaseFlag(p.get("ButAutomaticUpgrades")),
 		Architectures:        strings.Fields(p.get("Architectures")),
 		Components:           strings.Fields(p.get("Components")),
 		AcquireByHash:        p.get("Acquire-By-Hash") == "yes",
@@ -320,6 +320,15 @@ func parseRelease(body []byte) (*Release, error) {
 		return nil, errors.New("no SHA256 file list")
 	}
 	return rel, nil
+}
+
+// releaseFlag reads a Release's yes/no field as apt's StringToBool does.
+func releaseFlag(v string) bool {
+	switch strings.ToLower(v) {
+	case "yes", "true", "with", "on", "enable", "1":
+		return true
+	}
+	return false
 }
 
 // parseDate parses a Release date, "Sat, 11 Jul 2026 10:16:37 UTC".
