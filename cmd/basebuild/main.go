@@ -402,13 +402,30 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 	}
 
+	if *ifChanged {
+		// What it cannot go with, before anything is fetched.
+		if _, err := ifChangedRefs(o, rootDir, dryRun); err != nil {
+			return err
+		}
+	}
 	c, err := o.Client()
 	if err != nil {
 		return err
 	}
+	// Resolve first: the placeholders take the set's epoch, and
+	// --if-changed compares its inputs.
+	var set *apt.Set
+	if !multi {
+		if set, err = build.Resolve(ctx, o, c); err != nil {
+			return err
+		}
+		packages = len(set.Packages)
+	}
 	if templated {
-		epoch, err := build.Epoch(ctx, o, c)
-		if err != nil {
+		var epoch time.Time
+		if set != nil {
+			epoch = set.Epoch
+		} else if epoch, err = build.Epoch(ctx, o, c); err != nil {
 			return err
 		}
 		for _, list := range [][]string{outputs, o.Push} {
@@ -435,29 +452,18 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 	}
 
-	var refs []string
 	if *ifChanged {
-		if refs, err = ifChangedRefs(o, rootDir, dryRun); err != nil {
+		refs, err := ifChangedRefs(o, rootDir, dryRun)
+		if err != nil {
 			return err
 		}
-	}
-
-	var set *apt.Set
-	if *ifChanged {
-		set, digest, err = resolveIfChanged(ctx, o, c, refs, stderr)
-		if err == nil && digest != "" {
-			packages = len(set.Packages)
+		if digest, err = upToDate(ctx, o, set, refs, stderr); err != nil {
+			return err
+		}
+		if digest != "" {
 			fmt.Fprintln(stdout, digest)
 			return nil
 		}
-	} else if !multi {
-		set, err = build.Resolve(ctx, o, c)
-	}
-	if err != nil {
-		return err
-	}
-	if set != nil {
-		packages = len(set.Packages)
 	}
 	switch {
 	case multi:

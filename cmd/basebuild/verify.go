@@ -130,49 +130,45 @@ func ifChangedRefs(o *build.Options, rootDir string, dryRun bool) ([]string, err
 	return refs, nil
 }
 
-// resolveIfChanged resolves the package set and compares the inputs with
-// those every image at refs records. When they are all the same it returns
-// the first image's digest, and nothing need be built; else it says on
-// stderr what changed.
-func resolveIfChanged(ctx context.Context, o *build.Options, c *apt.Client, refs []string, stderr io.Writer) (*apt.Set, string, error) {
-	set, err := build.Resolve(ctx, o, c)
-	if err != nil {
-		return nil, "", err
-	}
+// upToDate compares the inputs of set with those every image at refs
+// records. When they are all the same it returns the first image's
+// digest, and nothing need be built; else it says on stderr what changed
+// and returns "".
+func upToDate(ctx context.Context, o *build.Options, set *apt.Set, refs []string, stderr io.Writer) (string, error) {
 	inputs := build.Inputs(o, set)
 	digest := ""
 	for _, ref := range refs {
 		img, err := build.ReadReference(ctx, ref, o.InsecureRegistry)
 		if errors.Is(err, build.ErrNoImage) {
 			fmt.Fprintf(stderr, "%s: no image yet: building\n", ref)
-			return set, "", nil
+			return "", nil
 		}
 		if err != nil {
-			return nil, "", err
+			return "", err
 		}
 		old, err := build.ImageInputs(img)
 		if err != nil {
-			return nil, "", fmt.Errorf("image %s: %w", ref, err)
+			return "", fmt.Errorf("image %s: %w", ref, err)
 		}
 		if old == "" {
 			fmt.Fprintf(stderr, "%s records no inputs: building\n", ref)
-			return set, "", nil
+			return "", nil
 		}
 		if old != inputs {
 			fmt.Fprintf(stderr, "%s is out of date: building\n", ref)
 			for _, change := range build.InputChanges(old, inputs) {
 				fmt.Fprintf(stderr, "  %s\n", change)
 			}
-			return set, "", nil
+			return "", nil
 		}
 		if digest == "" {
 			d, err := img.Digest()
 			if err != nil {
-				return nil, "", fmt.Errorf("image %s: %w", ref, err)
+				return "", fmt.Errorf("image %s: %w", ref, err)
 			}
 			digest = d.String()
 		}
 	}
 	fmt.Fprintf(stderr, "up to date (%s): not rebuilding\n", build.Fingerprint(inputs))
-	return set, digest, nil
+	return digest, nil
 }
