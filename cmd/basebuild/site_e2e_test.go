@@ -221,3 +221,73 @@ func applySimulation(t *testing.T, dpkgQuery string, sim []byte) string {
 	}
 	return b.String()
 }
+
+// TestSiteConfigNightly runs the README's nightly job: one config file
+// with an extra repository, its pin, apt settings and two placeholder
+// tags, pushed with --if-changed; the second run finds both tags up to
+// date and builds nothing.
+func TestSiteConfigNightly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	server := snapshotServer(t)
+	registry := os.Getenv("BASEBUILD_REGISTRY")
+	if registry == "" {
+		t.Skip("BASEBUILD_REGISTRY unset: run through make test")
+	}
+	dir := t.TempDir()
+	acme := apttest.NewAt(t, "127.0.0.2:0", apttest.Suite{Archive: "acme", Name: "bookworm", Origin: "Acme",
+		Debs: []apttest.Deb{{Name: "acme-motd", Version: "1.0", Arch: "all",
+			Files: []apttest.File{{Path: "etc/acme-motd", Body: "Acme base image\n"}}}}})
+	key := filepath.Join(dir, "acme-archive-keyring.gpg")
+	data, err := os.ReadFile(acme.KeyringPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := fmt.Sprintf("nightly%d", time.Now().UnixNano())
+	files := map[string]string{
+		key:                             string(data),
+		filepath.Join(dir, "acme.pref"): "Package: *\nPin: origin 127.0.0.2\nPin-Priority: 1001\n",
+		filepath.Join(dir, "site.yaml"): `suite: bookworm
+arch: amd64
+snapshot: 20240101T000000Z
+snapshot-server: ` + server + `
+cache-dir: ` + sharedCache + `
+variant: slim
+repo:
+  - deb [signed-by=` + key + `] ` + acme.URL("acme") + ` bookworm main
+apt-preferences: ` + filepath.Join(dir, "acme.pref") + `:acme
+include: [acme-motd]
+apt-conf:
+  - APT::Install-Recommends "false";
+push:
+  - ` + registry + `/` + repo + `/{suite}:{date}
+  - ` + registry + `/` + repo + `/{suite}:latest
+`,
+	}
+	for p, body := range files {
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "site.yaml")
+	out, stderr, err := runCLI(t, "--config", cfg, "--if-changed")
+	if err != nil {
+		t.Fatalf("first run: %v\n%s", err, stderr)
+	}
+	digest := lastLine(out)
+	for _, tag := range []string{"20240101", "latest"} {
+		if got := skopeoDigest(t, "docker://"+registry+"/"+repo+"/bookworm:"+tag, "--tls-verify=false"); got != digest {
+			t.Errorf("tag %s: %s, want %s", tag, got, digest)
+		}
+	}
+	out, stderr, err = runCLI(t, "--config", cfg, "--if-changed")
+	if err != nil || lastLine(out) != digest || !strings.Contains(stderr, "up to date") {
+		t.Errorf("second run: %v, digest %s (want %s)\n%s", err, lastLine(out), digest, stderr)
+	}
+	// The image is Acme's slim bookworm.
+	pkgs, _, err := runCLI(t, "packages", "--json", registry+"/"+repo+"/bookworm:latest")
+	if err != nil || !strings.Contains(pkgs, `"acme-motd"`) {
+		t.Errorf("packages of the pushed image: %v\n%s", err, pkgs)
+	}
+}
