@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/basebuild/basebuild/build"
 	"github.com/basebuild/basebuild/internal/faultproxy"
@@ -75,6 +79,35 @@ func checkCache(t *testing.T, cache string) {
 			if got := hex.EncodeToString(h.Sum(nil)); got != e.Name() {
 				t.Errorf("cache: bad entry %s: content hashes to %s", p, got)
 			}
+		}
+	}
+	// The data cache: whole entries only, each of a cached deb.
+	entries, err := os.ReadDir(filepath.Join(cache, "data"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(cache, "data", e.Name())
+		sum, ok := strings.CutSuffix(e.Name(), ".tar.zst")
+		if !ok || len(sum) != 64 {
+			t.Errorf("cache: not a data entry: %s", p)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(cache, "sha256", sum)); err != nil {
+			t.Errorf("cache: data entry %s of no cached deb", p)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := zstd.NewReader(f)
+		if err == nil {
+			_, err = io.Copy(io.Discard, zr)
+			zr.Close()
+		}
+		f.Close()
+		if err != nil {
+			t.Errorf("cache: damaged data entry %s: %v", p, err)
 		}
 	}
 }
