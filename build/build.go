@@ -108,24 +108,38 @@ func (o *Options) Archives() snapshots.Archives {
 	return a
 }
 
-// repositories lists the suites a build reads: SUITE, SUITE-updates and
-// the security suite. Suites that never have updates (sid, experimental)
-// read SUITE alone.
-func (o *Options) repositories(a snapshots.Archives) []apt.Repository {
+// repositories lists the suites a build reads, each with the keyring its
+// InRelease must be signed by: SUITE, SUITE-updates and the security
+// suite with --keyring's (suites that never have updates, sid and
+// experimental, read SUITE alone), then the extra repositories with
+// their own.
+func (o *Options) repositories(a snapshots.Archives) ([]apt.Repository, error) {
+	keyring, err := apt.LoadKeyring(cmpOr(o.Keyring, DefaultKeyring))
+	if err != nil {
+		return nil, err
+	}
 	snap := !o.Snapshot.IsZero()
-	repos := []apt.Repository{{URL: a.Debian, Suite: o.Suite, Snapshot: snap}}
+	repos := []apt.Repository{{URL: a.Debian, Suite: o.Suite, Snapshot: snap, Keyring: keyring}}
 	switch o.Suite {
 	case "sid", "unstable", "experimental", "rc-buggy":
 	default:
 		repos = append(repos,
-			apt.Repository{URL: a.Debian, Suite: o.Suite + "-updates", Snapshot: snap, Optional: true},
-			apt.Repository{URL: a.Security, Suite: snapshots.SecuritySuite(o.Suite), Snapshot: snap, Optional: true},
+			apt.Repository{URL: a.Debian, Suite: o.Suite + "-updates", Snapshot: snap, Optional: true, Keyring: keyring},
+			apt.Repository{URL: a.Security, Suite: snapshots.SecuritySuite(o.Suite), Snapshot: snap, Optional: true, Keyring: keyring},
 		)
 	}
 	for i := range o.Repos {
 		repos = append(repos, o.Repos[i].repositories(o.Arch)...)
 	}
-	return repos
+	return repos, nil
+}
+
+// now is the time Valid-Until is checked against.
+func (o *Options) now() time.Time {
+	if o.Now.IsZero() {
+		return time.Now()
+	}
+	return o.Now
 }
 
 // installRecommends matches an --apt-conf line setting
@@ -158,24 +172,11 @@ func (o *Options) Client() (*apt.Client, error) {
 // resolveIndexes fetches and verifies the suites' indexes and resolves the
 // package set, downloading no package.
 func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
-	keyringPath := o.Keyring
-	if keyringPath == "" {
-		keyringPath = DefaultKeyring
-	}
-	keyring, err := apt.LoadKeyring(keyringPath)
+	now := o.now()
+	archives := o.Archives()
+	repos, err := o.repositories(archives)
 	if err != nil {
 		return nil, err
-	}
-	now := o.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	archives := o.Archives()
-	repos := o.repositories(archives)
-	for i := range repos {
-		if repos[i].Keyring == nil {
-			repos[i].Keyring = keyring // Debian's
-		}
 	}
 
 	// Fetch the suites in parallel; each result lands in its own slot so

@@ -221,14 +221,9 @@ const resolverRevision = 3
 // resolveKey fetches and verifies the suites' Release files as Resolve does
 // and returns the hash of what resolution reads from them and from o.
 func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) {
-	keyringPath := cmpOr(o.Keyring, DefaultKeyring)
-	keyring, err := apt.LoadKeyring(keyringPath)
+	repos, err := o.repositories(o.Archives())
 	if err != nil {
 		return "", err
-	}
-	now := o.Now
-	if now.IsZero() {
-		now = time.Now()
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "basebuild %s\nresolver %d\nsuite %s\narch %s\ninclude %s\nexclude %s\nsnapshot %s\n",
@@ -239,11 +234,8 @@ func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) 
 	if o.noRecommends() {
 		fmt.Fprintf(h, "no-recommends\n")
 	}
-	for _, repo := range o.repositories(o.Archives()) {
-		if repo.Keyring == nil {
-			repo.Keyring = keyring // Debian's
-		}
-		rel, err := c.Release(ctx, repo, now)
+	for _, repo := range repos {
+		rel, err := c.Release(ctx, repo, o.now())
 		if err != nil {
 			return "", err
 		}

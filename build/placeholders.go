@@ -55,17 +55,11 @@ func Epoch(ctx context.Context, o *Options, c *apt.Client) (time.Time, error) {
 	if !o.Snapshot.IsZero() {
 		return o.Snapshot.UTC(), nil
 	}
-	keyring, err := apt.LoadKeyring(cmpOr(o.Keyring, DefaultKeyring))
+	repos, err := o.repositories(o.Archives())
 	if err != nil {
 		return time.Time{}, err
 	}
-	repo := o.repositories(o.Archives())[0]
-	repo.Keyring = keyring
-	now := o.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	rel, err := c.Release(ctx, repo, now)
+	rel, err := c.Release(ctx, repos[0], o.now())
 	if err != nil {
 		return time.Time{}, err
 	}
