@@ -186,6 +186,14 @@ func CheckDestination(dir string) error {
 // removeTree deletes a failed build, but never while anything is mounted
 // inside it: RemoveAll would descend into the host's /proc, /sys or /dev.
 func removeTree(dir string) error {
+	if err := notMountedBelow(dir); err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
+
+// notMountedBelow is an error naming the mounts below dir, if any.
+func notMountedBelow(dir string) error {
 	mounts, err := rootfs.MountsBelow(dir)
 	if err != nil {
 		return err
@@ -193,5 +201,5 @@ func removeTree(dir string) error {
 	if len(mounts) > 0 {
 		return fmt.Errorf("%s left in place: still mounted: %s", dir, strings.Join(mounts, ", "))
 	}
-	return os.RemoveAll(dir)
+	return nil
 }

@@ -3,11 +3,8 @@ package build
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/basebuild/basebuild/rootfs"
 )
 
 // workDir makes the temporary directory a build works in, under
@@ -30,12 +27,8 @@ func workDir(o *Options, prefix string) (string, func() error, error) {
 		return "", nil, fmt.Errorf("tmpfs on %s: %w (--tmpfs=false builds in TMPDIR)", dir, err)
 	}
 	return dir, func() error {
-		mounts, err := rootfs.MountsBelow(dir)
-		if err != nil {
+		if err := notMountedBelow(dir); err != nil {
 			return err
-		}
-		if len(mounts) > 0 {
-			return fmt.Errorf("%s left in place: still mounted: %s", dir, strings.Join(mounts, ", "))
 		}
 		if err := unix.Unmount(dir, 0); err != nil {
 			return fmt.Errorf("unmounting %s: %w", dir, err)
