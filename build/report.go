@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/basebuild/basebuild/snapshots"
 )
 
 // A Report records what a build did and how long each phase took, for
@@ -42,7 +44,7 @@ type Phase struct {
 func NewReport(o *Options) *Report {
 	r := &Report{Version: Version, Suite: o.Suite, Arch: o.Arch, Phases: []Phase{}, start: time.Now()}
 	if !o.Snapshot.IsZero() {
-		r.Snapshot = o.Snapshot.UTC().Format("20060102T150405Z")
+		r.Snapshot = snapshots.ID(o.Snapshot)
 	}
 	return r
 }
