@@ -1,7 +1,6 @@
 package apt
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -39,7 +38,6 @@ type pin struct {
 	names    []namePattern // nil: "Package: *"
 	typ      pinType
 	priority int
-	line     int
 
 	// Pin: version
 	version       string
@@ -83,37 +81,26 @@ func ParsePreferences(r io.Reader, name string) (*Preferences, error) {
 		}); err != nil {
 			return nil, err
 		}
-		p, err := newPin(st)
+		p, err := newPin(st, name)
 		if err != nil {
-			var le *lineError
-			if errors.As(err, &le) {
-				return nil, fmt.Errorf("%s:%d: %w", name, le.line, le.err)
-			}
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, err
 		}
 		prefs.pins = append(prefs.pins, *p)
 	}
 	return prefs, nil
 }
 
-type lineError struct {
-	line int
-	err  error
-}
-
-func (e *lineError) Error() string { return e.err.Error() }
-
-// newPin makes the pin of one stanza.
-func newPin(st stanza) (*pin, error) {
+// newPin makes the pin of one stanza of the file name.
+func newPin(st stanza, name string) (*pin, error) {
 	get, stanza := st.get, st.line
 	fail := func(line int, format string, args ...any) error {
-		return &lineError{line, fmt.Errorf(format, args...)}
+		return fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...))
 	}
 	pkgs, pkgLine, ok := get("package")
 	if !ok || pkgs == "" {
 		return nil, fail(stanza, "stanza without a Package field")
 	}
-	p := &pin{line: stanza}
+	p := &pin{}
 	if pkgs != "*" {
 		for _, w := range strings.Fields(pkgs) {
 			np := namePattern{pattern: w}

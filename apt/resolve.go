@@ -241,19 +241,15 @@ func (e *entry) candidate(policy *Policy, installed bool) *Package {
 	var versions [][]*Package
 	inst := -1
 	for _, p := range pkgs {
-		if n := len(versions); n > 0 {
-			if q := versions[n-1][0]; q.SHA256 == p.SHA256 && version.Compare(q.Version, p.Version) == 0 {
-				versions[n-1] = append(versions[n-1], p)
-				if installed && p == e.base {
-					inst = n - 1
-				}
-				continue
-			}
+		n := len(versions)
+		if n > 0 && versions[n-1][0].SHA256 == p.SHA256 && version.Compare(versions[n-1][0].Version, p.Version) == 0 {
+			versions[n-1] = append(versions[n-1], p)
+		} else {
+			versions = append(versions, []*Package{p})
 		}
 		if installed && p == e.base {
-			inst = len(versions)
+			inst = len(versions) - 1
 		}
-		versions = append(versions, []*Package{p})
 	}
 	c := policy.Candidate(versions, inst)
 	switch {
