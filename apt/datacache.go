@@ -1,7 +1,6 @@
 package apt
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +17,8 @@ import (
 //
 // An entry is written from the deb as it is unpacked, under a temporary
 // name, and renamed into place only when the whole member was read and
-// decompressed without error. zstd's checksum catches a damaged entry.
+// decompressed without error. zstd's checksum catches a damaged entry,
+// which is then removed.
 
 func (c *Cache) dataPath(debSHA256 string) string {
 	return filepath.Join(c.Dir, "data", debSHA256+".tar.zst")
@@ -38,7 +38,7 @@ func (c *Cache) OpenData(debSHA256 string) (io.ReadCloser, error) {
 	// without files.
 	if fi, err := f.Stat(); err != nil || fi.Size() == 0 {
 		f.Close()
-		c.RemoveData(debSHA256)
+		os.Remove(f.Name())
 		return nil, os.ErrNotExist
 	}
 	zr, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
@@ -54,39 +54,20 @@ type dataReader struct {
 	f  *os.File
 }
 
+// Read reads the entry. One that cannot be read to its end is damaged:
+// it is removed, so that it fails this build only.
 func (r *dataReader) Read(p []byte) (int, error) {
 	n, err := r.zr.Read(p)
 	if err != nil && err != io.EOF {
-		err = &DataError{r.f.Name(), err}
+		os.Remove(r.f.Name())
+		err = fmt.Errorf("cached data.tar %s (removed): %w", r.f.Name(), err)
 	}
 	return n, err
 }
 
-// A DataError is a failure to read a data cache entry: it is damaged.
-type DataError struct {
-	Path string
-	Err  error
-}
-
-func (e *DataError) Error() string { return fmt.Sprintf("cached data.tar %s: %v", e.Path, e.Err) }
-func (e *DataError) Unwrap() error { return e.Err }
-
 func (r *dataReader) Close() error {
 	r.zr.Close()
 	return r.f.Close()
-}
-
-// RemoveData removes the cached data.tar of a deb, as when it was found
-// damaged.
-func (c *Cache) RemoveData(debSHA256 string) error {
-	if !isLowerSHA256(debSHA256) {
-		return nil
-	}
-	err := os.Remove(c.dataPath(debSHA256))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
 }
 
 // A DataEntry is a data cache entry being written. Writes never fail: a

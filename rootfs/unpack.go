@@ -322,13 +322,7 @@ func (t *tree) unpackDeb(ctx context.Context, i int, d DebFile, buf []byte) (*In
 		}
 		err = u.entry(hdr, nil)
 	}
-	var damaged *apt.DataError
 	switch {
-	case errors.As(err, &damaged):
-		// A damaged entry must not fail the next build too.
-		if rerr := d.Cache.RemoveData(d.SHA256); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
 	case entry != nil && err != nil:
 		entry.Discard()
 	case entry != nil:
