@@ -306,8 +306,8 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	// What the flags, and --config, say.
 	dryRun, rootDir, outputs, push, sbom := imf.dryRun, imf.rootDir, imf.outputs, imf.push, imf.sbom
-	ifChanged, report, printCfg := &imf.ifChanged, &imf.report, &imf.printCfg
-	if *printCfg {
+	ifChanged, report := imf.ifChanged, imf.report
+	if imf.printCfg {
 		text, err := printConfig(fs)
 		if err != nil {
 			return err
@@ -319,14 +319,14 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	// digest and package count of a success or the error.
 	var digest string
 	var packages int
-	if *report != "" {
-		if fi, err := os.Stat(filepath.Dir(*report)); err != nil || !fi.IsDir() {
-			return fmt.Errorf("%w: --report %s: no directory %s", errUsage, *report, filepath.Dir(*report))
+	if report != "" {
+		if fi, err := os.Stat(filepath.Dir(report)); err != nil || !fi.IsDir() {
+			return fmt.Errorf("%w: --report %s: no directory %s", errUsage, report, filepath.Dir(report))
 		}
 		o.Report = build.NewReport(o)
 		defer func() {
 			o.Report.Finish(digest, packages, err)
-			if werr := o.Report.Write(*report); err == nil {
+			if werr := o.Report.Write(report); err == nil {
 				err = werr
 			}
 		}()
@@ -345,7 +345,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			return fmt.Errorf("%w: --dry-run takes one --arch, for now", errUsage)
 		case rootDir != "":
 			return fmt.Errorf("%w: --rootfs takes one --arch, for now", errUsage)
-		case *ifChanged:
+		case ifChanged:
 			return fmt.Errorf("%w: --if-changed takes one --arch, for now", errUsage)
 		case sbom != "":
 			return fmt.Errorf("%w: --sbom takes one --arch, for now (each image of the index has its SBOM attached)", errUsage)
@@ -402,7 +402,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 	}
 
-	if *ifChanged {
+	if ifChanged {
 		// What it cannot go with, before anything is fetched.
 		if _, err := ifChangedRefs(o, rootDir, dryRun); err != nil {
 			return err
@@ -452,7 +452,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 	}
 
-	if *ifChanged {
+	if ifChanged {
 		refs, err := ifChangedRefs(o, rootDir, dryRun)
 		if err != nil {
 			return err
