@@ -407,9 +407,6 @@ func (u *debUnpack) create(hdr *tar.Header, r io.Reader) error {
 		u.files = append(u.files, listName(p))
 		return nil // the root exists
 	}
-	if hasXattrs(hdr) && hdr.Typeflag != tar.TypeDir && hdr.Typeflag != tar.TypeReg {
-		return errors.New("xattrs are only supported on files and directories")
-	}
 	parent, err := u.t.resolveDir(path.Dir(p))
 	if err != nil {
 		return err
@@ -544,15 +541,14 @@ func (u *debUnpack) writeFile(e *newEntry, r io.Reader) error {
 	if _, err := io.CopyBuffer(f, r, u.buf); err != nil {
 		return truncated(err)
 	}
-	// chown clears setuid, setgid and file capabilities: chmod and
-	// xattrs come after it.
+	// chown clears setuid and setgid: chmod comes after it. Extended
+	// attributes in the member's PAX records are ignored, as dpkg ignores
+	// them: a package's file capabilities or trusted.* attributes would
+	// be set as root and carried into the layer.
 	if err := f.Chown(e.hdr.Uid, e.hdr.Gid); err != nil {
 		return err
 	}
 	if err := f.Chmod(fileMode(e.hdr)); err != nil {
-		return err
-	}
-	if err := setXattrs(f, e.hdr); err != nil {
 		return err
 	}
 	if err := setMtime(e.dir, e.tmp, e.hdr); err != nil {
@@ -730,8 +726,8 @@ func (t *tree) follow(q string, links int) (string, error) {
 	return cur, nil
 }
 
-// finishDirs gives the directories created here the owners, modes,
-// xattrs and mtimes planDirs plans.
+// finishDirs gives the directories created here the owners, modes
+// and mtimes planDirs plans.
 func (t *tree) finishDirs(rank []int, required []bool) error {
 	plans := planDirs(t.dirs, rank, required)
 	for _, name := range slices.Sorted(maps.Keys(plans)) {
@@ -875,9 +871,6 @@ func (t *tree) setDirAttrs(name string, p dirPlan) error {
 	if err := f.Chmod(fileMode(p.hdr)); err != nil {
 		return err
 	}
-	if err := setXattrs(f, p.hdr); err != nil {
-		return err
-	}
 	if !p.keepMtime {
 		return nil
 	}
@@ -898,46 +891,4 @@ func fileMode(hdr *tar.Header) fs.FileMode {
 		m |= fs.ModeSticky
 	}
 	return m
-}
-
-// xattrPrefix marks extended attributes in PAX records, as GNU tar and
-// bsdtar write them.
-const xattrPrefix = "SCHILY.xattr."
-
-func hasXattrs(hdr *tar.Header) bool {
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, xattrPrefix) {
-			return true
-		}
-	}
-	return false
-}
-
-// setXattrs sets the extended attributes hdr carries on the open file f.
-func setXattrs(f *os.File, hdr *tar.Header) error {
-	var keys []string
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, xattrPrefix) {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	slices.Sort(keys)
-	conn, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	err = conn.Control(func(fd uintptr) {
-		for _, k := range keys {
-			attr := strings.TrimPrefix(k, xattrPrefix)
-			if err := unix.Fsetxattr(int(fd), attr, []byte(hdr.PAXRecords[k]), 0); err != nil {
-				serr = fmt.Errorf("xattr %s: %w", attr, err)
-				return
-			}
-		}
-	})
-	return cmp.Or(err, serr)
 }
