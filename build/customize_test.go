@@ -55,13 +55,13 @@ func TestFingerprintCustomizeLines(t *testing.T) {
 	o, set := fingerprintInputs()
 	o.AptConf = []string{`APT::Install-Recommends "false";`, `APT::Get::Assume-Yes "true";`}
 	o.Copies = []Copy{c}
-	o.Customize = []string{"echo hi > /etc/site-hook"}
+	o.Customize = []string{"echo hi > /etc/site-hook", "curl -H 'Authorization: Bearer s3cret' https://site/x"}
 	in := Inputs(o, set)
 	for _, want := range []string{
 		"apt-conf.1 APT::Install-Recommends \"false\";\n",
 		"apt-conf.2 APT::Get::Assume-Yes \"true\";\n",
 		"copy.1 /opt/site sha256:",
-		"customize.1 echo hi > /etc/site-hook\n",
+		"customize.1 sha256:9327fa41865474d9fa0eb2f35c2c0271c0a859e252c7b7c594dac2bcbee72860\n",
 	} {
 		if !strings.Contains(in, want) {
 			t.Errorf("inputs lack %q:\n%s", want, in)
@@ -71,9 +71,15 @@ func TestFingerprintCustomizeLines(t *testing.T) {
 		t.Errorf("inputs record the host path %s:\n%s", src, in)
 	}
 	cb := o.createdBy()
-	for _, want := range []string{`--apt-conf 'APT::Install-Recommends "false";'`, "--copy sha256:", ":/opt/site", "--customize 'echo hi > /etc/site-hook'"} {
+	for _, want := range []string{`--apt-conf 'APT::Install-Recommends "false";'`, "--copy sha256:", ":/opt/site", "--customize sha256:9327fa41865474d9fa0eb2f35c2c0271c0a859e252c7b7c594dac2bcbee72860 --customize sha256:"} {
 		if !strings.Contains(cb, want) {
 			t.Errorf("createdBy %q lacks %q", cb, want)
+		}
+	}
+	// A hook's text may hold a secret: only its digest is recorded.
+	for _, s := range []string{"s3cret", "site-hook"} {
+		if strings.Contains(in, s) || strings.Contains(cb, s) {
+			t.Errorf("inputs or createdBy record hook text %q:\n%s\n%s", s, in, cb)
 		}
 	}
 	base := Fingerprint(in)

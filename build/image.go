@@ -161,7 +161,7 @@ func (o *Options) createdBy() string {
 		args = append(args, "--copy", shellQuote("sha256:"+c.digest(time.Time{})+":"+c.Dst))
 	}
 	for _, h := range o.Customize {
-		args = append(args, "--customize", shellQuote(h))
+		args = append(args, "--customize", hookDigest(h))
 	}
 	for i := range o.Repos {
 		args = append(args, "--repo", shellQuote(o.Repos[i].line()))
