@@ -9,10 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/basebuild/basebuild/apt"
@@ -26,8 +24,7 @@ var ErrNoImage = errors.New("no such image")
 
 // ReadReference returns the image ref names: "oci:DIR[:TAG]" for an OCI
 // layout (TAG may be left out when it holds one image), else a registry
-// reference, read with the docker config's credentials and over plain
-// HTTP if insecure or the registry is on loopback. Only the manifest is
+// reference, read as oci.RemoteImage reads it. Only the manifest is
 // fetched here.
 func ReadReference(ctx context.Context, ref string, insecure bool) (v1.Image, error) {
 	if dir, ok := strings.CutPrefix(ref, "oci:"); ok {
@@ -41,8 +38,7 @@ func ReadReference(ctx context.Context, ref string, insecure bool) (v1.Image, er
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain),
-		remote.WithUserAgent("basebuild"))
+	img, err := oci.RemoteImage(ctx, r, insecure)
 	if err != nil {
 		var te *transport.Error
 		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {

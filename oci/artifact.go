@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -244,10 +243,13 @@ func open(ctx context.Context, image string, insecure bool) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("basebuild")}
-	img, err := remote.Image(r, opts...)
+	opts, _, err := remoteOptions(ctx, r, insecure, nil, newTransport())
 	if err != nil {
 		return nil, err
+	}
+	img, err := remote.Image(r, opts...)
+	if err != nil {
+		return nil, refused(err)
 	}
 	s := &Source{Image: img}
 	s.referrers = func(typ string) ([]v1.Image, error) {
@@ -257,7 +259,7 @@ func open(ctx context.Context, image string, insecure bool) (*Source, error) {
 		}
 		ii, err := remote.Referrers(r.Context().Digest(h.String()), append(opts, remote.WithFilter("artifactType", typ))...)
 		if err != nil {
-			return nil, err
+			return nil, refused(err)
 		}
 		im, err := ii.IndexManifest()
 		if err != nil {
@@ -270,7 +272,7 @@ func open(ctx context.Context, image string, insecure bool) (*Source, error) {
 			}
 			a, err := remote.Image(r.Context().Digest(d.Digest.String()), opts...)
 			if err != nil {
-				return nil, err
+				return nil, refused(err)
 			}
 			out = append(out, a)
 		}

@@ -21,8 +21,9 @@ import (
 
 // PushOptions configure Push. The zero value is ready to use.
 type PushOptions struct {
-	// Insecure allows plain HTTP. Loopback registries (127.0.0.0/8, ::1,
-	// localhost) are always allowed it.
+	// Insecure allows plain HTTP to registries that are not on loopback,
+	// for anonymous requests only (see plainHTTP). Loopback registries
+	// (127.0.0.0/8, ::1, localhost) are always allowed it.
 	Insecure bool
 
 	// Retries is how many times a push that failed transiently (connection
@@ -75,31 +76,15 @@ func push(ctx context.Context, ref string, o PushOptions, digestOf func() (v1.Ha
 		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
 
-	keychain := o.Keychain
-	if keychain == nil {
-		keychain = authn.DefaultKeychain
-	}
-	// Resolved once rather than by remote.WithAuthFromKeychain on every
-	// attempt: a credential helper runs once, and a 401 can tell missing
-	// credentials from rejected ones.
-	auth, err := authn.Resolve(ctx, keychain, r.Context())
-	if err != nil {
-		return v1.Hash{}, fmt.Errorf("push %s: credentials for %s: %w", ref, registry, err)
-	}
-
 	tr := newTransport()
 	defer tr.CloseIdleConnections()
-	opts := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuth(auth),
-		remote.WithTransport(tr),
-		remote.WithUserAgent("basebuild"),
-		// Push retries whole attempts itself, so that they are counted,
-		// bounded and cancellable; retrying inside as well would multiply
-		// them.
-		remote.WithRetryPredicate(func(error) bool { return false }),
-		remote.WithRetryStatusCodes(),
+	opts, auth, err := remoteOptions(ctx, r, o.Insecure, o.Keychain, tr)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
+	// Push retries whole attempts itself, so that they are counted, bounded
+	// and cancellable; retrying inside as well would multiply them.
+	opts = append(opts, remote.WithRetryPredicate(func(error) bool { return false }), remote.WithRetryStatusCodes())
 
 	retries := o.Retries
 	if retries == 0 {
@@ -142,8 +127,110 @@ func push(ctx context.Context, ref string, o PushOptions, digestOf func() (v1.Ha
 	}
 }
 
+// remoteOptions are the options for every request to r's registry: the
+// credentials from keychain (nil: authn.DefaultKeychain), returned too, and
+// tr wrapped in the plain-HTTP rule. The credentials are resolved once
+// rather than by remote.WithAuthFromKeychain on every request: a
+// credential helper runs once, the rule knows whether there are any, and a
+// 401 can tell missing credentials from rejected ones.
+func remoteOptions(ctx context.Context, r name.Reference, insecure bool, keychain authn.Keychain, tr http.RoundTripper) ([]remote.Option, authn.Authenticator, error) {
+	if keychain == nil {
+		keychain = authn.DefaultKeychain
+	}
+	auth, err := authn.Resolve(ctx, keychain, r.Context())
+	if err != nil {
+		return nil, nil, fmt.Errorf("credentials for %s: %w", r.Context().RegistryStr(), err)
+	}
+	g := &guard{inner: tr, insecure: insecure, credentials: auth != authn.Anonymous}
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuth(auth),
+		remote.WithTransport(g),
+		remote.WithUserAgent("basebuild"),
+	}, auth, nil
+}
+
+// plainHTTP says whether host (a registry's, or its token service's,
+// host[:port]) may be reached over plain HTTP, and whether credentials may
+// go with it: loopback both; with --insecure-registry (insecure) other
+// hosts too, but without credentials; else nothing. Anyone on the path can
+// read or answer plain HTTP, so go-containerregistry's own fallback to it
+// for private (RFC 1918) addresses and *.localhost names is not followed.
+func plainHTTP(host string, insecure bool) (allowed, credentials bool) {
+	switch {
+	case loopback(host):
+		return true, true
+	case insecure:
+		return true, false
+	}
+	return false, false
+}
+
+// guard is the innermost transport of every registry request, whoever
+// made it (a ping, a token request, a redirect): it refuses plain HTTP
+// that plainHTTP does not allow. With credentials, it refuses plain HTTP
+// to anything but loopback outright rather than strip them, since they
+// travel in token requests' bodies as well as in Authorization headers.
+type guard struct {
+	inner       http.RoundTripper
+	insecure    bool
+	credentials bool // there are credentials for the registry
+}
+
+func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" {
+		allowed, credentials := plainHTTP(req.URL.Host, g.insecure)
+		if !allowed || g.credentials && !credentials {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, &plainHTTPError{host: req.URL.Host, credentials: allowed}
+		}
+	}
+	return g.inner.RoundTrip(req)
+}
+
+// plainHTTPError is a request guard refused to send.
+type plainHTTPError struct {
+	host        string
+	credentials bool // refused for the credentials only
+}
+
+func (e *plainHTTPError) Error() string {
+	if e.credentials {
+		return fmt.Sprintf("plain HTTP to %s refused: credentials are sent over plain HTTP to loopback registries only", e.host)
+	}
+	return fmt.Sprintf("plain HTTP to %s refused: it is not on loopback and --insecure-registry is not given", e.host)
+}
+
+// refused returns the plainHTTPError in err, if any, for a clearer message
+// than the failed HTTPS attempt beside it; else err.
+func refused(err error) error {
+	var pe *plainHTTPError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return err
+}
+
+// RemoteImage reads the image r names from its registry, with the docker
+// config's credentials and under the same plain-HTTP rule as Push. Only
+// the manifest is fetched here.
+func RemoteImage(ctx context.Context, r name.Reference, insecure bool) (v1.Image, error) {
+	opts, _, err := remoteOptions(ctx, r, insecure, nil, newTransport())
+	if err != nil {
+		return nil, err
+	}
+	img, err := remote.Image(r, opts...)
+	if err != nil {
+		return nil, refused(err)
+	}
+	return img, nil
+}
+
 // ParseReference parses the registry reference ref, allowing plain HTTP if
-// insecure or if the registry is on loopback.
+// insecure or if the registry is on loopback (the transport enforces it:
+// see plainHTTP).
 func ParseReference(ref string, insecure bool) (name.Reference, error) {
 	r, err := name.ParseReference(ref)
 	if err != nil || !insecure && !loopback(r.Context().RegistryStr()) {
@@ -187,7 +274,8 @@ func newTransport() *http.Transport {
 
 // transient reports whether err may go away when the push is tried again.
 func transient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	var pe *plainHTTPError
+	if errors.As(err, &pe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var te *transport.Error
@@ -211,6 +299,10 @@ func transient(err error) bool {
 // describe says in one line why a push to registry failed after attempts
 // attempts; anonymous means no credentials were sent.
 func describe(err error, registry string, attempts int, anonymous bool) string {
+	var pe *plainHTTPError
+	if errors.As(err, &pe) {
+		return pe.Error()
+	}
 	after := ""
 	if attempts > 1 {
 		after = fmt.Sprintf(" after %d attempts", attempts)

@@ -513,7 +513,7 @@ func TestParseReference(t *testing.T) {
 		{"127.0.0.2:5000/debian:bookworm", false, "http"},
 		{"localhost:5000/debian:bookworm", false, "http"},
 		{"[::1]:5000/debian:bookworm", false, "http"},
-		{"10.0.0.1:5000/debian:bookworm", false, "http"}, // go-containerregistry's private-network rule
+		{"10.0.0.1:5000/debian:bookworm", false, "http"}, // go-containerregistry's private-network rule, which guard overrules
 		{"debian:bookworm", false, "https"},
 	} {
 		r, err := ParseReference(tc.ref, tc.insecure)

@@ -49,7 +49,7 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := pflag.NewFlagSet("basebuild diff", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "print a JSON object with added, removed and changed packages")
-	insecure := fs.Bool("insecure-registry", false, "allow plain HTTP to registries (always allowed for loopback registries)")
+	insecure := fs.Bool("insecure-registry", false, "allow plain HTTP to registries not on loopback, without credentials (loopback registries always get it)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: diff: %v (see basebuild diff --help)", errUsage, err)

@@ -43,7 +43,7 @@ func runPackages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.SetOutput(io.Discard)
 	sources := fs.StringSlice("source", nil, "list only the binary packages of these source packages, comma-separated or repeated")
 	asJSON := fs.Bool("json", false, "print a JSON array, one object per image")
-	insecure := fs.Bool("insecure-registry", false, "allow plain HTTP to registries (always allowed for loopback registries)")
+	insecure := fs.Bool("insecure-registry", false, "allow plain HTTP to registries not on loopback, without credentials (loopback registries always get it)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: packages: %v (see basebuild packages --help)", errUsage, err)
