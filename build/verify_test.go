@@ -25,7 +25,7 @@ var hermeticEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 // every image basebuild makes now has a different digest.
 const (
 	fixedTreeImageDigest = "sha256:e462a7c36ab701b83fab079c4914cbdac19b2508aaed13a2e4a18b8071b15841"
-	fixedDebsLayerDigest = "sha256:65ee7457a172d994ebec030f6cd6c4b1361b5cdc6edc34f740c440ff7a7cffd1"
+	fixedDebsLayerDigest = "sha256:12219996a94420cd544f2f85e45c424b453334a3267ff4adb8117b0f5009b922"
 )
 
 // TestFixedTreeDigest makes the image of a fixed tree, as Image does after
