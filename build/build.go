@@ -44,6 +44,9 @@ type Options struct {
 	Preferences    *AptPreferences // --apt-preferences; nil: none
 	Copies         []Copy          // --copy, in order (see ParseCopy)
 	Customize      []string        // --customize hooks: shell commands run in the chroot, in order
+	// CustomizeNetwork gives the hooks the host's network; without it
+	// they have a loopback of their own only.
+	CustomizeNetwork bool
 
 	// Image outputs.
 	RootfsDir        string       // keep the rootfs here; empty: a temporary one

@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -261,14 +260,14 @@ func setAttrs(root *os.Root, name string, f CopyFile) error {
 }
 
 // runHooks runs each --customize command with /bin/sh -c in the tree dir,
-// chrooted with /proc, /sys and /dev mounted as for maintainer scripts and
-// everything they leave running killed afterwards. A failing hook fails
+// in the sandbox maintainer scripts run in (rootfs.Chroot), with the
+// host's network only when network is set. A failing hook fails
 // the build with its exit status and the last line it printed.
-func runHooks(ctx context.Context, dir string, hooks []string, log io.Writer) (err error) {
+func runHooks(ctx context.Context, dir string, hooks []string, network bool, log io.Writer) (err error) {
 	if log == nil {
 		log = io.Discard
 	}
-	c, err := rootfs.EnterChroot(ctx, dir)
+	c, err := rootfs.EnterChroot(ctx, dir, rootfs.ChrootOptions{Network: network})
 	if err != nil {
 		return err
 	}
@@ -282,7 +281,7 @@ func runHooks(ctx context.Context, dir string, hooks []string, log io.Writer) (e
 		if ctx.Err() != nil {
 			return err
 		}
-		var exit *exec.ExitError
+		var exit *rootfs.ExitError
 		status := err
 		if errors.As(err, &exit) {
 			status = exit

@@ -143,7 +143,7 @@ func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]s
 	if len(o.Customize) > 0 {
 		if err := step("customize", func() error {
 			log := o.scripts()
-			return log.replay(runHooks(ctx, dir, o.Customize, log.writer()))
+			return log.replay(runHooks(ctx, dir, o.Customize, o.CustomizeNetwork, log.writer()))
 		}); err != nil {
 			return err
 		}

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,15 +24,15 @@ import (
 // DefaultPath is the PATH of commands run in a chroot, debuerreotype-chroot's.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// A Chroot runs commands chrooted into a root filesystem that has /proc
-// and /sys (both read-only) and a minimal /dev mounted for them. The /dev
-// is a tmpfs of its own: null, zero, full, random, urandom and tty, the
-// fd and std* symlinks, shm, and a devpts instance behind ptmx.
-//
-// The mounts live in a private mount namespace that belongs to one locked
-// OS thread, and every command is started from that thread. So the host
-// never sees them, nothing propagates in either direction, and they
-// vanish with the thread even if the process dies without cleaning up.
+// A Chroot runs commands in a sandbox whose root is a root filesystem
+// (see sandbox.go): its own PID, mount, IPC, UTS, cgroup and network
+// namespaces, the tree as its root through pivot_root, /proc of its own
+// PID namespace and /sys (both read-only), a minimal /dev (null, zero,
+// full, random, urandom and tty, the fd and std* symlinks, shm, and a
+// devpts instance behind ptmx), a container's capabilities,
+// no_new_privs and Docker's default seccomp profile. Nothing of the
+// host is reachable by any path, the mounts are never visible on the
+// host, and every process a command starts is killed when it ends.
 type Chroot struct {
 	// Env is the environment of commands. EnterChroot sets a clean one:
 	// PATH, C locale, UTC, HOME=/root, noninteractive debconf, and
@@ -43,20 +42,30 @@ type Chroot struct {
 
 	dir     string   // absolute, symlink-free root
 	root    *os.File // dir, to look commands up inside it
-	ns      unix.Stat_t
 	created []string // mount points EnterChroot made, to remove again
 
-	work chan func() // run on the namespace thread
-	done chan error  // the thread's teardown result
+	init     *exec.Cmd    // the sandbox's init
+	initDone chan error   // its exit
+	ctl      *sandboxConn // its control socket
 
-	mu       sync.Mutex
+	mu       sync.Mutex // one command at a time
 	closed   bool
 	closeErr error
+
+	kmu    sync.Mutex
+	broken error // why the sandbox was killed, if it was
 }
 
-// EnterChroot mounts /proc, /sys and /dev inside dir for commands run
-// with Run. Close undoes it.
-func EnterChroot(ctx context.Context, dir string) (*Chroot, error) {
+// ChrootOptions say what a Chroot's commands may reach besides the tree.
+type ChrootOptions struct {
+	// Network keeps the host's network namespace; by default commands
+	// have a loopback of their own and nothing else.
+	Network bool
+}
+
+// EnterChroot starts a sandbox rooted at dir for commands run with Run.
+// Close ends it.
+func EnterChroot(ctx context.Context, dir string, opts ChrootOptions) (*Chroot, error) {
 	if err := context.Cause(ctx); err != nil {
 		return nil, err
 	}
@@ -76,18 +85,11 @@ func EnterChroot(ctx context.Context, dir string) (*Chroot, error) {
 		root.Close()
 		return nil, err
 	}
-	c := &Chroot{
-		Env:  env,
-		dir:  abs,
-		root: root,
-		work: make(chan func()),
-		done: make(chan error, 1),
-	}
-	ready := make(chan error, 1)
-	go c.serve(ready)
-	if err := <-ready; err != nil {
+	c := &Chroot{Env: env, dir: abs, root: root}
+	if err := c.start(opts); err != nil {
+		err = errors.Join(err, c.removeMountpoints())
 		root.Close()
-		return nil, errors.Join(err, <-c.done)
+		return nil, err
 	}
 	return c, nil
 }
@@ -106,7 +108,14 @@ func cleanEnv(dir string) ([]string, error) {
 		"DEBIAN_FRONTEND=noninteractive",
 		"DEBCONF_NONINTERACTIVE_SEEN=true",
 	}
-	epoch, err := os.ReadFile(filepath.Join(dir, "debuerreotype-epoch"))
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("chroot: %w", err)
+	}
+	defer root.Close()
+	// Through the root: a package's debuerreotype-epoch symlink must not
+	// read a host file.
+	epoch, err := root.ReadFile("debuerreotype-epoch")
 	switch {
 	case err == nil:
 		env = append(env, "SOURCE_DATE_EPOCH="+strings.TrimSpace(string(epoch)))
@@ -116,81 +125,67 @@ func cleanEnv(dir string) ([]string, error) {
 	return env, nil
 }
 
-// serve owns the namespace thread: it sets the mounts up, runs work until
-// Close, then tears down and returns without unlocking the thread, so the
-// runtime ends the thread and the namespace with it.
-func (c *Chroot) serve(ready chan<- error) {
-	runtime.LockOSThread()
-	if unix.Gettid() == unix.Getpid() {
-		// The main thread never exits, so it must not keep the namespace:
-		// hold it while another thread does the work.
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			c.serve(ready)
-		}()
-		<-done
-		runtime.UnlockOSThread()
-		return
-	}
-	if err := c.setup(); err != nil {
-		ready <- err
-		c.done <- c.teardown()
-		return
-	}
-	ready <- nil
-	for f := range c.work {
-		f()
-	}
-	c.done <- c.teardown()
-}
-
-func (c *Chroot) setup() error {
-	// CLONE_NEWNS also unshares the thread's root, cwd and umask.
-	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("chroot %s: new mount namespace: %w", c.dir, err)
-	}
-	if err := unix.Stat("/proc/thread-self/ns/mnt", &c.ns); err != nil {
-		return fmt.Errorf("chroot %s: %w", c.dir, err)
-	}
-	// The copied mounts still share propagation with the host's; cut that
-	// before mounting anything.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("chroot %s: make mounts private: %w", c.dir, err)
-	}
-	unix.Umask(0)
-	// dpkg runs maintainer scripts with umask 022 whatever its caller's.
-	defer unix.Umask(0o022)
-
-	const noexec = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	if err := c.mount("proc", "proc", "proc", noexec|unix.MS_RDONLY, ""); err != nil {
-		return err
-	}
-	if err := c.mount("sys", "sysfs", "sysfs", noexec|unix.MS_RDONLY, ""); err != nil {
-		return err
-	}
-	// A tmpfs of our own, so nothing is created in the rootfs's /dev.
-	if err := c.mount("dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
-		return err
-	}
-	return c.populateDev()
-}
-
-// mount mounts a new fstype filesystem on dir/name, creating the mount
-// point if it is missing. Read-only mounts are made read-only per mount
-// (a bind remount), never by changing a superblock the host shares.
-func (c *Chroot) mount(name, source, fstype string, flags uintptr, data string) error {
-	target := filepath.Join(c.dir, name)
-	if err := c.mountpoint(target); err != nil {
-		return err
-	}
-	if err := unix.Mount(source, target, fstype, flags&^unix.MS_RDONLY, data); err != nil {
-		return fmt.Errorf("chroot %s: mount %s on /%s: %w", c.dir, fstype, name, err)
-	}
-	if flags&unix.MS_RDONLY != 0 {
-		if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|flags, ""); err != nil {
-			return fmt.Errorf("chroot %s: make /%s read-only: %w", c.dir, name, err)
+// start makes the mount points the sandbox needs and starts its init.
+func (c *Chroot) start(opts ChrootOptions) error {
+	for _, name := range []string{"proc", "sys", "dev"} {
+		if err := c.mountpoint(filepath.Join(c.dir, name)); err != nil {
+			return err
 		}
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	c.ctl = &sandboxConn{fd: fds[0]}
+	child := os.NewFile(uintptr(fds[1]), "sandbox-control")
+	defer child.Close()
+
+	flags := unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
+	if !opts.Network {
+		flags |= unix.CLONE_NEWNET
+	}
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{sandboxArg0},
+		Env:        []string{},
+		ExtraFiles: []*os.File{child},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: uintptr(flags),
+			// Sent when the starting thread ends: it lives as long as
+			// the init, or this process.
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	c.init = cmd
+	c.initDone = make(chan error, 1)
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the init
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		c.initDone <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
+		c.ctl.Close()
+		return fmt.Errorf("chroot %s: start the sandbox: %w", c.dir, err)
+	}
+	child.Close()
+	var reply sandboxReply
+	err = c.ctl.send(sandboxConfig{Root: c.dir, Network: opts.Network}, -1)
+	if err == nil {
+		err = c.ctl.recv(&reply, nil)
+	}
+	if err == nil && reply.Err != "" {
+		err = errors.New(reply.Err)
+	}
+	if err != nil {
+		c.ctl.Close()
+		cmd.Process.Kill()
+		<-c.initDone
+		return fmt.Errorf("chroot %s: sandbox: %w", c.dir, err)
 	}
 	return nil
 }
@@ -215,141 +210,15 @@ func (c *Chroot) mountpoint(target string) error {
 	return nil
 }
 
-type devNode struct {
-	name         string
-	major, minor uint32
-}
-
-var devNodes = []devNode{
-	{"null", 1, 3},
-	{"zero", 1, 5},
-	{"full", 1, 7},
-	{"random", 1, 8},
-	{"urandom", 1, 9},
-	{"tty", 5, 0},
-}
-
-var devLinks = [][2]string{
-	{"fd", "/proc/self/fd"},
-	{"stdin", "/proc/self/fd/0"},
-	{"stdout", "/proc/self/fd/1"},
-	{"stderr", "/proc/self/fd/2"},
-	{"ptmx", "pts/ptmx"},
-}
-
-// populateDev makes the device nodes debootstrap makes, and a devpts of its
-// own behind /dev/ptmx: the host's ptmx would hand out the host's ptys.
-func (c *Chroot) populateDev() error {
-	dev := filepath.Join(c.dir, "dev")
-	for _, n := range devNodes {
-		p := filepath.Join(dev, n.name)
-		if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
-			return fmt.Errorf("chroot %s: mknod /dev/%s: %w", c.dir, n.name, err)
-		}
-	}
-	for _, l := range devLinks {
-		if err := os.Symlink(l[1], filepath.Join(dev, l[0])); err != nil {
-			return fmt.Errorf("chroot: %w", err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(dev, "shm"), os.ModeSticky|0o777); err != nil {
-		return fmt.Errorf("chroot: %w", err)
-	}
-	if err := os.Mkdir(filepath.Join(dev, "pts"), 0o755); err != nil {
-		return fmt.Errorf("chroot: %w", err)
-	}
-	return c.mount("dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC,
-		"newinstance,ptmxmode=0666,mode=0620,gid=5")
-}
-
-// teardown kills what is left in the namespace, unmounts everything under
-// the root, deepest last-mounted first, and removes the mount points it made.
-func (c *Chroot) teardown() error {
+func (c *Chroot) removeMountpoints() error {
 	var errs []error
-	if c.ns.Ino != 0 {
-		errs = append(errs, c.killAll())
-	}
-	errs = append(errs, c.unmountAll())
 	for _, p := range slices.Backward(c.created) {
 		if err := os.Remove(p); err != nil {
 			errs = append(errs, fmt.Errorf("chroot: %w", err))
 		}
 	}
+	c.created = nil
 	return errors.Join(errs...)
-}
-
-// killAll kills every process in the namespace, such as a daemon a
-// maintainer script started outside its process group, and waits for them
-// to exit: they would keep the mounts busy. Only commands started by this
-// Chroot and their descendants are in the namespace.
-func (c *Chroot) killAll() error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pids := c.members()
-		if len(pids) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("chroot %s: processes %v survive SIGKILL", c.dir, pids)
-		}
-		for _, pid := range pids {
-			unix.Kill(pid, unix.SIGKILL)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// members lists the processes in the namespace; exited ones (zombies
-// included) have left it.
-func (c *Chroot) members() []int {
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		var st unix.Stat_t
-		if unix.Stat("/proc/"+e.Name()+"/ns/mnt", &st) == nil && st.Dev == c.ns.Dev && st.Ino == c.ns.Ino {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-func (c *Chroot) unmountAll() error {
-	mounts, err := mountsUnder("/proc/thread-self/mountinfo", c.dir)
-	if err != nil {
-		return fmt.Errorf("chroot %s: %w", c.dir, err)
-	}
-	var failed []string
-	var errs []error
-	for _, m := range slices.Backward(mounts) {
-		if err := unmount(m); err != nil {
-			failed = append(failed, m)
-			errs = append(errs, err)
-		}
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("chroot %s: cannot unmount %s: %w", c.dir, strings.Join(failed, ", "), errors.Join(errs...))
-	}
-	return nil
-}
-
-// unmount unmounts target, retrying while it is busy, and detaches it as
-// a last resort; it is in a private namespace that is about to go anyway.
-func unmount(target string) error {
-	for range 50 {
-		err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW)
-		if err == nil || err == unix.EINVAL { // EINVAL: no longer a mount point
-			return nil
-		}
-		if err != unix.EBUSY {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return unix.Unmount(target, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
 }
 
 // MountsBelow lists, in mount order, the mount points of this process
@@ -406,16 +275,23 @@ func unescapeMountPath(s string) string {
 	return b.String()
 }
 
-// Close kills any process left in the chroot, unmounts what EnterChroot
-// mounted and whatever commands mounted below the root, and removes the
-// mount points EnterChroot created. It is safe to call more than once.
+// Close ends the sandbox: its init and every process left in it exit,
+// its mounts vanish with its mount namespace, and the mount points
+// EnterChroot created are removed. It is safe to call more than once.
 func (c *Chroot) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closed {
 		c.closed = true
-		close(c.work)
-		c.closeErr = <-c.done
+		c.ctl.Close()
+		err := <-c.initDone
+		if c.killed() != nil {
+			err = nil // killed on purpose
+		}
+		if err != nil {
+			err = fmt.Errorf("chroot %s: sandbox: %w", c.dir, err)
+		}
+		c.closeErr = errors.Join(err, c.removeMountpoints())
 		c.root.Close()
 	}
 	return c.closeErr
@@ -424,62 +300,97 @@ func (c *Chroot) Close() error {
 // Run runs name with args in the chroot with c.Env, stdin from /dev/null
 // and stdout and stderr to log (discarded if nil). A name without a slash
 // is looked up in the chroot's PATH. The command gets a session of its
-// own; cancelling ctx kills its whole process group.
+// own; when it ends, everything it left running is killed. Cancelling
+// ctx ends the whole sandbox.
 func (c *Chroot) Run(ctx context.Context, log io.Writer, name string, args ...string) error {
 	return c.run(ctx, log, c.Env, name, args...)
 }
 
 func (c *Chroot) run(ctx context.Context, log io.Writer, env []string, name string, args ...string) error {
+	if log == nil {
+		log = io.Discard
+	}
 	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
 		return fmt.Errorf("chroot %s: %s: %w", c.dir, name, errClosed)
+	case c.killed() != nil:
+		return fmt.Errorf("chroot %s: %s: %w", c.dir, name, c.killed())
 	}
 	file, err := c.lookPath(env, name)
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, file, args...)
-	cmd.Args[0] = name
-	cmd.Env = env
-	cmd.Dir = "/"
-	cmd.Stdout = log
-	cmd.Stderr = log
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Chroot: c.dir,
-		Setsid: true, // no controlling terminal to prompt on
-		// Sent when the namespace thread ends, i.e. if this process dies.
-		Pdeathsig: syscall.SIGKILL,
-	}
-	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
-	// Don't hang on output pipes a leftover background process holds.
-	cmd.WaitDelay = 5 * time.Second
-	if err := c.start(cmd); err != nil {
+	r, w, err := os.Pipe()
+	if err != nil {
 		return fmt.Errorf("chroot %s: %s: %w", c.dir, name, err)
 	}
-	err = cmd.Wait()
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(log, r)
+		r.Close()
+		close(copied)
+	}()
+	err = c.ctl.send(sandboxRequest{Path: file, Args: append([]string{name}, args...), Env: env}, int(w.Fd()))
+	w.Close()
+	if err != nil {
+		c.kill(err)
+		<-copied
+		return fmt.Errorf("chroot %s: %s: %w", c.dir, name, err)
+	}
+	stop := context.AfterFunc(ctx, func() { c.kill(context.Cause(ctx)) })
+	var reply sandboxReply
+	err = c.ctl.recv(&reply, nil)
+	stop()
+	// The init killed whatever the command left, so its output ends.
+	<-copied
 	if ctx.Err() != nil {
 		return fmt.Errorf("chroot %s: %s: %w", c.dir, name, context.Cause(ctx))
 	}
 	if err != nil {
-		return fmt.Errorf("chroot %s: %s: %w", c.dir, name, err)
+		c.kill(err)
+		return fmt.Errorf("chroot %s: %s: sandbox: %w", c.dir, name, err)
+	}
+	if reply.Err != "" {
+		return fmt.Errorf("chroot %s: %s: %s", c.dir, name, reply.Err)
+	}
+	if ws := syscall.WaitStatus(reply.Status); ws != 0 {
+		return fmt.Errorf("chroot %s: %s: %w", c.dir, name, &ExitError{ws})
 	}
 	return nil
 }
 
+// kill ends the sandbox after a failure or cancellation: every process
+// in it dies with its init.
+func (c *Chroot) kill(why error) {
+	c.kmu.Lock()
+	if c.broken == nil {
+		c.broken = why
+	}
+	c.kmu.Unlock()
+	c.init.Process.Kill()
+}
+
+func (c *Chroot) killed() error {
+	c.kmu.Lock()
+	defer c.kmu.Unlock()
+	return c.broken
+}
+
 var errClosed = errors.New("chroot is closed")
 
-// start starts cmd on the namespace thread, so that it inherits the mounts.
-func (c *Chroot) start(cmd *exec.Cmd) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return errClosed
+// An ExitError is a command's unsuccessful end.
+type ExitError struct{ Status syscall.WaitStatus }
+
+// ExitCode is the exit status, or -1 when a signal ended the command.
+func (e *ExitError) ExitCode() int { return e.Status.ExitStatus() }
+
+func (e *ExitError) Error() string {
+	if e.Status.Signaled() {
+		return "signal: " + e.Status.Signal().String()
 	}
-	res := make(chan error, 1)
-	c.work <- func() { res <- cmd.Start() }
-	return <-res
+	return fmt.Sprintf("exit status %d", e.Status.ExitStatus())
 }
 
 // lookPath finds name in env's PATH inside the chroot, resolving symlinks

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -67,7 +66,7 @@ func hostMountsUnder(t *testing.T, dir string) {
 
 func enterChroot(t *testing.T, dir string) *Chroot {
 	t.Helper()
-	c, err := EnterChroot(context.Background(), dir)
+	c, err := EnterChroot(context.Background(), dir, ChrootOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +158,7 @@ func TestChrootRunError(t *testing.T) {
 	dir := busyboxRoot(t)
 	c := enterChroot(t, dir)
 	err := c.Run(context.Background(), nil, "sh", "-c", "exit 3")
-	var exit *exec.ExitError
+	var exit *ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
 		t.Fatalf("got %v, want exit status 3", err)
 	}
@@ -182,7 +181,7 @@ func TestChrootEnterError(t *testing.T) {
 	if err := os.Symlink("/dev", filepath.Join(dir, "dev")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := EnterChroot(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "not a directory") {
+	if _, err := EnterChroot(context.Background(), dir, ChrootOptions{}); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("got %v, want a not-a-directory error", err)
 	}
 	hostMountsUnder(t, dir)
@@ -194,6 +193,7 @@ func TestChrootEnterError(t *testing.T) {
 func TestChrootCancel(t *testing.T) {
 	dir := busyboxRoot(t)
 	c := enterChroot(t, dir)
+	pidns := strings.TrimSpace(chrootOutput(t, c, "readlink /proc/self/ns/pid"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// A foreground sleep, a background one in the same process group and
@@ -206,7 +206,7 @@ func TestChrootCancel(t *testing.T) {
 			echo $$ >/tmp/fg
 			sleep 1000`)
 	}()
-	pids := waitPIDs(t, dir, "fg", "bg", "daemon")
+	waitPIDs(t, dir, "fg", "bg", "daemon")
 	cancel()
 	select {
 	case err := <-errc:
@@ -216,14 +216,38 @@ func TestChrootCancel(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancellation")
 	}
-	for _, name := range []string{"fg", "bg"} {
-		waitDead(t, name, pids[name])
+	// Cancelling ends the whole sandbox, the daemon too.
+	namespaceEmpty(t, "pid", pidns)
+	if err := c.Run(context.Background(), nil, "sh", "-c", "true"); err == nil {
+		t.Error("Run after cancellation succeeded")
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitDead(t, "daemon", pids["daemon"])
 	hostMountsUnder(t, dir)
+}
+
+// namespaceEmpty waits until no process is left in the namespace ns (the
+// link text of /proc/PID/ns/KIND, "pid:[…]").
+func namespaceEmpty(t *testing.T, kind, ns string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var left []string
+		links, _ := filepath.Glob("/proc/[0-9]*/ns/" + kind)
+		for _, l := range links {
+			if target, err := os.Readlink(l); err == nil && target == ns {
+				left = append(left, l)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes left in %s: %v", ns, left)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // waitPIDs waits for the chroot's commands to write their pids to /tmp.
@@ -246,38 +270,14 @@ func waitPIDs(t *testing.T, dir string, names ...string) map[string]int {
 	return pids
 }
 
-// waitDead waits for pid to exit; a zombie nobody reaps counts as exited.
-func waitDead(t *testing.T, name string, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return
-		}
-		if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 0 && f[0] == "Z" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s (pid %d) is still running", name, pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func TestChrootCommandMounts(t *testing.T) {
-	// What a command mounts below the root is unmounted too, and never
-	// reaches the host.
+func TestChrootLeftovers(t *testing.T) {
+	// What a command leaves running is killed when it ends, whatever its
+	// session or process group.
 	dir := busyboxRoot(t)
 	c := enterChroot(t, dir)
-	chrootOutput(t, c, "mount -t tmpfs scratch /tmp && touch /tmp/x")
-	hostMountsUnder(t, dir)
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	hostMountsUnder(t, dir)
-	if _, err := os.Stat(filepath.Join(dir, "tmp/x")); err == nil {
-		t.Error("the command's tmpfs wrote to the rootfs")
+	chrootOutput(t, c, "setsid sleep 1000 </dev/null >/dev/null 2>&1 & sleep 1000 </dev/null >/dev/null 2>&1 & true")
+	if got := chrootOutput(t, c, "ls /proc | grep -c '^[0-9]'"); got != "4\n" {
+		t.Errorf("%s processes in the sandbox after a command left two running, want 4 (init, sh, ls and grep)", strings.TrimSpace(got))
 	}
 }
 

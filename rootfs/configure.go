@@ -66,7 +66,7 @@ func Configure(ctx context.Context, dir string, pkgs []*Installed, log io.Writer
 	if err := stageConffiles(dir, pkgs); err != nil {
 		return err
 	}
-	c, err := EnterChroot(ctx, dir)
+	c, err := EnterChroot(ctx, dir, ChrootOptions{})
 	if err != nil {
 		return err
 	}

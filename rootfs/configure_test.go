@@ -380,12 +380,16 @@ func TestConfigureDpkgFails(t *testing.T) {
 
 func TestConfigureCancel(t *testing.T) {
 	dir := configureRoot(t, "")
-	slow := fakeInstalled("slow", "", "#!/bin/sh\necho $$ >/tmp/fg\nexec sleep 1000\n")
+	slow := fakeInstalled("slow", "", "#!/bin/sh\nreadlink /proc/self/ns/pid >/tmp/pidns\necho $$ >/tmp/fg\nexec sleep 1000\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- Configure(ctx, dir, []*Installed{slow}, nil) }()
-	pid := waitPIDs(t, dir, "fg")["fg"]
+	waitPIDs(t, dir, "fg")
+	pidns, err := os.ReadFile(filepath.Join(dir, "tmp/pidns"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cancel()
 	select {
 	case err := <-errc:
@@ -395,7 +399,7 @@ func TestConfigureCancel(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Configure did not return after cancellation")
 	}
-	waitDead(t, "preinst", pid)
+	namespaceEmpty(t, "pid", strings.TrimSpace(string(pidns)))
 	for _, name := range []string{"usr/sbin/policy-rc.d", "var/lib/dpkg/tmp.ci"} {
 		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
 			t.Errorf("%s left behind", name)

@@ -1,9 +1,15 @@
 package rootfs
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestChrootContainment runs, in a chroot, a script that tries to write
@@ -44,4 +50,124 @@ true`
 		}
 	}
 	hostMountsUnder(t, dir)
+}
+
+// TestSandboxHostUnreachable plays a hostile maintainer script that knows
+// basebuild's pid, the path of a root-only secret on the host and a port
+// a host service listens on on loopback, and checks what it got.
+func TestSandboxHostUnreachable(t *testing.T) {
+	dir := busyboxRoot(t)
+	for _, applet := range []string{"nsenter", "unshare", "nc", "wget", "hostname", "grep", "chroot", "mkdir"} {
+		if err := os.Symlink("busybox", filepath.Join(dir, "bin", applet)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const secret = "s3cr3t-proxy-password"
+	t.Setenv("https_proxy", "http://user:"+secret+"@proxy.example:3128")
+	hostDir := t.TempDir()
+	secretFile := filepath.Join(hostDir, "config.json")
+	if err := os.WriteFile(secretFile, []byte(`{"auths":{"r":{"auth":"`+secret+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			conn.Close()
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	pid := strconv.Itoa(os.Getpid())
+
+	c := enterChroot(t, dir)
+	script := fmt.Sprintf(`
+echo pwned > /proc/%[1]s/root%[2]s/written 2>/dev/null
+cat /proc/%[1]s/environ 2>/dev/null
+cat /proc/%[1]s/root%[3]s %[3]s 2>/dev/null
+nsenter -t %[1]s -m -p -- /bin/sh -c 'echo pwned > %[2]s/nsenter' 2>/dev/null
+(setsid nsenter -t %[1]s -m -- sleep 1000 &) 2>/dev/null
+unshare -U -r true 2>/dev/null && echo userns
+unshare -m true 2>/dev/null && echo mountns
+mkdir -p /x && chroot /x true 2>/dev/null; true
+echo hi | nc -w 1 127.0.0.1 %[4]s 2>/dev/null
+wget -q -T 1 -O - http://127.0.0.1:%[4]s/ 2>/dev/null
+env
+echo fds: $(ls /proc/self/fd | tr '\n' ' ')
+hostname
+grep -E '^(CapBnd|CapEff|CapPrm|CapInh|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status
+true`, pid, hostDir, secretFile, port)
+	out := chrootOutput(t, c, script)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, secret) {
+		t.Errorf("the sandbox read the secret:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(hostDir); len(entries) != 1 {
+		t.Errorf("the sandbox wrote into the host's %s: %v", hostDir, entries)
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("%d connections reached a host loopback listener", n)
+	}
+	for _, bad := range []string{"userns", "mountns"} {
+		if strings.Contains(out, bad+"\n") {
+			t.Errorf("the sandbox could make a %s:\n%s", bad, out)
+		}
+	}
+	const want = "0000000000000000" // no capability outside the container set
+	for _, line := range []string{
+		"NoNewPrivs:\t1", "Seccomp:\t2", "CapBnd:\t00000000a80425fb", "CapEff:\t00000000a80425fb",
+		"CapAmb:\t" + want, "\nlocalhost\n", "fds: 0 1 2 3\n",
+	} {
+		if !strings.Contains(out, line) {
+			t.Errorf("sandbox output lacks %q:\n%s", line, out)
+		}
+	}
+	for _, kv := range strings.Split(out, "\n") {
+		if strings.HasPrefix(kv, "https_proxy=") || strings.HasPrefix(kv, "BASEBUILD") {
+			t.Errorf("the host's environment reached the sandbox: %s", kv)
+		}
+	}
+	// Nothing of the sandbox is left: the nsenter attempt failed, and the
+	// namespace's processes are gone.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := hostProcessesUnder(t, dir)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes rooted in the sandbox left after Close: %v", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// hostProcessesUnder lists the host's processes whose root is dir.
+func hostProcessesUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	var left []string
+	links, _ := filepath.Glob("/proc/[0-9]*/root")
+	for _, l := range links {
+		// A pivoted sandbox's root reads as "/" from outside: compare
+		// the root directory's identity instead.
+		var a, b os.FileInfo
+		var err error
+		if a, err = os.Stat(l); err != nil {
+			continue
+		}
+		if b, err = os.Stat(dir); err == nil && os.SameFile(a, b) {
+			left = append(left, l)
+		}
+	}
+	return left
 }

@@ -152,7 +152,7 @@ func checkCustomized(t *testing.T, dir string, start, old time.Time) {
 		t.Errorf("opt/site/serve links to %q, want bin/serve", target)
 	}
 
-	ch, err := rootfs.EnterChroot(context.Background(), dir)
+	ch, err := rootfs.EnterChroot(context.Background(), dir, rootfs.ChrootOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

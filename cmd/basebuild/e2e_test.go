@@ -107,7 +107,7 @@ func lineDiff(want, got string) string {
 // (but going on) when the command fails.
 func chrootRunner(t *testing.T, dir string) func(name string, args ...string) string {
 	t.Helper()
-	ch, err := rootfs.EnterChroot(context.Background(), dir)
+	ch, err := rootfs.EnterChroot(context.Background(), dir, rootfs.ChrootOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

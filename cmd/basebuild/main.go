@@ -21,6 +21,7 @@ import (
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/build"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/rootfs"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
@@ -66,6 +67,9 @@ Flags:
 var errUsage = errors.New("usage")
 
 func main() {
+	// A copy of basebuild started as a maintainer-script sandbox's init
+	// is that init and nothing else.
+	rootfs.RunSandboxInit()
 	// The image must not depend on the caller's umask: directories made
 	// along the way and files the maintainer scripts create get the modes
 	// of the usual umask, as in debuerreotype's container.
@@ -151,7 +155,8 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.repos, "repo", nil, "an extra signed apt repository, as a one-line source: 'deb [signed-by=FILE arch=ARCH,…] URL SUITE COMPONENT…'; its InRelease must be signed by a key in FILE; its packages join the resolution, and the image gets its sources and key (/etc/apt/keyrings/NAME.gpg); repeatable")
 	fs.StringArrayVar(&f.sources, "sources", nil, "extra signed apt repositories from a deb822 .sources FILE (Types, URIs, Suites, Components, Architectures, Signed-By), as --repo; repeatable")
 	fs.StringVar(&f.prefs, "apt-preferences", "", "pin packages with an apt_preferences(5) FILE, as apt-get dist-upgrade would, and install it in the image as /etc/apt/preferences.d/NAME (FILE[:NAME], default name basebuild)")
-	fs.StringArrayVar(&o.Customize, "customize", nil, "run this shell command (/bin/sh -c) in the chroot after the packages are configured and the files copied, before finishing, with /proc, /sys and /dev mounted as for maintainer scripts; a failing one fails the build; repeatable, in order")
+	fs.StringArrayVar(&o.Customize, "customize", nil, "run this shell command (/bin/sh -c) in the chroot after the packages are configured and the files copied, before finishing, in the sandbox maintainer scripts run in (no network but a loopback of its own unless --customize-network); a failing one fails the build; repeatable, in order")
+	fs.BoolVar(&o.CustomizeNetwork, "customize-network", false, "give --customize hooks the host's network (they are otherwise confined as maintainer scripts are, with a loopback of their own only)")
 	fs.StringVar(&f.config, "config", "", "read flags from a YAML FILE: each long flag is a key, with a list for a repeatable flag; flags on the command line win over it")
 	fs.BoolVar(&f.tmpfs, "tmpfs", true, "build the image's tree and layer in a private tmpfs, which the host never sees and which vanishes with basebuild; --tmpfs=false builds them in TMPDIR (a --rootfs tree is always built beside DIR)")
 	fs.BoolVarP(&o.Verbose, "verbose", "v", false, "also print each phase's time and the maintainer scripts' output (without it, their last lines are printed only when one fails)")

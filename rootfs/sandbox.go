@@ -1,0 +1,434 @@
+package rootfs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/moby/profiles/seccomp"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// The sandbox is an init process of basebuild's own, re-executed from
+// /proc/self/exe into new PID, mount, IPC, UTS, cgroup and (unless the
+// caller asks for the host's network) network namespaces. It pivots into
+// the tree, mounts a /proc of its PID namespace, a read-only /sys and a
+// minimal /dev, and then confines itself as a default rootful container
+// is confined: the capability bounding set and capabilities reduced to
+// the container default, no_new_privs, and Docker's default seccomp
+// profile. Only then does it run commands, one at a time, each with a
+// clean environment and only fds 0–2, and kill whatever a command left
+// behind before it answers. Everything it started dies with it: it is
+// PID 1 of its namespace, and it dies with basebuild.
+
+// sandboxArg0 is argv[0] of the re-executed basebuild that is a sandbox's
+// init; RunSandboxInit recognises it.
+const sandboxArg0 = "basebuild-sandbox-init"
+
+// sandboxHostname is the sandbox's host name: the builder's never shows.
+const sandboxHostname = "localhost"
+
+// containerCaps are the capabilities Docker and podman give a rootful
+// container by default; nothing in the sandbox has any other.
+var containerCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+var capNumbers = map[string]uintptr{
+	"CAP_CHOWN": unix.CAP_CHOWN, "CAP_DAC_OVERRIDE": unix.CAP_DAC_OVERRIDE,
+	"CAP_FSETID": unix.CAP_FSETID, "CAP_FOWNER": unix.CAP_FOWNER,
+	"CAP_MKNOD": unix.CAP_MKNOD, "CAP_NET_RAW": unix.CAP_NET_RAW,
+	"CAP_SETGID": unix.CAP_SETGID, "CAP_SETUID": unix.CAP_SETUID,
+	"CAP_SETFCAP": unix.CAP_SETFCAP, "CAP_SETPCAP": unix.CAP_SETPCAP,
+	"CAP_NET_BIND_SERVICE": unix.CAP_NET_BIND_SERVICE, "CAP_SYS_CHROOT": unix.CAP_SYS_CHROOT,
+	"CAP_KILL": unix.CAP_KILL, "CAP_AUDIT_WRITE": unix.CAP_AUDIT_WRITE,
+}
+
+// sandboxConfig is the init's first message.
+type sandboxConfig struct {
+	Root    string // absolute, symlink-free
+	Network bool   // keep the host's network namespace
+}
+
+// sandboxRequest asks the init to run one command; the fd of its output
+// comes with it.
+type sandboxRequest struct {
+	Path string
+	Args []string
+	Env  []string
+}
+
+// sandboxReply answers the first message (Err only) and each request.
+type sandboxReply struct {
+	Status int // syscall.WaitStatus
+	Err    string
+}
+
+// RunSandboxInit runs the sandbox init and exits, when this process was
+// started as one by EnterChroot; otherwise it returns at once. A program
+// that uses EnterChroot calls it first thing in main, and a test binary
+// in TestMain.
+func RunSandboxInit() {
+	if len(os.Args) == 0 || os.Args[0] != sandboxArg0 {
+		return
+	}
+	// Capabilities, the bounding set, no_new_privs and the seccomp filter
+	// belong to a thread: the one that confines itself must be the one
+	// that starts every command.
+	runtime.LockOSThread()
+	// Whatever basebuild inherited without close-on-exec must not reach
+	// a command: only 0–2 do.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		os.Exit(1)
+	}
+	ctl := &sandboxConn{fd: 3}
+	var cfg sandboxConfig
+	if err := ctl.recv(&cfg, nil); err != nil {
+		os.Exit(1)
+	}
+	devNull, err := confine(cfg)
+	reply := sandboxReply{}
+	if err != nil {
+		reply.Err = err.Error()
+	}
+	if ctl.send(reply, -1) != nil || err != nil {
+		os.Exit(1)
+	}
+	serve(ctl, devNull)
+	os.Exit(0)
+}
+
+// confine makes this process, PID 1 of fresh namespaces, the sandbox: the
+// tree as its root, its own /proc, /sys and /dev, and a container's
+// privileges. It returns /dev/null, the commands' stdin.
+func confine(cfg sandboxConfig) (*os.File, error) {
+	// The copied mounts still share propagation with the host's.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return nil, fmt.Errorf("make mounts private: %w", err)
+	}
+	// pivot_root needs the new root to be a mount point.
+	if err := unix.Mount(cfg.Root, cfg.Root, "", unix.MS_BIND, ""); err != nil {
+		return nil, fmt.Errorf("bind %s: %w", cfg.Root, err)
+	}
+	if err := unix.Chdir(cfg.Root); err != nil {
+		return nil, err
+	}
+	// The old root goes on top of the new one and is then detached, so no
+	// host path is left reachable by any name.
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return nil, fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return nil, fmt.Errorf("detach the host's root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return nil, err
+	}
+	// Mounted inside the new root: a symlink in the tree can only point
+	// within it.
+	if err := mountFS("proc", "/proc", "proc", nodevExec|unix.MS_RDONLY, ""); err != nil {
+		return nil, err
+	}
+	if err := mountFS("sysfs", "/sys", "sysfs", nodevExec|unix.MS_RDONLY, ""); err != nil {
+		return nil, err
+	}
+	if err := mountFS("tmpfs", "/dev", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
+		return nil, err
+	}
+	if err := populateDev(); err != nil {
+		return nil, err
+	}
+	if err := unix.Sethostname([]byte(sandboxHostname)); err != nil {
+		return nil, fmt.Errorf("sethostname: %w", err)
+	}
+	if !cfg.Network {
+		if err := loopbackUp(); err != nil {
+			return nil, err
+		}
+	}
+	devNull, err := os.Open("/dev/null")
+	if err != nil {
+		return nil, err
+	}
+	// dpkg runs maintainer scripts with umask 022 whatever its caller's.
+	unix.Umask(0o022)
+	if err := dropPrivileges(); err != nil {
+		devNull.Close()
+		return nil, err
+	}
+	return devNull, nil
+}
+
+const nodevExec = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+
+// mountFS mounts a new fstype file system on target. Read-only mounts
+// are made read-only per mount (a bind remount), never by changing a
+// superblock the host shares.
+func mountFS(source, target, fstype string, flags uintptr, data string) error {
+	if err := unix.Mount(source, target, fstype, flags&^unix.MS_RDONLY, data); err != nil {
+		return fmt.Errorf("mount %s on %s: %w", fstype, target, err)
+	}
+	if flags&unix.MS_RDONLY != 0 {
+		if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|flags, ""); err != nil {
+			return fmt.Errorf("make %s read-only: %w", target, err)
+		}
+	}
+	return nil
+}
+
+type devNode struct {
+	name         string
+	major, minor uint32
+}
+
+var devNodes = []devNode{
+	{"null", 1, 3},
+	{"zero", 1, 5},
+	{"full", 1, 7},
+	{"random", 1, 8},
+	{"urandom", 1, 9},
+	{"tty", 5, 0},
+}
+
+var devLinks = [][2]string{
+	{"fd", "/proc/self/fd"},
+	{"stdin", "/proc/self/fd/0"},
+	{"stdout", "/proc/self/fd/1"},
+	{"stderr", "/proc/self/fd/2"},
+	{"ptmx", "pts/ptmx"},
+}
+
+// populateDev makes the device nodes debootstrap makes, and a devpts of its
+// own behind /dev/ptmx: the host's ptmx would hand out the host's ptys.
+func populateDev() error {
+	for _, n := range devNodes {
+		if err := unix.Mknod("/dev/"+n.name, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
+			return fmt.Errorf("mknod /dev/%s: %w", n.name, err)
+		}
+		// Whatever the umask.
+		if err := unix.Chmod("/dev/"+n.name, 0o666); err != nil {
+			return err
+		}
+	}
+	for _, l := range devLinks {
+		if err := os.Symlink(l[1], "/dev/"+l[0]); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir("/dev/shm", 0o755); err != nil {
+		return err
+	}
+	if err := unix.Chmod("/dev/shm", unix.S_ISVTX|0o777); err != nil {
+		return err
+	}
+	if err := os.Mkdir("/dev/pts", 0o755); err != nil {
+		return err
+	}
+	return mountFS("devpts", "/dev/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC,
+		"newinstance,ptmxmode=0666,mode=0620,gid=5")
+}
+
+// loopbackUp brings up lo in the sandbox's own network namespace, as
+// container runtimes do: loopback is all the network a command has.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	return nil
+}
+
+// dropPrivileges leaves this thread, and so every command it starts, with
+// a container's privileges: the bounding set and the capabilities reduced
+// to containerCaps, no_new_privs, and the container default seccomp
+// filter.
+func dropPrivileges() error {
+	keep := map[uintptr]bool{}
+	var mask [2]uint32
+	for _, name := range containerCaps {
+		c := capNumbers[name]
+		keep[c] = true
+		mask[c/32] |= 1 << (c % 32)
+	}
+	last, err := lastCap()
+	if err != nil {
+		return err
+	}
+	for c := uintptr(0); c <= last; c++ {
+		if keep[c] {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0); err != nil {
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := [2]unix.CapUserData{}
+	for i := range data {
+		data[i] = unix.CapUserData{Effective: mask[i], Permitted: mask[i], Inheritable: mask[i]}
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	filter, err := containerSeccomp()
+	if err != nil {
+		return err
+	}
+	return loadSeccomp(filter)
+}
+
+// lastCap is the highest capability this kernel knows.
+func lastCap() (uintptr, error) {
+	data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 0, fmt.Errorf("cap_last_cap: %w", err)
+	}
+	return uintptr(n), nil
+}
+
+// containerSeccomp is Docker's default seccomp profile (moby's own copy)
+// for this architecture, kernel and containerCaps.
+func containerSeccomp() (*specs.LinuxSeccomp, error) {
+	spec := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: containerCaps}}}
+	profile, err := seccomp.GetDefaultProfile(spec)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp profile: %w", err)
+	}
+	return profile, nil
+}
+
+// serve runs each request on this (the confined) thread and answers it,
+// until the control socket closes.
+func serve(ctl *sandboxConn, devNull *os.File) {
+	for {
+		var req sandboxRequest
+		var out *os.File
+		if err := ctl.recv(&req, &out); err != nil {
+			return
+		}
+		reply := runOne(req, devNull, out)
+		if ctl.send(reply, -1) != nil {
+			return
+		}
+	}
+}
+
+// runOne runs req with stdout and stderr to out, then kills whatever is
+// left in the namespace and reaps it.
+func runOne(req sandboxRequest, devNull, out *os.File) sandboxReply {
+	var reply sandboxReply
+	if out == nil {
+		return sandboxReply{Err: "no output file"}
+	}
+	cmd := &exec.Cmd{
+		Path:        req.Path,
+		Args:        req.Args,
+		Env:         req.Env,
+		Dir:         "/",
+		Stdin:       devNull,
+		Stdout:      out,
+		Stderr:      out,
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	err := cmd.Start()
+	out.Close()
+	if err == nil {
+		err = cmd.Wait()
+	}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		reply.Status = int(exit.Sys().(syscall.WaitStatus))
+	default:
+		reply.Err = err.Error()
+	}
+	// PID 1's kill(-1) reaches every other process of the namespace.
+	unix.Kill(-1, unix.SIGKILL)
+	for {
+		if _, err := unix.Wait4(-1, nil, 0, nil); err != nil && err != unix.EINTR {
+			break // ECHILD: none left
+		}
+	}
+	return reply
+}
+
+// sandboxConn is one end of the control socket: a SOCK_SEQPACKET pair, so
+// each message arrives whole.
+type sandboxConn struct{ fd int }
+
+// send sends v as JSON, with file (if >= 0) as an SCM_RIGHTS message.
+func (c *sandboxConn) send(v any, file int) error {
+	msg, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if file >= 0 {
+		oob = unix.UnixRights(file)
+	}
+	return unix.Sendmsg(c.fd, msg, oob, nil, 0)
+}
+
+// recv receives one message into v, and its file into *file if asked.
+func (c *sandboxConn) recv(v any, file **os.File) error {
+	buf := make([]byte, 1<<20)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errors.New("control socket closed")
+	}
+	if file != nil && oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			fds, err := unix.ParseUnixRights(&m)
+			if err != nil {
+				return err
+			}
+			for _, fd := range fds {
+				if *file == nil {
+					*file = os.NewFile(uintptr(fd), "output")
+				} else {
+					unix.Close(fd)
+				}
+			}
+		}
+	}
+	return json.Unmarshal(buf[:n], v)
+}
+
+func (c *sandboxConn) Close() error { return unix.Close(c.fd) }
