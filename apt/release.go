@@ -3,6 +3,7 @@ package apt
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -257,6 +258,12 @@ func verifyInRelease(data []byte, keyring openpgp.EntityList, verifyAt func(*pac
 			unknown = append(unknown, fmt.Sprintf("%016X", id))
 			continue
 		}
+		// apt (2.6 on) refuses these digests: a collision would let
+		// another text carry the signature.
+		if weakHash(sig.Hash) {
+			errs = append(errs, fmt.Sprintf("key %016X: %s digest, too weak", id, sig.Hash))
+			continue
+		}
 		t := verifyAt(sig)
 		config := &packet.Config{Time: func() time.Time { return t }}
 		_, err := openpgp.CheckDetachedSignature(issuer, bytes.NewReader(block.Bytes), bytes.NewReader(sigData), config)
@@ -269,6 +276,15 @@ func verifyInRelease(data []byte, keyring openpgp.EntityList, verifyAt func(*pac
 		return nil, fmt.Errorf("no signature by a key in the keyring (signed by %s)", strings.Join(unknown, ", "))
 	}
 	return nil, fmt.Errorf("bad signature (%s)", strings.Join(errs, "; "))
+}
+
+// weakHash reports whether apt refuses signatures made with h.
+func weakHash(h crypto.Hash) bool {
+	switch h {
+	case crypto.MD5, crypto.SHA1, crypto.RIPEMD160:
+		return true
+	}
+	return false
 }
 
 // parseRelease parses the (verified) text of a Release file.

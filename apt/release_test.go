@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
@@ -472,4 +473,57 @@ SHA256:
 			t.Errorf("%s: no error", name)
 		}
 	}
+}
+
+// A signature made with SHA-1 (or weaker) is refused, as apt 2.6 does,
+// even by a key in the keyring.
+func TestReleaseWeakDigest(t *testing.T) {
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
+	a.Set("debian/dists/bookworm/InRelease", clearSignWith(t, a.Key, a.Get("debian/dists/bookworm/Release"), crypto.SHA1))
+	c, _ := testClient(t)
+	rel, err := c.Release(context.Background(), testRepo(t, a, "bookworm"), now)
+	wantErr(t, err, `suite "bookworm"`, "SHA-1 digest, too weak")
+	if rel != nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("got %v, %q: want no Release and a one-line error", rel, err)
+	}
+
+	// The same by SHA-256 verifies: the refusal is the digest's.
+	a.Set("debian/dists/bookworm/InRelease", clearSignWith(t, a.Key, a.Get("debian/dists/bookworm/Release"), crypto.SHA256))
+	if _, err := c.Release(context.Background(), testRepo(t, a, "bookworm"), now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clearSignWith clearsigns text with key using digest h, which go-crypto's
+// clearsign.Encode would not write for SHA-1.
+func clearSignWith(t *testing.T, key *openpgp.Entity, text []byte, h crypto.Hash) []byte {
+	t.Helper()
+	text = bytes.TrimSuffix(text, []byte("\n"))
+	id := key.PrimaryKey.KeyId
+	sig := &packet.Signature{Version: 4, SigType: packet.SigTypeText, PubKeyAlgo: key.PrimaryKey.PubKeyAlgo,
+		Hash: h, CreationTime: apttest.Epoch, IssuerKeyId: &id}
+	hasher, err := sig.PrepareSign(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasher.Write(bytes.ReplaceAll(text, []byte("\n"), []byte("\r\n")))
+	// No salt notation: go-crypto has no salt size for SHA-1.
+	noSalt := false
+	config := &packet.Config{Time: func() time.Time { return apttest.Epoch }, NonDeterministicSignaturesViaNotation: &noSalt}
+	if err := sig.Sign(hasher, key.PrivateKey, config); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	name := map[crypto.Hash]string{crypto.SHA1: "SHA1", crypto.SHA256: "SHA256"}[h]
+	fmt.Fprintf(&out, "-----BEGIN PGP SIGNED MESSAGE-----\nHash: %s\n\n%s\n", name, text)
+	w, err := armor.Encode(&out, "PGP SIGNATURE", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sig.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	out.WriteByte('\n')
+	return out.Bytes()
 }
