@@ -25,13 +25,14 @@ type Repository struct {
 	Components []string // default ["main"]
 	Keyring    openpgp.EntityList
 
-	// Snapshot marks an immutable archive (snapshot.debian.org): its
-	// InRelease is cached by URL, Valid-Until is ignored, and signatures
-	// are checked as of the Release's Date (see Release).
+	// Snapshot marks an immutable archive (snapshot.debian.org) read as
+	// of a past time: its InRelease is cached by URL, and signatures are
+	// checked as of the Release's Date (see Release).
 	Snapshot bool
 
 	// Optional makes a missing suite (404 on InRelease) a note via Log
-	// rather than an error.
+	// rather than an error. It is never remembered: the next build asks
+	// again.
 	Optional bool
 }
 
@@ -85,8 +86,13 @@ type FileHash struct {
 // against repo.Keyring and parses it. Nothing from a file that fails
 // verification is used.
 //
-// Without repo.Snapshot, signatures are checked as of now and an expired
-// Valid-Until is an error. With it, Valid-Until is ignored and each
+// now is the time the archive is read as of: the present, or for a
+// repo.Snapshot the snapshot's time. The Release must be valid then: its
+// Valid-Until, if any, not before now, and, for a snapshot, its Date not
+// after now (a Release from after the snapshot is not the snapshot's;
+// without a snapshot, an older Release is the mirror's to serve).
+//
+// Without repo.Snapshot, signatures are checked as of now. With it, each
 // signature is checked as of the Release's Date (or the signature's
 // creation time if later, since the archive signs moments after writing
 // Date), so that an archive signed by a key that has expired since still
@@ -101,10 +107,6 @@ func (c *Client) Release(ctx context.Context, repo Repository, now time.Time) (*
 	}
 	if repo.Snapshot && c.Cache != nil {
 		if data, ok := c.Cache.getURL(url); ok {
-			if len(data) == 0 && repo.Optional {
-				c.noteOnce(url, "suite %q: no InRelease at %s (cached); skipping optional suite", repo.Suite, url)
-				return nil, nil
-			}
 			if rel, err := readRelease(data, repo, now); err == nil {
 				return rel, nil
 			}
@@ -114,15 +116,7 @@ func (c *Client) Release(ctx context.Context, repo Repository, now time.Time) (*
 	}
 	data, err := c.get(ctx, url)
 	if errors.Is(err, ErrNotFound) && repo.Optional {
-		c.noteOnce(url, "suite %q: no InRelease at %s; skipping optional suite", repo.Suite, url)
-		if repo.Snapshot && c.Cache != nil {
-			// A snapshot never changes: remember the absence as an
-			// empty entry (no valid InRelease is empty), so a warm
-			// build needs no network.
-			if err := c.Cache.putURL(url, nil); err != nil {
-				c.logf("cache: %v", err)
-			}
-		}
+		c.noteOnce(url, "suite %q: no InRelease at %s; skipping it, as allowed", repo.Suite, url)
 		return nil, nil
 	}
 	if err != nil {
@@ -170,7 +164,17 @@ func readRelease(data []byte, repo Repository, now time.Time) (*Release, error) 
 	if repo.Suite != rel.Suite && repo.Suite != rel.Codename {
 		return nil, fmt.Errorf("suite %q (%s): InRelease is for suite %q, codename %q", repo.Suite, url, rel.Suite, rel.Codename)
 	}
-	if !repo.Snapshot && !rel.ValidUntil.IsZero() && now.After(rel.ValidUntil) {
+	// An old, validly signed Release replayed in place of the current
+	// one would roll back security updates: Valid-Until bounds that, and
+	// a snapshot's time bounds its Date.
+	if repo.Snapshot {
+		if rel.Date.After(now) {
+			return nil, fmt.Errorf("suite %q (%s): InRelease dated %s, after the snapshot time %s", repo.Suite, url, rel.Date.Format(time.RFC1123), now.UTC().Format(time.RFC1123))
+		}
+		if !rel.ValidUntil.IsZero() && now.After(rel.ValidUntil) {
+			return nil, fmt.Errorf("suite %q (%s): InRelease expired before the snapshot time %s: Valid-Until %s", repo.Suite, url, now.UTC().Format(time.RFC1123), rel.ValidUntil.Format(time.RFC1123))
+		}
+	} else if !rel.ValidUntil.IsZero() && now.After(rel.ValidUntil) {
 		return nil, fmt.Errorf("suite %q (%s): InRelease expired: Valid-Until %s", repo.Suite, url, rel.ValidUntil.Format(time.RFC1123))
 	}
 	return rel, nil

@@ -211,6 +211,13 @@ func expiringKey(t *testing.T) *openpgp.Entity {
 func TestReleaseMissing(t *testing.T) {
 	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
 	c, log := testClient(t)
+	url := a.URL("debian") + "/dists/bookworm-updates/InRelease"
+
+	_, err := c.Release(context.Background(), testRepo(t, a, "bookworm-updates"), now)
+	wantErr(t, err, `"bookworm-updates"`, url, "404")
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("error %v is not ErrNotFound", err)
+	}
 
 	opt := testRepo(t, a, "bookworm-updates")
 	opt.Optional = true
@@ -218,18 +225,36 @@ func TestReleaseMissing(t *testing.T) {
 	if err != nil || rel != nil {
 		t.Fatalf("optional missing suite: got %v, %v; want nil, nil", rel, err)
 	}
-	url := a.URL("debian") + "/dists/bookworm-updates/InRelease"
-	if !strings.Contains(log(), "skipping optional suite") || !strings.Contains(log(), url) {
+	if !strings.Contains(log(), "skipping it") || !strings.Contains(log(), url) {
 		t.Errorf("log %q does not note the skipped suite", log())
-	}
-
-	_, err = c.Release(context.Background(), testRepo(t, a, "bookworm-updates"), now)
-	wantErr(t, err, `"bookworm-updates"`, url, "404")
-	if !errors.Is(err, ErrNotFound) {
-		t.Errorf("error %v is not ErrNotFound", err)
 	}
 	if n := a.Requests("debian/dists/bookworm-updates/InRelease"); n != 2 {
 		t.Errorf("got %d requests for the missing InRelease, want 2 (no retries)", n)
+	}
+}
+
+// A snapshot's missing suite is asked for again each time, never cached
+// as missing: a 404 from a server having a bad moment must not drop the
+// security updates of every later build.
+func TestReleaseSnapshotMissingNotCached(t *testing.T) {
+	a := apttest.New(t,
+		apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}},
+		apttest.Suite{Name: "bookworm-updates", Debs: []apttest.Deb{{Name: "foo", Version: "1.1"}}})
+	c, _ := testClient(t)
+	path := "archive/debian/" + snapshotStamp + "/dists/bookworm-updates/InRelease"
+	repo := snapshotRepo(t, a, "bookworm-updates")
+	repo.Optional = true
+	a.Fail(path, 404)
+	if rel, err := c.Release(context.Background(), repo, now); rel != nil || err != nil {
+		t.Fatalf("optional, 404: got %v, %v", rel, err)
+	}
+	a.Fail(path, 0)
+	rel, err := c.Release(context.Background(), repo, now)
+	if err != nil || rel == nil {
+		t.Fatalf("after the 404: got %v, %v; want the suite", rel, err)
+	}
+	if n := a.Requests(path); n != 2 {
+		t.Errorf("%d requests, want 2", n)
 	}
 }
 
@@ -250,8 +275,31 @@ func TestReleaseValidUntil(t *testing.T) {
 	_, err = c.Release(context.Background(), testRepo(t, a, "bookworm-security"), now)
 	wantErr(t, err, `"bookworm-security"`, a.URL("debian")+"/dists/bookworm-security/InRelease", "Valid-Until", "08 Jan 2024")
 
-	if _, err := c.Release(context.Background(), snapshotRepo(t, a, "bookworm-security"), now); err != nil {
-		t.Errorf("snapshot: %v", err)
+	// A snapshot is read as of its time: valid then, it verifies years
+	// later; expired then, it does not.
+	snap := snapshotRepo(t, a, "bookworm-security")
+	if _, err := c.Release(context.Background(), snap, until.Add(-time.Hour)); err != nil {
+		t.Errorf("snapshot before Valid-Until: %v", err)
+	}
+	_, err = c.Release(context.Background(), snap, until.Add(time.Hour))
+	wantErr(t, err, `"bookworm-security"`, "expired before the snapshot time Mon, 08 Jan 2024 01:00:00 UTC", "Valid-Until Mon, 08 Jan 2024 00:00:00 UTC")
+}
+
+// A snapshot's Release dated after the snapshot time is not the
+// snapshot's: an archive replaying Releases out of order is refused, and
+// so is what the cache holds for the same URL.
+func TestReleaseSnapshotDate(t *testing.T) {
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
+	c, _ := testClient(t)
+	repo := snapshotRepo(t, a, "bookworm")
+	if _, err := c.Release(context.Background(), repo, apttest.Epoch); err != nil {
+		t.Fatalf("Date at the snapshot time: %v", err)
+	}
+	early := apttest.Epoch.Add(-time.Second)
+	rel, err := c.Release(context.Background(), repo, early)
+	wantErr(t, err, `suite "bookworm"`, "dated Mon, 01 Jan 2024 00:00:00 UTC, after the snapshot time Sun, 31 Dec 2023 23:59:59 UTC")
+	if rel != nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("got %v, %q: want no Release and a one-line error", rel, err)
 	}
 }
 

@@ -5,6 +5,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -48,6 +49,11 @@ type Options struct {
 	// they have a loopback of their own only.
 	CustomizeNetwork bool
 
+	// AllowMissing names the -updates or security suites a build may go
+	// without (--allow-missing-suite); any other missing suite is an
+	// error, so that security updates are never dropped unnoticed.
+	AllowMissing []string
+
 	// Image outputs.
 	RootfsDir        string       // keep the rootfs here; empty: a temporary one
 	Outputs          []oci.Output // oci:DIR, docker-archive:FILE, rootfs-tar:FILE
@@ -63,7 +69,8 @@ type Options struct {
 
 	// HostRoot is where the host's apt sources are read from ("/").
 	HostRoot string
-	// Now is the time Valid-Until is checked against; zero means time.Now.
+	// Now is the time Valid-Until is checked against without --snapshot;
+	// zero means time.Now. With --snapshot it is the snapshot's time.
 	Now time.Time
 }
 
@@ -115,7 +122,7 @@ func (o *Options) Archives() snapshots.Archives {
 // InRelease must be signed by: SUITE, SUITE-updates and the security
 // suite with --keyring's (suites that never have updates, sid and
 // experimental, read SUITE alone), then the extra repositories with
-// their own.
+// their own. Each must exist, but for those in o.AllowMissing.
 func (o *Options) repositories(a snapshots.Archives) ([]apt.Repository, error) {
 	keyring, err := apt.LoadKeyring(cmpOr(o.Keyring, DefaultKeyring))
 	if err != nil {
@@ -123,13 +130,12 @@ func (o *Options) repositories(a snapshots.Archives) ([]apt.Repository, error) {
 	}
 	snap := !o.Snapshot.IsZero()
 	repos := []apt.Repository{{URL: a.Debian, Suite: o.Suite, Snapshot: snap, Keyring: keyring}}
-	switch o.Suite {
-	case "sid", "unstable", "experimental", "rc-buggy":
-	default:
-		repos = append(repos,
-			apt.Repository{URL: a.Debian, Suite: o.Suite + "-updates", Snapshot: snap, Optional: true, Keyring: keyring},
-			apt.Repository{URL: a.Security, Suite: snapshots.SecuritySuite(o.Suite), Snapshot: snap, Optional: true, Keyring: keyring},
-		)
+	for _, s := range o.UpdateSuites() {
+		url := a.Debian
+		if s == snapshots.SecuritySuite(o.Suite) {
+			url = a.Security
+		}
+		repos = append(repos, apt.Repository{URL: url, Suite: s, Snapshot: snap, Optional: slices.Contains(o.AllowMissing, s), Keyring: keyring})
 	}
 	for i := range o.Repos {
 		repos = append(repos, o.Repos[i].repositories(o.Arch)...)
@@ -137,8 +143,32 @@ func (o *Options) repositories(a snapshots.Archives) ([]apt.Repository, error) {
 	return repos, nil
 }
 
-// now is the time Valid-Until is checked against.
+// UpdateSuites are the suites that carry SUITE's updates, SUITE-updates
+// and its security suite, or none for suites that never have updates.
+func (o *Options) UpdateSuites() []string {
+	switch o.Suite {
+	case "sid", "unstable", "experimental", "rc-buggy":
+		return nil
+	}
+	return []string{o.Suite + "-updates", snapshots.SecuritySuite(o.Suite)}
+}
+
+// release is c.Release for a suite of the build; a missing update suite's
+// error says how to build without it.
+func (o *Options) release(ctx context.Context, c *apt.Client, repo apt.Repository) (*apt.Release, error) {
+	rel, err := c.Release(ctx, repo, o.now())
+	if errors.Is(err, apt.ErrNotFound) && slices.Contains(o.UpdateSuites(), repo.Suite) {
+		err = fmt.Errorf("%w (to build without its updates: --allow-missing-suite %s)", err, repo.Suite)
+	}
+	return rel, err
+}
+
+// now is the time the archive is read as of: the snapshot's, or the
+// present, against which Valid-Until is checked.
 func (o *Options) now() time.Time {
+	if !o.Snapshot.IsZero() {
+		return o.Snapshot
+	}
 	if o.Now.IsZero() {
 		return time.Now()
 	}
@@ -175,7 +205,6 @@ func (o *Options) Client() (*apt.Client, error) {
 // resolveIndexes fetches and verifies the suites' indexes and resolves the
 // package set, downloading no package.
 func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
-	now := o.now()
 	archives := o.Archives()
 	repos, err := o.repositories(archives)
 	if err != nil {
@@ -190,7 +219,7 @@ func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, e
 	var wg sync.WaitGroup
 	for i, repo := range repos {
 		wg.Go(func() {
-			rel, err := c.Release(ctx, repo, now)
+			rel, err := o.release(ctx, c, repo)
 			if err != nil || rel == nil {
 				errs[i] = err
 				return

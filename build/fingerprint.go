@@ -70,6 +70,9 @@ func Inputs(o *Options, set *apt.Set) string {
 	if p := o.Preferences; p != nil {
 		line("apt-preferences", p.path()+" sha256:"+p.digest())
 	}
+	if len(o.AllowMissing) > 0 {
+		line("allow-missing-suite", strings.Join(sorted(o.AllowMissing), ","))
+	}
 	for _, p := range set.Packages {
 		line("package", strings.Join([]string{p.Name, p.Version, p.Architecture, p.SHA256}, " "))
 	}
@@ -243,7 +246,7 @@ func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) 
 		fmt.Fprintf(h, "no-recommends\n")
 	}
 	for _, repo := range repos {
-		rel, err := c.Release(ctx, repo, o.now())
+		rel, err := o.release(ctx, c, repo)
 		if err != nil {
 			return "", err
 		}

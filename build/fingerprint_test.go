@@ -41,6 +41,9 @@ func TestFingerprintCoversInputs(t *testing.T) {
 		"version":     func(o *Options, s *apt.Set) { s.Packages[1].Version = "2.36-9+deb12u1" },
 		"content":     func(o *Options, s *apt.Set) { s.Packages[1].SHA256 = "cc" },
 		"package":     func(o *Options, s *apt.Set) { s.Packages = s.Packages[:1] },
+		"allow-missing-suite": func(o *Options, s *apt.Set) {
+			o.AllowMissing = []string{"bookworm-updates"}
+		},
 	}
 	seen := map[string]string{base: "base"}
 	for what, change := range changes {
@@ -61,6 +64,7 @@ func TestFingerprintCoversInputs(t *testing.T) {
 		"gzip":       func(o *Options) { o.Compression = oci.Gzip },
 		"merged-usr": func(o *Options) { o.MergedUsr = &yes }, // bookworm's default
 		"include":    func(o *Options) { o.Include = []string{} },
+		"allow-none": func(o *Options) { o.AllowMissing = []string{} },
 	}
 	for what, change := range same {
 		o, set := fingerprintInputs()
@@ -111,7 +115,7 @@ func TestResolveCache(t *testing.T) {
 		{Name: "usr-is-merged", Version: "37", Arch: "all", Fields: map[string]string{"Priority": "optional"}},
 		{Name: "apt", Version: "2.6.1", Fields: map[string]string{"Priority": "important"}},
 		{Name: "hello", Version: "2.10", Fields: map[string]string{"Priority": "optional"}},
-	}})
+	}}, apttest.Suite{Name: "bookworm-updates"}, apttest.Suite{Archive: "debian-security", Name: "bookworm-security"})
 	o := &Options{Suite: "bookworm", Arch: "amd64", Snapshot: apttest.Epoch, SnapshotServer: a.SnapshotURL(),
 		Keyring: a.KeyringPath, CacheDir: t.TempDir()}
 	c, err := o.Client()

@@ -29,7 +29,7 @@ func TestAuditBookworm(t *testing.T) {
 	work := t.TempDir()
 	layout, sbomFile := filepath.Join(work, "layout"), filepath.Join(work, "sbom.json")
 	ref := registry + "/audit/debian:bookworm"
-	out, stderr, err := runCLI(t, "--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+	out, stderr, err := runCLI(t, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 		"--snapshot-server", server, "--cache-dir", sharedCache,
 		"--output", "oci:"+layout, "--push", ref, "--sbom", sbomFile)
 	if err != nil {

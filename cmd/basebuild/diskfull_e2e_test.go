@@ -113,7 +113,7 @@ func TestDiskFull(t *testing.T) {
 			if output == "" {
 				output = "oci:" + filepath.Join(work, "layout")
 			}
-			args := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+			args := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 				"--snapshot-server", server, "--cache-dir", cache, "--output", output}
 			if c.fs == tmpFS {
 				// The tree and the layer in TMPDIR, not in basebuild's tmpfs.
@@ -158,7 +158,7 @@ func TestDiskFull(t *testing.T) {
 	// a TMPDIR too small for them takes the build, and is left empty.
 	t.Run("tmpfs", func(t *testing.T) {
 		resize(t, tmpFS, "1m")
-		cmd := exec.Command(bin, "--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+		cmd := exec.Command(bin, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 			"--snapshot-server", server, "--cache-dir", sharedCache, "--output", "oci:"+filepath.Join(t.TempDir(), "layout"))
 		cmd.Env = append(os.Environ(), "TMPDIR="+tmpFS)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -176,7 +176,7 @@ func TestDiskFull(t *testing.T) {
 	resize(t, outFS, "200m")
 	resize(t, tmpFS, "300m")
 	layout, archive := filepath.Join(outFS, "layout"), filepath.Join(outFS, "img.tar")
-	cmd := exec.Command(bin, "--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+	cmd := exec.Command(bin, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 		"--snapshot-server", server, "--cache-dir", cacheFS,
 		"--output", "oci:"+layout, "--output", "docker-archive:"+archive)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmpFS)

@@ -17,6 +17,16 @@ import (
 // builds between runs; they take a minute each.
 const referenceDir = "/var/cache/basebuild-test/reference"
 
+// mirrorSnapshot is the --snapshot of the tests that build through the
+// snapshot server, which serves the mirror's current state for any time.
+// A snapshot's Release may not be dated after the snapshot time, so it is
+// the time the tests started: one for all, as builds compared with one
+// another must share it. mirrorDate is what {date} makes of it.
+var (
+	mirrorSnapshot = time.Now().UTC().Format("20060102T150405Z")
+	mirrorDate     = mirrorSnapshot[:8]
+)
+
 // snapshotServer returns the local snapshot-shaped server that make test
 // starts in front of the host's mirror.
 func snapshotServer(t *testing.T) string {

@@ -145,7 +145,7 @@ func oneLineError(t *testing.T, what string, err error, want string) {
 // a direct run, and the cache holds only good entries.
 func TestFaultsDryRun(t *testing.T) {
 	server := snapshotServer(t)
-	args := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101", "--dry-run"}
+	args := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot, "--dry-run"}
 	want, stderr, err := runCLI(t, append(args, "--snapshot-server", server, "--cache-dir", t.TempDir())...)
 	if err != nil {
 		t.Fatalf("direct: %v\n%s", err, stderr)
@@ -195,7 +195,7 @@ func TestFaultsCorruptDebs(t *testing.T) {
 	work, tmp := t.TempDir(), t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	cache := filepath.Join(work, "cache")
-	_, _, err := runCLI(t, "--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+	_, _, err := runCLI(t, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 		"--snapshot-server", p.URL, "--cache-dir", cache,
 		"--output", "oci:"+filepath.Join(work, "layout"), "--output", "docker-archive:"+filepath.Join(work, "image.tar"),
 		"--rootfs", filepath.Join(work, "rootfs"))
@@ -228,7 +228,7 @@ func TestFaultsConcurrentBuilds(t *testing.T) {
 			t.Fatal(err)
 		}
 		wg.Go(func() {
-			cmd := exec.Command(bin, "--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+			cmd := exec.Command(bin, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 				"--snapshot-server", p.URL, "--cache-dir", cache, "--output", "oci:"+filepath.Join(dir, "layout"))
 			cmd.Env = append(os.Environ(), "TMPDIR="+filepath.Join(dir, "tmp"))
 			var stdout, stderr bytes.Buffer
@@ -337,7 +337,7 @@ func TestFaultsPush(t *testing.T) {
 		t.Skip("BASEBUILD_REGISTRY unset: run through make test")
 	}
 	t.Setenv("TMPDIR", t.TempDir())
-	common := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+	common := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 		"--snapshot-server", server, "--cache-dir", sharedCache}
 	// A new repository each run, so that the blobs must be uploaded.
 	repo := fmt.Sprintf("/faults-%d/debian:bookworm", time.Now().UnixNano())

@@ -32,7 +32,7 @@ func TestImageBookworm(t *testing.T) {
 	work := t.TempDir()
 	rootDir, layout, archive := filepath.Join(work, "rootfs"), filepath.Join(work, "layout"), filepath.Join(work, "image.tar")
 	ref := registry + "/debian:bookworm"
-	common := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101", "--snapshot-server", server,
+	common := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot, "--snapshot-server", server,
 		"--cache-dir", sharedCache}
 	out, stderr, err := runCLI(t, append(common, "--rootfs", rootDir, "--output", "oci:"+layout,
 		"--output", "docker-archive:"+archive, "--push", ref)...)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -142,6 +143,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SecurityMirror, "security-mirror", "", "Debian security archive root without --snapshot (default: the host's, else MIRROR-security)")
 	fs.StringVar(&o.Arch, "arch", debianArch(runtime.GOARCH), "Debian architecture, or a comma-separated list of them (amd64,arm64) for a multi-architecture OCI image index; a foreign one (arm64, armhf, ppc64el, s390x, …) runs its maintainer scripts through qemu-user-static, whose binfmt_misc entry must be registered with the F flag")
 	fs.StringVar(&o.Keyring, "keyring", build.DefaultKeyring, "OpenPGP keyring that must have signed each suite's InRelease")
+	fs.StringArrayVar(&o.AllowMissing, "allow-missing-suite", nil, "build without the update suite SUITE (--suite's -updates or security suite, e.g. bookworm-updates, bookworm-security) if the archive lacks it, with a note on stderr; recorded in the image's inputs; without it a missing update suite is an error; repeatable")
 	fs.StringSliceVar(&o.Include, "include", nil, "extra packages to install, comma-separated")
 	fs.StringSliceVar(&o.Exclude, "exclude", nil, "packages to leave out of the required set, comma-separated")
 	fs.StringVar(&o.CacheDir, "cache-dir", build.DefaultCacheDir(), "cache of verified packages and snapshot indexes")
@@ -184,6 +186,11 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Option
 	}
 	if f.merged || f.unmerged {
 		o.MergedUsr = &f.merged
+	}
+	for _, s := range o.AllowMissing {
+		if !slices.Contains(o.UpdateSuites(), s) {
+			return nil, fmt.Errorf("%w: --allow-missing-suite %q: not an update suite of %s (%s)", errUsage, s, o.Suite, cmp.Or(strings.Join(o.UpdateSuites(), ", "), "none"))
+		}
 	}
 	f.archs = strings.Split(o.Arch, ",")
 	for i, a := range f.archs {

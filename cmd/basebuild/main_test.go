@@ -14,10 +14,12 @@ import (
 	"github.com/basebuild/basebuild/build"
 )
 
-// tinyArchive serves bookworm and bookworm-security (no -updates) with a
-// required package whose dependency was upgraded by a security update.
+// tinyArchive serves bookworm, an empty bookworm-updates and
+// bookworm-security with a required package whose dependency was upgraded
+// by a security update.
 func tinyArchive(t *testing.T) *apttest.Archive {
 	return apttest.New(t,
+		apttest.Suite{Name: "bookworm-updates"},
 		apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{
 			{Name: "base-files", Version: "12.4", Fields: map[string]string{"Priority": "required", "Essential": "yes"}},
 			{Name: "libc6", Version: "2.36-9", Fields: map[string]string{"Priority": "optional"}},
@@ -56,11 +58,45 @@ func TestDryRunMirror(t *testing.T) {
 	if out != tinyWant {
 		t.Errorf("stdout:\n%s\nwant:\n%s", out, tinyWant)
 	}
-	if !strings.Contains(stderr, "bookworm-updates") {
-		t.Errorf("stderr has no note about the missing bookworm-updates:\n%s", stderr)
-	}
 	if n := a.Requests(a.Path("debian", "bookworm", "apt")); n != 0 {
 		t.Errorf("--dry-run fetched apt's deb %d times", n)
+	}
+}
+
+// A missing update suite is an error naming it, with and without
+// --snapshot, unless --allow-missing-suite names it; then it is noted,
+// and asked for again the next time.
+func TestMissingUpdateSuite(t *testing.T) {
+	a := tinyArchive(t)
+	a.Fail("debian-security/dists/bookworm-security/InRelease", 404)
+	cache := t.TempDir()
+	mirror := []string{"--suite", "bookworm", "--mirror", a.URL("debian"), "--security-mirror", a.URL("debian-security"),
+		"--keyring", a.KeyringPath, "--arch", "amd64", "--cache-dir", cache, "--dry-run"}
+	snapshot := []string{"--suite", "bookworm", "--snapshot", "20240101", "--snapshot-server", a.SnapshotURL(),
+		"--keyring", a.KeyringPath, "--arch", "amd64", "--cache-dir", cache, "--dry-run"}
+	for _, args := range [][]string{mirror, snapshot} {
+		_, _, err := runCLI(t, args...)
+		for _, want := range []string{`suite "bookworm-security"`, "404", "--allow-missing-suite bookworm-security"} {
+			oneLineError(t, "missing bookworm-security", err, want)
+		}
+		if errors.Is(err, errUsage) {
+			t.Errorf("missing suite: a usage error: %v", err)
+		}
+		out, stderr, err := runCLI(t, append(args, "--allow-missing-suite", "bookworm-security")...)
+		if err != nil || !strings.Contains(out, "libc6 2.36-9 amd64") || !strings.Contains(stderr, `suite "bookworm-security": no InRelease`) {
+			t.Errorf("--allow-missing-suite bookworm-security: %v\nstdout: %s\nstderr: %s", err, out, stderr)
+		}
+	}
+	// Never cached as missing: once back, the updates are used.
+	a.Fail("debian-security/dists/bookworm-security/InRelease", 0)
+	if out, stderr, err := runCLI(t, append(snapshot, "--allow-missing-suite", "bookworm-security")...); err != nil || out != tinyWant {
+		t.Errorf("after the suite came back: %v\nstdout: %s\nstderr: %s", err, out, stderr)
+	}
+
+	_, _, err := runCLI(t, append(mirror, "--allow-missing-suite", "bookworm")...)
+	oneLineError(t, "--allow-missing-suite bookworm", err, `--allow-missing-suite "bookworm": not an update suite of bookworm (bookworm-updates, bookworm-security)`)
+	if !errors.Is(err, errUsage) {
+		t.Errorf("--allow-missing-suite bookworm: not a usage error: %v", err)
 	}
 }
 
@@ -76,8 +112,8 @@ func TestSnapshotWarmCacheNeedsNoNetwork(t *testing.T) {
 	if out != tinyWant {
 		t.Errorf("stdout:\n%s\nwant:\n%s", out, tinyWant)
 	}
-	// A snapshot never changes: its indexes, and the absence of
-	// bookworm-updates, are cached.
+	// A snapshot never changes: its InRelease files and indexes are
+	// cached.
 	a.Close()
 	if out2, stderr, err := runCLI(t, args...); err != nil || out2 != out {
 		t.Errorf("warm rerun with the server gone: %v\nstdout: %s\nstderr: %s", err, out2, stderr)

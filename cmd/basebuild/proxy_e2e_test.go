@@ -94,7 +94,7 @@ func TestProxyAndTags(t *testing.T) {
 	// A repository of its own, so that the registry has none of its blobs.
 	name := fmt.Sprintf("proxied%d", time.Now().UnixNano())
 	repo := registryHost + "/" + name + "/{suite}"
-	args := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101", "--snapshot-server", "http://" + archiveHost,
+	args := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot, "--snapshot-server", "http://" + archiveHost,
 		"--cache-dir", filepath.Join(t.TempDir(), "cache"), "--insecure-registry",
 		"--push", repo + ":{date}", "--push", repo + ":latest", "--output", "oci:" + out + "-{snapshot}"}
 	cmd := exec.Command(bin, args...)
@@ -118,7 +118,7 @@ func TestProxyAndTags(t *testing.T) {
 		{"GET", archiveHost, "/dists/bookworm/InRelease"},
 		{"GET", archiveHost, "/main/binary-amd64/"},
 		{"GET", archiveHost, ".deb"},
-		{"PUT", registryHost, "/manifests/20240101"},
+		{"PUT", registryHost, "/manifests/" + mirrorDate},
 		{"PUT", registryHost, "/manifests/latest"},
 	} {
 		if proxy.count(c.method, c.host, c.part) == 0 {
@@ -135,7 +135,7 @@ func TestProxyAndTags(t *testing.T) {
 	if n := proxy.count("POST", registryHost, "/blobs/uploads/"); n == 0 || n > 5 {
 		t.Errorf("%d blob uploads for two tags, want each blob once", n)
 	}
-	for _, tag := range []string{"20240101", "latest"} {
+	for _, tag := range []string{mirrorDate, "latest"} {
 		if got := skopeoDigest(t, "docker://"+registry+"/"+name+"/bookworm:"+tag, "--tls-verify=false"); got != digest {
 			t.Errorf("tag %s: digest %s, want %s", tag, got, digest)
 		}
@@ -143,7 +143,7 @@ func TestProxyAndTags(t *testing.T) {
 
 	// Nothing of the proxy in the image: not in its config or
 	// annotations, not in any file of its layer.
-	idx, err := layout.ImageIndexFromPath(out + "-20240101T000000Z")
+	idx, err := layout.ImageIndexFromPath(out + "-" + mirrorSnapshot)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func TestReproducible(t *testing.T) {
 			t.Fatal(err)
 		}
 		layout := filepath.Join(work, "out-"+v.name)
-		args := []string{bin, "--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+		args := []string{bin, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 			"--snapshot-server", server, "--cache-dir", v.cache, "--jobs", v.jobs, "--output", "oci:" + layout}
 		script := "umask " + v.umask + "; exec " + shellQuote(args)
 		if v.unshare {

@@ -52,7 +52,7 @@ func TestSignals(t *testing.T) {
 				cache = filepath.Join(work, "cache")
 			}
 			// -v: the phases' lines say when to send the signal.
-			args := []string{"-v", "--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+			args := []string{"-v", "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 				"--snapshot-server", server, "--cache-dir", cache}
 			if ph.rootfs {
 				args = append(args, "--rootfs", filepath.Join(work, "rootfs"))
@@ -141,7 +141,7 @@ func TestSignals(t *testing.T) {
 
 	// The next run succeeds.
 	work := t.TempDir()
-	cmd := exec.Command(bin, "--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101",
+	cmd := exec.Command(bin, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 		"--snapshot-server", server, "--cache-dir", sharedCache, "--output", "oci:"+filepath.Join(work, "layout"))
 	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	if out, err := cmd.CombinedOutput(); err != nil {

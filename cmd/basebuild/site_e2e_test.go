@@ -250,7 +250,7 @@ func TestSiteConfigNightly(t *testing.T) {
 		filepath.Join(dir, "acme.pref"): "Package: *\nPin: origin 127.0.0.2\nPin-Priority: 1001\n",
 		filepath.Join(dir, "site.yaml"): `suite: bookworm
 arch: amd64
-snapshot: 20240101T000000Z
+snapshot: ` + mirrorSnapshot + `
 snapshot-server: ` + server + `
 cache-dir: ` + sharedCache + `
 variant: slim
@@ -276,7 +276,7 @@ push:
 		t.Fatalf("first run: %v\n%s", err, stderr)
 	}
 	digest := lastLine(out)
-	for _, tag := range []string{"20240101", "latest"} {
+	for _, tag := range []string{mirrorDate, "latest"} {
 		if got := skopeoDigest(t, "docker://"+registry+"/"+repo+"/bookworm:"+tag, "--tls-verify=false"); got != digest {
 			t.Errorf("tag %s: %s, want %s", tag, got, digest)
 		}

@@ -47,7 +47,7 @@ func TestIfChangedAndVerify(t *testing.T) {
 	}
 	work := t.TempDir()
 	layout := filepath.Join(work, "layout")
-	common := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", "20240101", "--snapshot-server", server,
+	common := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot, "--snapshot-server", server,
 		"--cache-dir", sharedCache}
 	out, stderr, err := runCLI(t, append(common, "--output", "oci:"+layout)...)
 	if err != nil {
