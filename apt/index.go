@@ -17,9 +17,12 @@ import (
 )
 
 // Packages fetches the suite's Packages index for arch in each of the
-// repository's components, checks each against rel (size and SHA-256)
-// before decompressing it, and returns its stanzas with ArchiveURL, Suite
-// and Component filled in. rel must come from c.Release for repo.
+// repository's components, checks each against rel (size and SHA-256),
+// and returns its stanzas with ArchiveURL, Suite and Component filled in.
+// An index is decompressed as it downloads, but never beyond the size rel
+// gives the uncompressed Packages (maxIndex if it gives none), and what
+// was parsed is used only once the whole file verifies. rel must come from
+// c.Release for repo.
 //
 // The index is Packages.xz if the Release lists it, else Packages.gz, else
 // Packages. Indexes are cached by content, so one already fetched (a
@@ -33,11 +36,16 @@ func (c *Client) Packages(ctx context.Context, repo Repository, rel *Release, ar
 	}
 	var pkgs []Package
 	for _, comp := range repo.components() {
-		name, want, ok := pickIndex(rel, comp+"/binary-"+arch+"/Packages")
+		base := comp + "/binary-" + arch + "/Packages"
+		name, want, ok := pickIndex(rel, base)
 		if !ok {
 			return nil, fmt.Errorf("suite %q: no %s/binary-%s/Packages index in Release", repo.Suite, comp, arch)
 		}
-		ps, err := c.index(ctx, repo, rel, name, want)
+		limit := int64(maxIndex)
+		if fh, ok := rel.Files[base]; ok {
+			limit = fh.Size
+		}
+		ps, err := c.index(ctx, repo, rel, name, want, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -68,9 +76,14 @@ func pickIndex(rel *Release, base string) (string, FileHash, bool) {
 	return "", FileHash{}, false
 }
 
+// maxIndex bounds an uncompressed Packages index whose size the Release
+// does not give; sid's main/binary-amd64 is under 100 MB.
+const maxIndex = 1 << 30
+
 // index fetches, verifies, decompresses and parses one Packages index,
-// name being its path under dists/<suite>/.
-func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name string, want FileHash) ([]Package, error) {
+// name being its path under dists/<suite>/. It stops decompressing past
+// limit bytes: a compression bomb is refused, not inflated.
+func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name string, want FileHash, limit int64) ([]Package, error) {
 	url := repo.root() + "/dists/" + repo.Suite + "/" + name
 	wrap := func(err error) error {
 		return fmt.Errorf("suite %q: index %s (%s): %w", repo.Suite, name, url, err)
@@ -94,7 +107,12 @@ func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name 
 			return err
 		}
 		defer dr.Close()
-		pkgs, err = parsePackages(dr)
+		lr := &io.LimitedReader{R: dr, N: limit + 1}
+		pkgs, err = parsePackages(lr)
+		if lr.N == 0 {
+			pkgs = nil
+			return fmt.Errorf("decompresses to more than %d bytes", limit)
+		}
 		return err
 	}
 	var err error

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/gzip"
 	"pault.ag/go/debian/dependency"
 
 	"github.com/basebuild/basebuild/apt/apttest"
@@ -371,6 +373,57 @@ func BenchmarkParsePackages(b *testing.B) {
 		pkgs, err := parsePackages(bytes.NewReader(data))
 		if err != nil || len(pkgs) == 0 {
 			b.Fatal(len(pkgs), err)
+		}
+	}
+}
+
+// A Packages index is decompressed no further than the uncompressed size
+// the Release gives, even when its compressed hash matches: a bomb of
+// 4 GiB is refused after a few bytes, not inflated.
+func TestPackagesBomb(t *testing.T) {
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
+	dists := "debian/dists/bookworm/"
+	plain := a.Get(dists + "main/binary-amd64/Packages")
+
+	// 64 gzip members of 64 MiB of empty lines each, which the parser
+	// would skip: without the cap it would read them all.
+	var member bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&member, gzip.BestCompression)
+	zw.Write(bytes.Repeat([]byte("\n"), 64<<20))
+	zw.Close()
+	bomb := bytes.Repeat(member.Bytes(), 64)
+
+	// A Release that lists the bomb by its own hash, and the real
+	// uncompressed size: only the cap stands in the way.
+	release := fmt.Sprintf("Origin: Debian\nSuite: bookworm\nCodename: bookworm\nDate: Mon, 01 Jan 2024 00:00:00 UTC\n"+
+		"Architectures: amd64\nComponents: main\nSHA256:\n %s %d main/binary-amd64/Packages.gz\n %s %d main/binary-amd64/Packages\n",
+		sha256hex(bomb), len(bomb), sha256hex(plain), len(plain))
+	signed, err := apttest.ClearSign(a.Key, []byte(release), apttest.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Set(dists+"InRelease", signed)
+	a.Set(dists+"main/binary-amd64/Packages.gz", bomb)
+
+	for _, c := range []*Client{{}, func() *Client { c, _ := testClient(t); return c }()} {
+		repo := testRepo(t, a, "bookworm")
+		rel, err := c.Release(context.Background(), repo, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		pkgs, err := c.Packages(context.Background(), repo, rel, "amd64")
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		wantErr(t, err, `suite "bookworm"`, "main/binary-amd64/Packages.gz", fmt.Sprintf("decompresses to more than %d bytes", len(plain)))
+		if pkgs != nil {
+			t.Errorf("got packages from a bomb: %v", pkgs)
+		}
+		// Allocation counts every byte decompressed: far below 4 GiB
+		// (the bomb itself is 4 MiB, held once or twice).
+		if n := after.TotalAlloc - before.TotalAlloc; n > 256<<20 {
+			t.Errorf("allocated %d MiB reading the bomb", n>>20)
 		}
 	}
 }
