@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/basebuild/basebuild/apt"
@@ -99,8 +100,10 @@ func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]s
 	}
 	// Maintainer scripts see SOURCE_DATE_EPOCH through this file, as under
 	// debuerreotype (/etc/shadow's dates come from it); Finish removes it.
+	// Through the tree's root: a package may ship debuerreotype-epoch as
+	// a symlink to a host path.
 	epoch := fmt.Sprintf("%d\n", set.Epoch.Unix())
-	if err := os.WriteFile(filepath.Join(dir, "debuerreotype-epoch"), []byte(epoch), 0o644); err != nil {
+	if err := writeInTree(dir, "debuerreotype-epoch", []byte(epoch)); err != nil {
 		return err
 	}
 	if err := step("configure", func() error {
@@ -200,6 +203,29 @@ func notMountedBelow(dir string) error {
 	}
 	if len(mounts) > 0 {
 		return fmt.Errorf("%s left in place: still mounted: %s", dir, strings.Join(mounts, ", "))
+	}
+	return nil
+}
+
+// writeInTree creates name in the tree dir. It must not exist: a
+// package's file or symlink in its place (one to a host path, say) is an
+// error, never followed.
+func writeInTree(dir, name string, data []byte) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return fmt.Errorf("write /%s in the tree: %w", name, err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write /%s in the tree: %w", name, err)
 	}
 	return nil
 }
