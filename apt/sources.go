@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -146,6 +147,31 @@ func ParseSources(r io.Reader, name string) ([]Source, error) {
 	return out, nil
 }
 
+// CheckURL checks that u, an archive's URL, is http:// or https:// and
+// holds no credentials: archive URLs are written into the image, its SBOM,
+// the cache, errors and the report. Its errors never show a password.
+func CheckURL(u string) error {
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return fmt.Errorf("URI %q: want an http:// or https:// URL", Redact(u))
+	}
+	if pu.User != nil {
+		pu.User = nil
+		return fmt.Errorf("URI %s: credentials in an archive URL are refused: it is written into the image, its SBOM, the cache and the report", pu)
+	}
+	return nil
+}
+
+// userinfo runs from a URL's :// to the last @ after it: its user and
+// password, and more where the URL is malformed, never less.
+var userinfo = regexp.MustCompile(`(?s)://.*@`)
+
+// Redact returns s, a URL or a line holding one, with the URL's
+// credentials left out, for messages.
+func Redact(s string) string {
+	return userinfo.ReplaceAllString(s, "://")
+}
+
 // check applies ParseSourceLine's rules to a parsed entry of type typ.
 func (s Source) check(typ, trusted string) error {
 	switch {
@@ -163,14 +189,8 @@ func (s Source) check(typ, trusted string) error {
 		return errors.New("no signed-by: every repository must be verified with its own keyring")
 	}
 	for _, u := range s.URIs {
-		pu, err := url.Parse(u)
-		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			return fmt.Errorf("URI %q: want an http:// or https:// URL", u)
-		}
-		if pu.User != nil {
-			// It would be written into the image, its history and its
-			// SBOM, and pushed with them.
-			return fmt.Errorf("URI %s: credentials in a URI would end up in the image; give them in an apt_auth.conf(5) file copied into the image with --copy", pu.Redacted())
+		if err := CheckURL(u); err != nil {
+			return err
 		}
 	}
 	for _, suite := range s.Suites {

@@ -1,6 +1,7 @@
 package apt
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ func TestParseSourceLine(t *testing.T) {
 		"deb [signed-by=/k http://h/ bookworm main":             "options: no closing ]",
 		"deb [signed-by] http://h/ bookworm main":               `option "signed-by": want NAME=VALUE`,
 		"deb [signed-by=/k]":                                    "want TYPE [OPTIONS] URI SUITE COMPONENT…",
-		"deb [signed-by=/k] https://ci:s3cret@h/ bookworm main": "URI https://ci:xxxxx@h/: credentials in a URI would end up in the image; give them in an apt_auth.conf(5) file copied into the image with --copy",
+		"deb [signed-by=/k] https://ci:s3cret@h/ bookworm main": "URI https://h/: credentials in an archive URL are refused: it is written into the image, its SBOM, the cache and the report",
 	} {
 		if _, err := ParseSourceLine(line); err == nil || err.Error() != want {
 			t.Errorf("%q: got %v, want %s", line, err, want)
@@ -76,6 +77,30 @@ Enabled: no
 	} {
 		if _, err := ParseSources(strings.NewReader(text), "a.sources"); err == nil || err.Error() != want {
 			t.Errorf("%q: got %v, want %s", text, err, want)
+		}
+	}
+}
+
+func TestCheckURL(t *testing.T) {
+	for u, want := range map[string]string{
+		"http://h/debian":                       "",
+		"https://h:8443/debian/":                "",
+		"ftp://h/debian":                        `URI "ftp://h/debian": want an http:// or https:// URL`,
+		"/srv/debian":                           `URI "/srv/debian": want an http:// or https:// URL`,
+		"http://ci:s3cret@h/debian":             "URI http://h/debian: credentials in an archive URL are refused: it is written into the image, its SBOM, the cache and the report",
+		"https://s3cret@h/":                     "URI https://h/: credentials in an archive URL are refused: it is written into the image, its SBOM, the cache and the report",
+		"http://ci:s3cret@h@h/debian":           "URI http://h/debian: credentials in an archive URL are refused: it is written into the image, its SBOM, the cache and the report",
+		"http://ci:s3%zzcret@h/":                `URI "http://h/": want an http:// or https:// URL`,
+		"http://ci:s3 cret@h/":                  `URI "http://h/": want an http:// or https:// URL`,
+		"http://ci:s3cret/x@h/":                 `URI "http://h/": want an http:// or https:// URL`,
+		"deb [signed-by=/k] http://ci:s3cret@h": `URI "deb [signed-by=/k] http://h": want an http:// or https:// URL`,
+	} {
+		err := CheckURL(u)
+		if got := fmt.Sprint(err); want == "" && err != nil || want != "" && got != want {
+			t.Errorf("CheckURL(%q) = %v, want %s", u, err, cmp.Or(want, "nil"))
+		}
+		if err != nil && strings.Contains(err.Error(), "s3") {
+			t.Errorf("CheckURL(%q): the error shows the password: %v", u, err)
 		}
 	}
 }

@@ -93,14 +93,28 @@ func (o *Options) logf(format string, args ...any) {
 	}
 }
 
-// Archives returns the archive roots the options select.
-func (o *Options) Archives() snapshots.Archives {
+// Archives returns the archive roots the options select. A URL in
+// --snapshot-server, --mirror, --security-mirror or the host's apt
+// sources that is not http(s) or holds credentials is an error, whether
+// it is used or not: archive URLs are written into images, SBOMs, the
+// cache and reports.
+func (o *Options) Archives() (snapshots.Archives, error) {
+	for _, f := range []struct{ flag, url string }{
+		{"--snapshot-server", o.SnapshotServer}, {"--mirror", o.Mirror}, {"--security-mirror", o.SecurityMirror},
+	} {
+		if f.url == "" {
+			continue
+		}
+		if err := apt.CheckURL(f.url); err != nil {
+			return snapshots.Archives{}, fmt.Errorf("%s: %w", f.flag, err)
+		}
+	}
 	if !o.Snapshot.IsZero() {
 		server := o.SnapshotServer
 		if server == "" {
 			server = snapshots.DefaultServer
 		}
-		return snapshots.Snapshot(server, o.Snapshot)
+		return snapshots.Snapshot(server, o.Snapshot), nil
 	}
 	var a snapshots.Archives
 	if o.Mirror != "" {
@@ -110,12 +124,15 @@ func (o *Options) Archives() snapshots.Archives {
 		if root == "" {
 			root = "/"
 		}
-		a = snapshots.HostArchives(root)
+		var err error
+		if a, err = snapshots.HostArchives(root); err != nil {
+			return snapshots.Archives{}, err
+		}
 	}
 	if o.SecurityMirror != "" {
 		a.Security = o.SecurityMirror
 	}
-	return a
+	return a, nil
 }
 
 // repositories lists the suites a build reads, each with the keyring its
@@ -205,7 +222,10 @@ func (o *Options) Client() (*apt.Client, error) {
 // resolveIndexes fetches and verifies the suites' indexes and resolves the
 // package set, downloading no package.
 func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
-	archives := o.Archives()
+	archives, err := o.Archives()
+	if err != nil {
+		return nil, err
+	}
 	repos, err := o.repositories(archives)
 	if err != nil {
 		return nil, err

@@ -232,7 +232,11 @@ const resolverRevision = 3
 // resolveKey fetches and verifies the suites' Release files as Resolve does
 // and returns the hash of what resolution reads from them and from o.
 func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) {
-	repos, err := o.repositories(o.Archives())
+	a, err := o.Archives()
+	if err != nil {
+		return "", err
+	}
+	repos, err := o.repositories(a)
 	if err != nil {
 		return "", err
 	}

@@ -55,7 +55,11 @@ func Epoch(ctx context.Context, o *Options, c *apt.Client) (time.Time, error) {
 	if !o.Snapshot.IsZero() {
 		return o.Snapshot.UTC(), nil
 	}
-	repos, err := o.repositories(o.Archives())
+	a, err := o.Archives()
+	if err != nil {
+		return time.Time{}, err
+	}
+	repos, err := o.repositories(a)
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -44,11 +44,11 @@ func LoadRepos(lines, sourcesFiles []string) ([]Repo, error) {
 	for _, line := range lines {
 		src, err := apt.ParseSourceLine(line)
 		if err != nil {
-			return nil, fmt.Errorf("--repo %q: %w", line, err)
+			return nil, fmt.Errorf("--repo %q: %w", apt.Redact(line), err)
 		}
 		r, err := newRepo(src)
 		if err != nil {
-			return nil, fmt.Errorf("--repo %q: %w", line, err)
+			return nil, fmt.Errorf("--repo %q: %w", apt.Redact(line), err)
 		}
 		repos = append(repos, r)
 	}

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/basebuild/basebuild/apt"
 )
 
 // DefaultServer is snapshot.debian.org, the default --snapshot-server.
@@ -72,46 +75,53 @@ func SecuritySuite(suite string) string {
 // A stanza or line whose suite ends in -security or /updates names the
 // security archive. Without a configured mirror it returns
 // Mirror(DefaultMirror); without a security entry, the mirror's sibling.
-func HostArchives(root string) Archives {
-	var a Archives
-	files, _ := filepath.Glob(filepath.Join(root, "etc/apt/sources.list.d/*.sources"))
-	for _, f := range files {
-		for _, e := range readDeb822(f) {
-			a.add(e)
+// An archive URL it would use that is not http:// or https://, or that
+// holds credentials, is an error naming the file (and no password).
+func HostArchives(root string) (Archives, error) {
+	var debian, security *entry
+	choose := func(entries []entry) {
+		for _, e := range entries {
+			sec := slices.ContainsFunc(e.suites, func(s string) bool {
+				return strings.HasSuffix(s, "-security") || strings.HasSuffix(s, "/updates")
+			})
+			switch {
+			case sec && security == nil:
+				security = &e
+			case !sec && debian == nil:
+				debian = &e
+			}
 		}
 	}
-	for _, e := range readOneLine(filepath.Join(root, "etc/apt/sources.list")) {
-		a.add(e)
+	files, _ := filepath.Glob(filepath.Join(root, "etc/apt/sources.list.d/*.sources"))
+	for _, f := range files {
+		choose(readDeb822(f))
 	}
-	if a.Debian == "" {
-		a.Debian = DefaultMirror
+	choose(readOneLine(filepath.Join(root, "etc/apt/sources.list")))
+
+	a := Mirror(DefaultMirror)
+	for _, c := range []struct {
+		e   *entry
+		url *string
+	}{{debian, &a.Debian}, {security, &a.Security}} {
+		if c.e == nil {
+			continue
+		}
+		if err := apt.CheckURL(c.e.uri); err != nil {
+			return Archives{}, fmt.Errorf("host apt sources: %s: %w; give the archive with --mirror or --security-mirror", c.e.file, err)
+		}
+		*c.url = strings.TrimSuffix(c.e.uri, "/")
 	}
-	if a.Security == "" {
+	if debian != nil && security == nil {
 		a.Security = Mirror(a.Debian).Security
 	}
-	return a
+	return a, nil
 }
 
-// entry is one apt source: a URI and its suites.
+// entry is one apt source: a URI and its suites, from file.
 type entry struct {
 	uri    string
 	suites []string
-}
-
-func (a *Archives) add(e entry) {
-	security := false
-	for _, s := range e.suites {
-		if strings.HasSuffix(s, "-security") || strings.HasSuffix(s, "/updates") {
-			security = true
-		}
-	}
-	uri := strings.TrimSuffix(e.uri, "/")
-	switch {
-	case security && a.Security == "":
-		a.Security = uri
-	case !security && a.Debian == "":
-		a.Debian = uri
-	}
+	file   string
 }
 
 // readDeb822 returns the deb entries of a deb822 .sources file.
@@ -126,7 +136,7 @@ func readDeb822(path string) []entry {
 	flush := func() {
 		if strings.Contains(" "+fields["types"]+" ", " deb ") && fields["enabled"] != "no" {
 			for _, uri := range strings.Fields(fields["uris"]) {
-				entries = append(entries, entry{uri, strings.Fields(fields["suites"])})
+				entries = append(entries, entry{uri, strings.Fields(fields["suites"]), path})
 			}
 		}
 		fields = map[string]string{}
@@ -174,7 +184,7 @@ func readOneLine(path string) []entry {
 			}
 		}
 		if len(f) >= 2 {
-			entries = append(entries, entry{f[0], f[1:2]})
+			entries = append(entries, entry{f[0], f[1:2], path})
 		}
 	}
 	return entries

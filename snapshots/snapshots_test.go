@@ -81,10 +81,10 @@ URIs: http://security.test/debian-security
 Suites: bookworm-security
 Components: main
 `)
-	got := HostArchives(root)
+	got, err := HostArchives(root)
 	want := Archives{"http://mirror.test/debian", "http://security.test/debian-security"}
-	if got != want {
-		t.Errorf("HostArchives = %+v, want %+v", got, want)
+	if err != nil || got != want {
+		t.Errorf("HostArchives = %+v, %v; want %+v", got, err, want)
 	}
 }
 
@@ -94,16 +94,46 @@ func TestHostArchivesOneLine(t *testing.T) {
 deb-src http://src.test/debian bookworm main
 deb [signed-by=/k.gpg arch=amd64] http://mirror.test/debian bookworm main
 `)
-	got := HostArchives(root)
+	got, err := HostArchives(root)
 	want := Archives{"http://mirror.test/debian", "http://mirror.test/debian-security"}
-	if got != want {
-		t.Errorf("HostArchives = %+v, want %+v", got, want)
+	if err != nil || got != want {
+		t.Errorf("HostArchives = %+v, %v; want %+v", got, err, want)
 	}
 }
 
 func TestHostArchivesDefault(t *testing.T) {
-	got := HostArchives(t.TempDir())
-	if got != Mirror(DefaultMirror) || got.Security != "http://deb.debian.org/debian-security" {
-		t.Errorf("HostArchives = %+v", got)
+	got, err := HostArchives(t.TempDir())
+	if err != nil || got != Mirror(DefaultMirror) || got.Security != "http://deb.debian.org/debian-security" {
+		t.Errorf("HostArchives = %+v, %v", got, err)
+	}
+}
+
+// TestHostArchivesCredentials: credentials in the host's Debian or
+// security entry are an error naming the file, without the password; in
+// an entry basebuild does not use they do not matter.
+func TestHostArchivesCredentials(t *testing.T) {
+	for _, tc := range []struct{ file, body string }{
+		{"etc/apt/sources.list.d/debian.sources", "Types: deb\nURIs: http://ci:s3cret@mirror.test/debian\nSuites: bookworm\nComponents: main\n"},
+		{"etc/apt/sources.list.d/debian.sources", "Types: deb\nURIs: http://mirror.test/debian\nSuites: bookworm\n\nTypes: deb\nURIs: https://s3cret@security.test/debian-security\nSuites: bookworm-security\n"},
+		{"etc/apt/sources.list", "deb [arch=amd64] http://ci:s3cret@mirror.test/debian bookworm main\n"},
+		{"etc/apt/sources.list", "deb ftp://mirror.test/debian bookworm main\n"},
+	} {
+		root := t.TempDir()
+		write(t, root, tc.file, tc.body)
+		a, err := HostArchives(root)
+		if err == nil {
+			t.Errorf("%s %q: HostArchives = %+v, want an error", tc.file, tc.body, a)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "host apt sources: "+filepath.Join(root, tc.file)+": URI ") ||
+			!strings.HasSuffix(msg, "; give the archive with --mirror or --security-mirror") || strings.Contains(msg, "s3cret") {
+			t.Errorf("%s %q: %v", tc.file, tc.body, err)
+		}
+	}
+
+	root := t.TempDir()
+	write(t, root, "etc/apt/sources.list", "deb http://mirror.test/debian bookworm main\ndeb http://ci:s3cret@other.test/debian bookworm main\n")
+	if a, err := HostArchives(root); err != nil || a.Debian != "http://mirror.test/debian" {
+		t.Errorf("HostArchives = %+v, %v; want the first entry", a, err)
 	}
 }

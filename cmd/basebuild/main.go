@@ -138,7 +138,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	o := &f.o
 	fs.StringVar(&o.Suite, "suite", "", "Debian suite to build: bookworm, trixie, bullseye, sid, … (required)")
 	fs.StringVar(&f.snapshot, "snapshot", "", "build from snapshot.debian.org as of this time: 20240101, 20240101T000000Z or 2024-01-01T00:00:00Z; the image epoch is this time")
-	fs.StringVar(&o.SnapshotServer, "snapshot-server", snapshots.DefaultServer, "snapshot server serving /archive/debian/<ts>/ and /archive/debian-security/<ts>/")
+	fs.StringVar(&o.SnapshotServer, "snapshot-server", snapshots.DefaultServer, "snapshot server serving /archive/debian/<ts>/ and /archive/debian-security/<ts>/ (http or https; no credentials in any archive URL)")
 	fs.StringVar(&o.Mirror, "mirror", "", "Debian archive root without --snapshot (default: the host's apt sources, else "+snapshots.DefaultMirror+")")
 	fs.StringVar(&o.SecurityMirror, "security-mirror", "", "Debian security archive root without --snapshot (default: the host's, else MIRROR-security)")
 	fs.StringVar(&o.Arch, "arch", debianArch(runtime.GOARCH), "Debian architecture, or a comma-separated list of them (amd64,arm64) for a multi-architecture OCI image index; a foreign one (arm64, armhf, ppc64el, s390x, …) runs its maintainer scripts through qemu-user-static, whose binfmt_misc entry must be registered with the F flag")
@@ -240,6 +240,11 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Option
 	// download.
 	var err error
 	if o.Repos, err = build.LoadRepos(f.repos, f.sources); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	// And a bad archive URL, credentials in one above all, in the flags or
+	// the host's apt sources.
+	if _, err := o.Archives(); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	o.Preferences = nil
