@@ -31,6 +31,15 @@ type Client struct {
 	// Zero means 1s.
 	Backoff time.Duration
 
+	// Deadlines, so that a server that answers slowly, or dribbles its
+	// answer a byte at a time, cannot hold a build for ever. Stall bounds
+	// a request's time without any progress (connecting, waiting for
+	// headers or reading the body), Request each request, and Timeout
+	// the fetching of one file, its retries and their backoff included.
+	// A request past Stall or Request is retried; a file past Timeout is
+	// an error. Zero means 1 minute, 10 minutes and 30 minutes.
+	Stall, Request, Timeout time.Duration
+
 	// Log receives notes (retries, skipped suites), possibly from several
 	// goroutines at once; nil is quiet.
 	Log func(format string, args ...any)
@@ -45,10 +54,9 @@ const (
 	defaultBackoff = time.Second
 	maxBackoff     = 30 * time.Second
 
-	// stallTimeout bounds how long a request may make no progress at all
-	// (connecting, waiting for headers or reading the body) before the
-	// attempt is abandoned and retried.
-	stallTimeout = time.Minute
+	defaultStall   = time.Minute
+	defaultRequest = 10 * time.Minute
+	defaultTimeout = 30 * time.Minute
 
 	// maxGet bounds the size of a file read into memory (InRelease).
 	maxGet = 64 << 20
@@ -77,6 +85,14 @@ type transient struct{ err error }
 
 func (e *transient) Error() string { return e.err.Error() }
 func (e *transient) Unwrap() error { return e.err }
+
+func cmpOr[T comparable](a, b T) T {
+	var zero T
+	if a != zero {
+		return a
+	}
+	return b
+}
 
 func (c *Client) logf(format string, args ...any) {
 	if c.Log != nil {
@@ -119,6 +135,9 @@ func (c *Client) fetch(ctx context.Context, url string, consume func(io.Reader) 
 	if backoff <= 0 {
 		backoff = defaultBackoff
 	}
+	timeout := cmpOr(c.Timeout, defaultTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("not fetched within %v, retries included", timeout))
+	defer cancel()
 	for attempt := 0; ; attempt++ {
 		err := c.try(ctx, url, consume)
 		if err == nil {
@@ -143,12 +162,27 @@ func (c *Client) fetch(ctx context.Context, url string, consume func(io.Reader) 
 	}
 }
 
-func (c *Client) try(ctx context.Context, rawURL string, consume func(io.Reader) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stall := time.AfterFunc(stallTimeout, cancel)
+func (c *Client) try(parent context.Context, rawURL string, consume func(io.Reader) error) error {
+	stallTimeout, request := cmpOr(c.Stall, defaultStall), cmpOr(c.Request, defaultRequest)
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	ctx, stop := context.WithTimeoutCause(ctx, request, &transient{fmt.Errorf("no complete answer within %v", request)})
+	defer stop()
+	stall := time.AfterFunc(stallTimeout, func() { cancel(&transient{fmt.Errorf("no progress for %v", stallTimeout)}) })
 	defer stall.Stop()
 
+	err := c.do(ctx, rawURL, func(r io.Reader) error {
+		return consume(&progressReader{r: r, stall: stall, after: stallTimeout})
+	})
+	if err != nil && ctx.Err() != nil && parent.Err() == nil {
+		// A deadline of this request, not the caller's, ended it.
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// do makes one request and hands a successful answer's body to consume.
+func (c *Client) do(ctx context.Context, rawURL string, consume func(io.Reader) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return err
@@ -170,7 +204,7 @@ func (c *Client) try(ctx context.Context, rawURL string, consume func(io.Reader)
 		}
 		return err
 	}
-	body := &progressReader{r: resp.Body, stall: stall}
+	body := &failReader{r: resp.Body}
 	if err := consume(body); err != nil {
 		if body.err != nil {
 			// The connection failed mid-body: a truncated download.
@@ -181,19 +215,28 @@ func (c *Client) try(ctx context.Context, rawURL string, consume func(io.Reader)
 	return nil
 }
 
-// progressReader pushes back the stall timer on every read and remembers
-// the first read error other than EOF.
+// progressReader pushes back the stall timer on every read.
 type progressReader struct {
 	r     io.Reader
 	stall *time.Timer
-	err   error
+	after time.Duration
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
-	p.stall.Reset(stallTimeout)
-	n, err := p.r.Read(b)
-	if err != nil && err != io.EOF && p.err == nil {
-		p.err = err
+	p.stall.Reset(p.after)
+	return p.r.Read(b)
+}
+
+// failReader remembers the first read error other than EOF.
+type failReader struct {
+	r   io.Reader
+	err error
+}
+
+func (f *failReader) Read(b []byte) (int, error) {
+	n, err := f.r.Read(b)
+	if err != nil && err != io.EOF && f.err == nil {
+		f.err = err
 	}
 	return n, err
 }

@@ -135,6 +135,59 @@ func TestFetchCancelDuringBackoff(t *testing.T) {
 	}
 }
 
+// dribble serves a body of a byte every 20ms, for ever: a slow-loris
+// server, which the stall timer alone would never give up on.
+func dribble(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		for {
+			if _, err := w.Write([]byte("x")); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+// Each request has a deadline, and so has each file, retries included.
+func TestFetchDeadlines(t *testing.T) {
+	srv, n := dribble(t)
+	c, log := testClient(t)
+	c.Stall, c.Request, c.Timeout = time.Second, 200*time.Millisecond, time.Hour
+	start := time.Now()
+	_, err := c.get(context.Background(), srv.URL+"/f")
+	wantErr(t, err, "no complete answer within 200ms")
+	if d := time.Since(start); d > 5*time.Second || n.Load() != 3 {
+		t.Errorf("gave up after %v and %d requests, want 3 requests (1 + Retries 2) in about 0.6s", d, n.Load())
+	}
+	if !strings.Contains(log(), "retrying") {
+		t.Errorf("the request past its deadline was not retried: %q", log())
+	}
+
+	srv, n = dribble(t)
+	c.Retries = 1000
+	c.Timeout = 500 * time.Millisecond
+	start = time.Now()
+	_, err = c.get(context.Background(), srv.URL+"/f")
+	wantErr(t, err, "not fetched within 500ms, retries included")
+	if d := time.Since(start); d > 5*time.Second || n.Load() < 2 {
+		t.Errorf("gave up after %v and %d requests", d, n.Load())
+	}
+
+	// Download names the package and its deadline.
+	debs := []Deb{{Name: "slow", Version: "1.0", URL: srv.URL + "/slow.deb", Size: 1 << 20, SHA256: strings.Repeat("a", 64)}}
+	_, err = c.Download(context.Background(), debs, 1)
+	wantErr(t, err, "package slow 1.0", srv.URL+"/slow.deb", "not fetched within 500ms")
+}
+
 func TestCopyVerified(t *testing.T) {
 	want := FileHash{Size: 5, SHA256: sha256hex([]byte("hello"))}
 	var sb strings.Builder
