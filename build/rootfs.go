@@ -15,9 +15,9 @@ import (
 )
 
 // Rootfs fetches set's debs and builds the configured rootfs into dir,
-// which must not exist or be empty. The tree is built beside dir and
-// renamed into place only when complete, so a failed build leaves dir as
-// it was.
+// which must not exist or be empty. The tree is built beside dir (see
+// stageTree) and renamed into place only when complete, so a failed
+// build leaves dir as it was.
 func Rootfs(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, dir string) (err error) {
 	dir, err = filepath.Abs(dir)
 	if err != nil {
@@ -35,28 +35,46 @@ func Rootfs(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, dir st
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".basebuild-")
+	return stageTree(dir, func(tree string) error {
+		return buildTree(ctx, o, set, paths, c.Cache, tree)
+	})
+}
+
+// stageTree has build make a tree, then renames it to dir. The tree is
+// built in a private (0700) directory beside dir, so that no other user
+// of the host reaches its setuid programs or half-written files before
+// it is complete; the tree itself is 0755, as the maintainer scripts
+// and hooks that run in it as other users need. A failed build leaves
+// dir as it was and nothing beside it.
+func stageTree(dir string, build func(tree string) error) (err error) {
+	stage, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".basebuild-")
 	if err != nil {
 		return fmt.Errorf("rootfs %s: %w", dir, err)
 	}
 	defer func() {
-		if err != nil {
-			if rerr := removeTree(tmp); rerr != nil {
-				err = fmt.Errorf("%w (and %v)", err, rerr)
-			}
+		switch rerr := removeTree(stage); {
+		case rerr == nil:
+		case err != nil:
+			err = fmt.Errorf("%w (and %v)", err, rerr)
+		default:
+			err = fmt.Errorf("rootfs %s: %w", dir, rerr)
 		}
 	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	tree := filepath.Join(stage, "rootfs")
+	if err := os.Mkdir(tree, 0o755); err != nil {
 		return err
 	}
-	if err := buildTree(ctx, o, set, paths, c.Cache, tmp); err != nil {
+	if err := os.Chmod(tree, 0o755); err != nil { // whatever the umask
+		return err
+	}
+	if err := build(tree); err != nil {
 		return err
 	}
 	// An empty dir was accepted above; it is replaced.
 	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("rootfs %s: %w", dir, err)
 	}
-	if err := os.Rename(tmp, dir); err != nil {
+	if err := os.Rename(tree, dir); err != nil {
 		return fmt.Errorf("rootfs %s: %w", dir, err)
 	}
 	return nil
