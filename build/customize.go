@@ -12,7 +12,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/basebuild/basebuild/rootfs"
@@ -36,6 +38,8 @@ type CopyFile struct {
 	SHA256  string      // regular files: their content's
 	Target  string      // symlinks: where they point
 	ModTime time.Time
+
+	info fs.FileInfo // what the scan saw, so that the copy reads that file
 }
 
 // ParseCopy parses "SRC:DST" (split at the last colon) and scans SRC: a
@@ -65,41 +69,113 @@ func ParseCopy(arg string) (Copy, error) {
 	return c, nil
 }
 
-// scan fills c.Files from c.Src.
+// scan fills c.Files from c.Src. It reads through an os.Root, so that
+// no name reaches outside Src, and reads each regular file from a
+// descriptor it checked is the file it looked at: a file swapped for a
+// symlink (to a host secret, say) while it scans is refused, never read.
 func (c *Copy) scan() error {
+	root, top, err := openSource(c.Src)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	c.Files = nil
-	return filepath.WalkDir(c.Src, func(p string, d fs.DirEntry, err error) error {
+	return c.walk(root, top, ".")
+}
+
+// openSource opens the directory holding src and returns it with src's
+// name in it, "." if src is that directory.
+func openSource(src string) (*os.Root, string, error) {
+	src = filepath.Clean(src)
+	dir, top := filepath.Dir(src), filepath.Base(src)
+	if top == "." || top == ".." || top == string(filepath.Separator) {
+		dir, top = src, "."
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	return root, top, nil
+}
+
+// walk adds the entry name of root, rel below Src, and what it holds,
+// parents before children and in the order of names, as
+// filepath.WalkDir visits them.
+func (c *Copy) walk(root *os.Root, name, rel string) error {
+	host := filepath.Join(c.Src, filepath.FromSlash(rel))
+	info, err := root.Lstat(name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", host, unwrapPath(err))
+	}
+	f := CopyFile{Rel: rel, Mode: info.Mode() & (fs.ModeType | fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), ModTime: info.ModTime(), info: info}
+	var names []string
+	switch {
+	case info.Mode().IsRegular():
+		file, err := openChecked(root, name, info)
 		if err != nil {
+			return fmt.Errorf("%s: %w", host, err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, file)
+		file.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", host, unwrapPath(err))
+		}
+		f.SHA256 = hex.EncodeToString(h.Sum(nil))
+	case info.Mode()&fs.ModeSymlink != 0:
+		if f.Target, err = root.Readlink(name); err != nil {
+			return fmt.Errorf("%s: %w", host, unwrapPath(err))
+		}
+	case info.IsDir():
+		d, err := openChecked(root, name, info)
+		if err != nil {
+			return fmt.Errorf("%s: %w", host, err)
+		}
+		names, err = d.Readdirnames(-1)
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", host, unwrapPath(err))
+		}
+		slices.Sort(names)
+	default:
+		return fmt.Errorf("%s: not a regular file, directory or symlink", host)
+	}
+	c.Files = append(c.Files, f)
+	for _, n := range names {
+		if err := c.walk(root, path.Join(name, n), path.Join(rel, n)); err != nil {
 			return err
 		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(c.Src, p)
-		if err != nil {
-			return err
-		}
-		f := CopyFile{Rel: filepath.ToSlash(rel), Mode: info.Mode() & (fs.ModeType | fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), ModTime: info.ModTime()}
-		switch {
-		case info.Mode().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(data)
-			f.SHA256 = hex.EncodeToString(sum[:])
-		case info.Mode()&fs.ModeSymlink != 0:
-			if f.Target, err = os.Readlink(p); err != nil {
-				return err
-			}
-		case info.IsDir():
-		default:
-			return fmt.Errorf("%s: not a regular file, directory or symlink", p)
-		}
-		c.Files = append(c.Files, f)
-		return nil
-	})
+	}
+	return nil
+}
+
+// openChecked opens name in root for reading and checks that it is the
+// file info describes, of the same type: not whatever was swapped in
+// since. O_NONBLOCK, so that a FIFO swapped in cannot block the open.
+func openChecked(root *os.Root, name string, info fs.FileInfo) (*os.File, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	got, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, unwrapPath(err)
+	}
+	if got.Mode().Type() != info.Mode().Type() || !os.SameFile(got, info) {
+		f.Close()
+		return nil, errors.New("changed while being read (replaced, or a symlink swapped in)")
+	}
+	return f, nil
+}
+
+// unwrapPath drops a PathError's operation and path, which name the
+// root's inner path: the caller names the host path.
+func unwrapPath(err error) error {
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // digest is the SHA-256 of the copy as the image built at epoch holds it:
@@ -184,6 +260,11 @@ func copyInto(dir string, c Copy) (err error) {
 		return err
 	}
 	defer root.Close()
+	srcRoot, top, err := openSource(c.Src)
+	if err != nil {
+		return err
+	}
+	defer srcRoot.Close()
 	dst := strings.TrimPrefix(c.Dst, "/")
 	if err := root.MkdirAll(path.Dir(dst), 0o755); err != nil {
 		return err
@@ -191,7 +272,6 @@ func copyInto(dir string, c Copy) (err error) {
 	var dirs []CopyFile
 	for _, f := range c.Files {
 		name := path.Join(dst, f.Rel)
-		src := filepath.Join(c.Src, filepath.FromSlash(f.Rel))
 		switch {
 		case f.Mode.IsDir():
 			if err := root.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -210,27 +290,8 @@ func copyInto(dir string, c Copy) (err error) {
 			}
 			continue
 		default:
-			data, err := os.ReadFile(src)
-			if err != nil {
-				return err
-			}
-			if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != f.SHA256 {
-				return fmt.Errorf("%s changed during the build", src)
-			}
-			// Replace, never write through, whatever is there.
-			if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-			out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return err
-			}
-			_, err = out.Write(data)
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
+			if err := copyFile(srcRoot, path.Join(top, f.Rel), root, name, f); err != nil {
+				return fmt.Errorf("%s: %w", filepath.Join(c.Src, filepath.FromSlash(f.Rel)), err)
 			}
 		}
 		if err := setAttrs(root, name, f); err != nil {
@@ -243,6 +304,39 @@ func copyInto(dir string, c Copy) (err error) {
 		if err := setAttrs(root, path.Join(dst, f.Rel), f); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// copyFile copies the regular file f of the source, name in the source's
+// root srcRoot, to name in the image's root: from a descriptor checked
+// to be the file the scan read, and only if its content is still what
+// the scan hashed (the fingerprint records that).
+func copyFile(srcRoot *os.Root, srcName string, root *os.Root, name string, f CopyFile) error {
+	in, err := openChecked(srcRoot, srcName, f.info)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	// Replace, never write through, whatever is there.
+	if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(out, h), in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && hex.EncodeToString(h.Sum(nil)) != f.SHA256 {
+		err = errors.New("changed during the build")
+	}
+	if err != nil {
+		root.Remove(name)
+		return unwrapPath(err)
 	}
 	return nil
 }

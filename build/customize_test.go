@@ -1,6 +1,8 @@
 package build
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -208,5 +210,75 @@ func TestCopyIntoAndAptConf(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "index.html"), []byte("changed\n"), 0o644)
 	if err := copyInto(t.TempDir(), c); err == nil || !strings.Contains(err.Error(), "changed") {
 		t.Errorf("copy of a changed source: %v", err)
+	}
+}
+
+// TestCopySymlinkSwap swaps a --copy source file for a symlink to a
+// root-only host file and back while the source is scanned and copied:
+// what is read must be what was checked, so the secret never reaches the
+// fingerprint or the image.
+func TestCopySymlinkSwap(t *testing.T) {
+	base := t.TempDir()
+	secret := filepath.Join(base, "secret")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(secret, []byte("SECRET"), 0o600))
+	src := filepath.Join(base, "src")
+	must(os.Mkdir(src, 0o755))
+	must(os.WriteFile(filepath.Join(src, "f"), []byte("public"), 0o644))
+	secretSum := sha256.Sum256([]byte("SECRET"))
+
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		link, file := filepath.Join(base, "link"), filepath.Join(base, "file")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			os.Symlink(secret, link)
+			os.Rename(link, filepath.Join(src, "f"))
+			os.WriteFile(file, []byte("public"), 0o644)
+			os.Rename(file, filepath.Join(src, "f"))
+		}
+	}()
+	defer func() { close(stop); <-done }()
+
+	dir := t.TempDir()
+	scanned, copied := 0, 0
+	for start := time.Now(); time.Since(start) < 2*time.Second; {
+		c, err := ParseCopy(src + ":/opt/x")
+		if err != nil {
+			continue // refused: the file changed under the scan
+		}
+		scanned++
+		for _, f := range c.Files {
+			if f.SHA256 == hex.EncodeToString(secretSum[:]) {
+				t.Fatalf("the scan read the secret through the symlink swapped in for %s", f.Rel)
+			}
+		}
+		if copyInto(dir, c) != nil {
+			continue
+		}
+		copied++
+		// A symlink scanned as one is copied as one; only a regular
+		// file holding the secret is a leak.
+		got := filepath.Join(dir, "opt/x/f")
+		if fi, err := os.Lstat(got); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if b, err := os.ReadFile(got); err == nil && string(b) == "SECRET" {
+			t.Fatal("the copy read the secret through the symlink swapped in")
+		}
+	}
+	if scanned == 0 || copied == 0 {
+		t.Errorf("no scan (%d) or copy (%d) got through: the test proves nothing", scanned, copied)
 	}
 }
