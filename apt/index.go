@@ -53,6 +53,7 @@ func (c *Client) Packages(ctx context.Context, repo Repository, rel *Release, ar
 			Origin: rel.Origin, Label: rel.Label, Suite: rel.Suite, Codename: rel.Codename, Version: rel.Version,
 			Component: comp, Architecture: arch, Site: repo.site(),
 			NotAutomatic: rel.NotAutomatic, ButAutomaticUpgrades: rel.ButAutomaticUpgrades,
+			Debian: repo.Debian,
 		}
 		for i := range ps {
 			ps[i].ArchiveURL = repo.root()

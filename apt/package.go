@@ -43,6 +43,7 @@ type IndexFile struct {
 	Component, Architecture                 string
 	Site                                    string // the URL's host, without port, as apt's "Pin: origin" sees it
 	NotAutomatic, ButAutomaticUpgrades      bool
+	Debian                                  bool // served by Debian's own archive (see Repository.Debian)
 }
 
 // URL is the absolute URL of the package's .deb.

@@ -30,6 +30,11 @@ type Repository struct {
 	// checked as of the Release's Date (see Release).
 	Snapshot bool
 
+	// Debian marks Debian's own archive (the build's mirror, security
+	// mirror or snapshot), as against an extra repository: only its
+	// packages are recorded as Debian's, whatever a Release says.
+	Debian bool
+
 	// Optional makes a missing suite (404 on InRelease) a note via Log
 	// rather than an error. It is never remembered: the next build asks
 	// again.

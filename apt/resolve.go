@@ -663,12 +663,15 @@ func NewSet(suite, arch string, epoch time.Time, pkgs []*Package) *Set {
 		if d.SourceVersion == "" {
 			d.SourceVersion = d.Version
 		}
-		// Whose it is: the Release's Origin, else its Label, else the
-		// host serving it (a repository made with apt-ftparchive may
-		// say neither).
-		if p.Index != nil {
-			if o := cmp.Or(p.Index.Origin, p.Index.Label, p.Index.Site); o != "Debian" {
-				d.Origin = o
+		// Whose it is: Debian's if Debian's archive served it; else
+		// the Release's Origin, else its Label, else the host serving
+		// it (a repository made with apt-ftparchive may say neither),
+		// but never Debian, whatever the Release says: then the
+		// repository's URL.
+		if p.Index != nil && !p.Index.Debian {
+			d.Origin = cmp.Or(p.Index.Origin, p.Index.Label, p.Index.Site)
+			if strings.EqualFold(d.Origin, "debian") {
+				d.Origin = p.ArchiveURL
 			}
 		}
 		s.Packages = append(s.Packages, d)

@@ -2,6 +2,7 @@ package apt
 
 import (
 	"fmt"
+	"maps"
 	"math/rand"
 	"slices"
 	"strings"
@@ -79,7 +80,8 @@ func universe(t *testing.T, text string) []Package {
 		key := p.ArchiveURL + " " + p.Suite + " " + origin
 		if indexes[key] == nil {
 			site, _, _ := strings.Cut(strings.TrimPrefix(p.ArchiveURL, "http://"), "/")
-			indexes[key] = &IndexFile{Origin: origin, Suite: p.Suite, Codename: "bookworm", Component: "main", Architecture: "amd64", Site: site}
+			indexes[key] = &IndexFile{Origin: origin, Suite: p.Suite, Codename: "bookworm", Component: "main", Architecture: "amd64", Site: site,
+				Debian: site == "archive.test"}
 		}
 		p.Index = indexes[key]
 		hasAPT = hasAPT || p.Name == "apt"
@@ -1032,5 +1034,39 @@ Priority: required
 	}
 	if !slices.Equal(s.Packages, want) {
 		t.Errorf("packages\ngot  %+v\nwant %+v", s.Packages, want)
+	}
+}
+
+// Only Debian's archive makes a package Debian's in the audit trail: an
+// extra repository whose Release says "Origin: Debian" is recorded by
+// its URL, though pins still see the Origin it claims.
+func TestNewSetOrigin(t *testing.T) {
+	u := universe(t, `
+Package: libc6
+Version: 2.36-9
+
+Package: evil
+Version: 1.0
+Archive: http://evil.test/debian
+
+Package: hello
+Version: 2.10
+Archive: http://acme.test/debian
+Origin: Acme
+`)
+	s := NewSet("bookworm", "amd64", time.Time{}, []*Package{&u[0], &u[1], &u[2]})
+	got := map[string]string{}
+	for _, d := range s.Packages {
+		got[d.Name] = d.Origin
+	}
+	if want := map[string]string{"libc6": "", "evil": "http://evil.test/debian", "hello": "Acme"}; !maps.Equal(got, want) {
+		t.Errorf("origins %q, want %q", got, want)
+	}
+	prefs, err := ParsePreferences(strings.NewReader("Package: *\nPin: release o=Debian\nPin-Priority: 990\n"), "prefs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := NewPolicy(prefs, "amd64").FilePriority(u[1].Index); got != 990 {
+		t.Errorf("o=Debian pin on the repository claiming Debian: priority %d, want 990", got)
 	}
 }

@@ -27,8 +27,8 @@ type Deb struct {
 	Size          int64  `json:"size"`
 	SHA256        string `json:"sha256"`
 	Priority      string `json:"priority,omitempty"`
-	// Origin is the Origin of the Release of a package from a repository
-	// other than Debian's (an organisation's own, say); empty for Debian's.
+	// Origin is whose a package from a repository other than Debian's
+	// is (an organisation's own, say): see NewSet. Empty for Debian's.
 	Origin    string `json:"origin,omitempty"`
 	Essential bool   `json:"essential,omitempty"`
 }

@@ -38,7 +38,7 @@ type Package struct {
 	Source        string `json:"source"`
 	SourceVersion string `json:"sourceVersion"`
 	SHA256        string `json:"sha256,omitempty"` // of the .deb; unknown when read from dpkg's status
-	Origin        string `json:"origin,omitempty"` // the repository's Release Origin when not Debian's
+	Origin        string `json:"origin,omitempty"` // whose it is when not from Debian's archive (apt.Deb.Origin)
 }
 
 // NewManifest returns the manifest of set.

@@ -146,13 +146,13 @@ func (o *Options) repositories(a snapshots.Archives) ([]apt.Repository, error) {
 		return nil, err
 	}
 	snap := !o.Snapshot.IsZero()
-	repos := []apt.Repository{{URL: a.Debian, Suite: o.Suite, Snapshot: snap, Keyring: keyring}}
+	repos := []apt.Repository{{URL: a.Debian, Suite: o.Suite, Snapshot: snap, Debian: true, Keyring: keyring}}
 	for _, s := range o.UpdateSuites() {
 		url := a.Debian
 		if s == snapshots.SecuritySuite(o.Suite) {
 			url = a.Security
 		}
-		repos = append(repos, apt.Repository{URL: url, Suite: s, Snapshot: snap, Optional: slices.Contains(o.AllowMissing, s), Keyring: keyring})
+		repos = append(repos, apt.Repository{URL: url, Suite: s, Snapshot: snap, Debian: true, Optional: slices.Contains(o.AllowMissing, s), Keyring: keyring})
 	}
 	for i := range o.Repos {
 		repos = append(repos, o.Repos[i].repositories(o.Arch)...)

@@ -226,8 +226,9 @@ func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 // when Resolve's answer to the same indexes and options changes, so that
 // sets an earlier build remembered are not read back (2: Recommends of the
 // packages apt-get install adds; 3: Recommends as dist-upgrade follows
-// them, late --include packages selected after the upgrade).
-const resolverRevision = 3
+// them, late --include packages selected after the upgrade; 4: a
+// package's origin from the repository that served it).
+const resolverRevision = 4
 
 // resolveKey fetches and verifies the suites' Release files as Resolve does
 // and returns the hash of what resolution reads from them and from o.

@@ -2,6 +2,7 @@ package build
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
 	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/snapshots"
 )
 
 func TestLoadRepos(t *testing.T) {
@@ -135,5 +137,27 @@ func TestNoRecommends(t *testing.T) {
 		if got := o.noRecommends(); got != want {
 			t.Errorf("%q: noRecommends %v, want %v", lines, got, want)
 		}
+	}
+}
+
+// Only the build's own suites are Debian's: an extra repository's
+// packages are never recorded as Debian's, whatever its Release says.
+func TestRepositoriesDebian(t *testing.T) {
+	_, keyring := apttest.NewKey(t)
+	repos, err := LoadRepos([]string{"deb [signed-by=" + keyring + "] http://apt.acme.example/debian bookworm main"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &Options{Suite: "bookworm", Arch: "amd64", Keyring: keyring, Repos: repos}
+	list, err := o.repositories(snapshots.Mirror("http://mirror.example/debian"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range list {
+		got = append(got, fmt.Sprintf("%s %v", r.Suite, r.Debian))
+	}
+	if want := "bookworm true, bookworm-updates true, bookworm-security true, bookworm false"; strings.Join(got, ", ") != want {
+		t.Errorf("repositories: %s, want %s", strings.Join(got, ", "), want)
 	}
 }
