@@ -1,33 +1,99 @@
 package apt
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 )
 
-// Cache is a directory of verified downloads:
+// Cache is a directory of verified downloads and of what basebuild made
+// from them:
 //
 //	<Dir>/sha256/<hex>  files by the SHA-256 of their content (.debs, indexes)
 //	<Dir>/url/<hex>     snapshot InRelease files by the SHA-256 of their URL
+//	<Dir>/sets/…        resolved package sets (see Set)
+//	<Dir>/data/…        debs' decompressed data.tar (see OpenData)
 //
 // Files are written under a temporary name in the same directory and
 // renamed into place only once complete and verified, so an entry is
 // always whole and correct, and processes may share a cache without locks.
+//
+// The cache is not trusted: whoever can write it would decide what the
+// next image holds. OpenCache refuses directories another user could
+// write, and every entry is checked before it is used, against the hash
+// it is named by (sha256/, sets/), a hash basebuild wrote into it (data/)
+// or its signature (url/, by Release). An entry that fails is removed,
+// with a note, and fetched or made again.
 type Cache struct {
 	Dir string
+	Log func(format string, args ...any) // notes on entries removed; may be nil
 }
 
-// OpenCache returns the cache in dir, creating it if needed.
+// cacheDirs are the cache's subdirectories.
+var cacheDirs = []string{"sha256", "url", "sets", "data"}
+
+// OpenCache returns the cache in dir, creating it if needed. It refuses a
+// directory, or a subdirectory, owned by another user than basebuild's
+// effective one or writable by group or others.
 func OpenCache(dir string) (*Cache, error) {
-	for _, sub := range []string{"sha256", "url"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	// dir itself may be a symlink the user made; its subdirectories may not.
+	if err := checkCacheDir(dir, os.Stat); err != nil {
+		return nil, err
+	}
+	for _, sub := range cacheDirs {
+		p := filepath.Join(dir, sub)
+		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("cache: %w", err)
+		}
+		if err := checkCacheDir(p, os.Lstat); err != nil {
+			return nil, err
 		}
 	}
 	return &Cache{Dir: dir}, nil
+}
+
+// checkCacheDir refuses dir unless it is a directory owned by basebuild's
+// effective user and writable by no one else.
+func checkCacheDir(dir string, stat func(string) (fs.FileInfo, error)) error {
+	fi, err := stat(dir)
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("cache directory %s: not a directory", dir)
+	case !ok:
+		return fmt.Errorf("cache directory %s: no owner to check", dir)
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("cache directory %s: owned by uid %d, not by basebuild's uid %d: another user could plant entries", dir, st.Uid, os.Geteuid())
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("cache directory %s: writable by group or others (mode %04o): another user could plant entries", dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
+func (c *Cache) logf(format string, args ...any) {
+	if c.Log != nil {
+		c.Log(format, args...)
+	}
+}
+
+// drop removes the entry at p, which failed its check with err.
+func (c *Cache) drop(p string, err error) {
+	os.Remove(p)
+	c.logf("cache: %s: %v; removed, to be fetched or made again", p, err)
 }
 
 // path is where the file with SHA-256 sum lives; sum must be checked with
@@ -36,18 +102,54 @@ func (c *Cache) path(sum string) string {
 	return filepath.Join(c.Dir, "sha256", sum)
 }
 
-// lookup reports the path of a cached file matching want. Entries were
-// verified when written, so only the size is checked here.
+// lookup reports the path of a cached file matching want. The entry is
+// hashed: one whose content is not what its name says is removed.
 func (c *Cache) lookup(want FileHash) (string, bool) {
 	if c == nil || !isLowerSHA256(want.SHA256) {
 		return "", false
 	}
 	p := c.path(want.SHA256)
-	fi, err := os.Stat(p)
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() != want.Size {
+	f, err := openEntry(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false
+	}
+	if err != nil {
+		c.drop(p, err)
+		return "", false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != want.Size {
+		// A whole entry of another size than the index says: the
+		// download will tell which is wrong.
+		return "", false
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		c.drop(p, err)
+		return "", false
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want.SHA256 {
+		c.drop(p, fmt.Errorf("content has sha256 %s", got))
 		return "", false
 	}
 	return p, true
+}
+
+// openEntry opens the cache entry p, a regular file, not following a
+// symlink; O_NONBLOCK so that a FIFO cannot block the open.
+func openEntry(p string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, errors.New("a symlink")
+		}
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, errors.New("not a regular file")
+	}
+	return f, nil
 }
 
 // create returns a new temporary file in the content directory, to be
@@ -94,15 +196,27 @@ func (c *Cache) urlPath(url string) string {
 	return filepath.Join(c.Dir, "url", hex.EncodeToString(sum[:]))
 }
 
-// getURL returns the file cached for url.
+// getURL returns the file cached for url. Only InRelease files are cached
+// by URL, and Release verifies their signature on every read.
 func (c *Cache) getURL(url string) ([]byte, bool) {
-	data, err := os.ReadFile(c.urlPath(url))
+	f, err := openEntry(c.urlPath(url))
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
 	return data, err == nil
 }
 
 // putURL caches data for url. Only immutable, verified files belong here.
 func (c *Cache) putURL(url string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Join(c.Dir, "url"), ".tmp-")
+	return c.put(c.urlPath(url), data)
+}
+
+// put writes data to the entry p, through a temporary file renamed into
+// place once complete.
+func (c *Cache) put(p string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
@@ -117,13 +231,61 @@ func (c *Cache) putURL(url string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), c.urlPath(url))
+		err = os.Rename(f.Name(), p)
 	}
 	if err != nil {
 		os.Remove(f.Name())
 		return fmt.Errorf("cache: %w", err)
 	}
 	return nil
+}
+
+// Set returns the resolved set remembered under key, the hash of what
+// resolution read, or false. An entry is sets/<key>.<sha256>.json, named
+// by the SHA-256 of its content too: one that does not match is removed.
+func (c *Cache) Set(key string) (*Set, bool) {
+	if c == nil || !isLowerSHA256(key) {
+		return nil, false
+	}
+	paths, _ := filepath.Glob(filepath.Join(c.Dir, "sets", key+".*.json"))
+	for _, p := range paths {
+		sum := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), key+"."), ".json")
+		f, err := openEntry(p)
+		if err != nil {
+			c.drop(p, err)
+			continue
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			c.drop(p, err)
+			continue
+		}
+		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sum {
+			c.drop(p, fmt.Errorf("content has sha256 %x", got))
+			continue
+		}
+		set, err := ReadSet(bytes.NewReader(data))
+		if err != nil {
+			c.drop(p, err)
+			continue
+		}
+		return set, true
+	}
+	return nil, false
+}
+
+// PutSet remembers set under key.
+func (c *Cache) PutSet(key string, set *Set) error {
+	if c == nil || !isLowerSHA256(key) {
+		return nil
+	}
+	var b bytes.Buffer
+	if err := WriteSet(&b, set); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	sum := sha256.Sum256(b.Bytes())
+	return c.put(filepath.Join(c.Dir, "sets", key+"."+hex.EncodeToString(sum[:])+".json"), b.Bytes())
 }
 
 func isLowerSHA256(s string) bool {

@@ -1,8 +1,14 @@
 package apt
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -17,36 +23,79 @@ import (
 //
 // An entry is written from the deb as it is unpacked, under a temporary
 // name, and renamed into place only when the whole member was read and
-// decompressed without error. zstd's checksum catches a damaged entry,
-// which is then removed.
+// decompressed without error. Its name says which deb it comes from, not
+// what it holds, so it ends with a record of that: a zstd skippable frame
+// holding the SHA-256 of everything before it, which OpenData checks
+// before handing out a byte. A planted or damaged entry is removed, and
+// the unpack reads the deb instead.
+
+// dataTrailer is the skippable frame that ends an entry: its magic
+// number, its size (32) and the SHA-256 of the entry before it, all
+// little-endian as zstd frames are.
+const (
+	dataTrailerMagic = 0x184d2a5b // one of zstd's skippable frame magics
+	dataTrailerSize  = 4 + 4 + sha256.Size
+)
 
 func (c *Cache) dataPath(debSHA256 string) string {
 	return filepath.Join(c.Dir, "data", debSHA256+".tar.zst")
 }
 
 // OpenData returns the cached data.tar of the deb with SHA-256 debSHA256,
-// or an error matching fs.ErrNotExist when there is none.
+// or an error matching fs.ErrNotExist when there is none. The entry is
+// checked against the SHA-256 it records before it is returned.
 func (c *Cache) OpenData(debSHA256 string) (io.ReadCloser, error) {
 	if c == nil || !isLowerSHA256(debSHA256) {
 		return nil, os.ErrNotExist
 	}
-	f, err := os.Open(c.dataPath(debSHA256))
+	p := c.dataPath(debSHA256)
+	f, err := openEntry(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err == nil {
+		var body *io.SectionReader
+		if body, err = checkData(f); err == nil {
+			zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+			if err != nil {
+				f.Close()
+				return nil, err
+			}
+			return &dataReader{zr, f}, nil
+		}
+		f.Close()
+	}
+	c.drop(p, err)
+	return nil, os.ErrNotExist
+}
+
+// checkData checks the entry f against the SHA-256 its trailer records
+// and returns what comes before the trailer.
+func checkData(f *os.File) (*io.SectionReader, error) {
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	// No whole entry is empty; an empty one would read as a tarball
-	// without files.
-	if fi, err := f.Stat(); err != nil || fi.Size() == 0 {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, os.ErrNotExist
+	n := fi.Size() - dataTrailerSize
+	if n <= 0 {
+		return nil, errors.New("no checksum record")
 	}
-	zr, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-	if err != nil {
-		f.Close()
+	trailer := make([]byte, dataTrailerSize)
+	if _, err := f.ReadAt(trailer, n); err != nil {
 		return nil, err
 	}
-	return &dataReader{zr, f}, nil
+	if binary.LittleEndian.Uint32(trailer) != dataTrailerMagic || binary.LittleEndian.Uint32(trailer[4:]) != sha256.Size {
+		return nil, errors.New("no checksum record")
+	}
+	body := io.NewSectionReader(f, 0, n)
+	h := sha256.New()
+	if _, err := io.Copy(h, body); err != nil {
+		return nil, err
+	}
+	if got := h.Sum(nil); !bytes.Equal(got, trailer[8:]) {
+		return nil, fmt.Errorf("content has sha256 %x, its record says %x", got, trailer[8:])
+	}
+	return io.NewSectionReader(f, 0, n), nil
 }
 
 type dataReader struct {
@@ -77,6 +126,7 @@ type DataEntry struct {
 	c   *Cache
 	sum string
 	f   *os.File
+	h   hash.Hash // of what is written to f
 	zw  *zstd.Encoder
 	err error
 }
@@ -87,21 +137,18 @@ func (c *Cache) NewData(debSHA256 string) *DataEntry {
 	if c == nil || !isLowerSHA256(debSHA256) {
 		return nil
 	}
-	dir := filepath.Join(c.Dir, "data")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil
-	}
-	f, err := os.CreateTemp(dir, ".tmp-")
+	f, err := os.CreateTemp(filepath.Join(c.Dir, "data"), ".tmp-")
 	if err != nil {
 		return nil
 	}
-	zw, err := zstd.NewWriter(f, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	h := sha256.New()
+	zw, err := zstd.NewWriter(io.MultiWriter(f, h), zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return nil
 	}
-	return &DataEntry{c: c, sum: debSHA256, f: f, zw: zw}
+	return &DataEntry{c: c, sum: debSHA256, f: f, h: h, zw: zw}
 }
 
 // Write compresses p into the entry; it always reports success.
@@ -119,6 +166,11 @@ func (e *DataEntry) Commit() {
 		err = e.zw.Close()
 	} else {
 		e.zw.Close()
+	}
+	if err == nil {
+		trailer := binary.LittleEndian.AppendUint32(nil, dataTrailerMagic)
+		trailer = binary.LittleEndian.AppendUint32(trailer, sha256.Size)
+		_, err = e.f.Write(e.h.Sum(trailer))
 	}
 	if err == nil {
 		err = e.f.Chmod(0o644)

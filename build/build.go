@@ -216,6 +216,7 @@ func (o *Options) Client() (*apt.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	cache.Log = o.logf
 	return &apt.Client{HTTP: http.DefaultClient, Cache: cache, Log: o.logf}, nil
 }
 

@@ -1,7 +1,6 @@
 package build
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -188,7 +187,7 @@ func cmpOr[T comparable](a, b T) T {
 // Resolve fetches and verifies the suites' Release files and returns the
 // resolved package set, downloading no package. The set is remembered in
 // the cache under the key of the Release files (the indexes' SHA-256s) and
-// the options resolution depends on. Resolution is a function of these, so
+// the options resolution depends on (see apt.Cache.Set). Resolution is a function of these, so
 // while the mirror has not changed the set is read back rather than worked
 // out again from the indexes, which takes a second or more; --if-changed
 // relies on it to answer quickly.
@@ -198,14 +197,8 @@ func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(o.CacheDir, "sets", key+".json")
-	if f, err := os.Open(path); err == nil {
-		set, err := apt.ReadSet(f)
-		f.Close()
-		if err == nil {
-			return set, nil
-		}
-		o.logf("cache: %s: %v; resolving again", path, err)
+	if set, ok := c.Cache.Set(key); ok {
+		return set, nil
 	}
 	set, err := resolveIndexes(ctx, o, c)
 	if err != nil {
@@ -216,8 +209,8 @@ func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 	if again, err := resolveKey(ctx, o, c); err != nil || again != key {
 		return set, nil
 	}
-	if err := writeSet(path, set); err != nil {
-		o.logf("cache: %v", err)
+	if err := c.Cache.PutSet(key, set); err != nil {
+		o.logf("%v", err)
 	}
 	return set, nil
 }
@@ -281,18 +274,6 @@ func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) 
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// writeSet writes set to path atomically.
-func writeSet(path string, set *apt.Set) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	var b bytes.Buffer
-	if err := apt.WriteSet(&b, set); err != nil {
-		return err
-	}
-	return writeFileAtomic(path, b.Bytes())
 }
 
 // writeFileAtomic writes data to path, mode 0644, through a temporary

@@ -1,10 +1,16 @@
 package build
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,7 +149,9 @@ func TestResolveCache(t *testing.T) {
 	marked := *got
 	marked.Packages = slices.Clone(got.Packages)
 	marked.Packages[0].Version = "cached"
-	if err := writeSet(files[0], &marked); err != nil {
+	key, _, _ := strings.Cut(filepath.Base(files[0]), ".")
+	os.Remove(files[0])
+	if err := c.Cache.PutSet(key, &marked); err != nil {
 		t.Fatal(err)
 	}
 	again, err := Resolve(ctx, o, c)
@@ -152,6 +160,35 @@ func TestResolveCache(t *testing.T) {
 	}
 	if again.Packages[0].Version != "cached" {
 		t.Error("Resolve resolved again instead of reading its cache")
+	}
+
+	// A set changed in place, planted or damaged, no longer matches the
+	// hash in its name: it is removed, with a note, and resolved again.
+	files, _ = filepath.Glob(filepath.Join(o.CacheDir, "sets", "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cached sets: %q, want one", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(files[0], bytes.ReplaceAll(data, []byte(`"cached"`), []byte(`"planted"`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	c.Cache.Log = func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
+	planted, err := Resolve(ctx, o, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := planted.Packages[0].Version; v != want.Packages[0].Version {
+		t.Errorf("Resolve read the planted set: version %q", v)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], files[0]) || !strings.Contains(notes[0], "removed") {
+		t.Errorf("notes %q, want one on %s removed", notes, files[0])
+	}
+	if _, err := os.Stat(files[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the planted set is still there: %v", err)
 	}
 
 	// Options that change the resolution change the key.

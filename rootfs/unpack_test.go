@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
 	"github.com/basebuild/basebuild/apt"
@@ -799,8 +800,9 @@ func TestUnpackFirstStageDirs(t *testing.T) {
 
 // TestUnpackDataCache unpacks debs with a cache: the first unpack keeps
 // each data.tar there, a second one reads it back instead of the deb's
-// (which the test damages to tell), a damaged entry fails the unpack once
-// and is removed, and a failed unpack leaves no entry.
+// (which the test damages to tell), a damaged or planted entry is
+// refused before use, removed and made again from the deb, and a failed
+// unpack leaves no entry.
 func TestUnpackDataCache(t *testing.T) {
 	needRoot(t)
 	cache, err := apt.OpenCache(t.TempDir())
@@ -837,16 +839,22 @@ func TestUnpackDataCache(t *testing.T) {
 	}
 
 	// Damage each deb's data member: the cache must serve them now.
-	for _, d := range debs {
-		b, _ := os.ReadFile(d.Path)
-		i := bytes.Index(b, []byte("data.tar"))
-		for j := i + 200; j < len(b); j++ {
-			b[j] ^= 0xff
-		}
-		if err := os.WriteFile(d.Path, b, 0o644); err != nil {
-			t.Fatal(err)
+	var good [][]byte
+	damage := func() {
+		t.Helper()
+		for _, d := range debs {
+			b, _ := os.ReadFile(d.Path)
+			good = append(good, slices.Clone(b))
+			i := bytes.Index(b, []byte("data.tar"))
+			for j := i + 200; j < len(b); j++ {
+				b[j] ^= 0xff
+			}
+			if err := os.WriteFile(d.Path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	damage()
 	second, err := unpack()
 	if err != nil {
 		t.Fatalf("unpack from the data cache: %v", err)
@@ -855,18 +863,48 @@ func TestUnpackDataCache(t *testing.T) {
 		t.Errorf("the tree from the data cache differs: %v", diffs)
 	}
 
-	// A damaged entry fails the unpack, and is gone afterwards.
+	// With the debs whole again, a damaged entry and a planted one (a
+	// data.tar with a file of its own) are refused before use and
+	// removed: the deb serves, and makes the entry again.
+	for i, d := range debs {
+		os.WriteFile(d.Path, good[i], 0o644)
+	}
+	var notes []string
+	cache.Log = func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
 	p := filepath.Join(cache.Dir, "data", debs[0].SHA256+".tar.zst")
-	b, _ := os.ReadFile(p)
-	b[len(b)/2] ^= 0xff
-	os.WriteFile(p, b, 0o644)
-	if _, err := unpack(); err == nil {
-		t.Error("unpack from a damaged entry succeeded")
+	entry, _ := os.ReadFile(p)
+	damaged := slices.Clone(entry)
+	damaged[len(damaged)/2] ^= 0xff
+	var planted bytes.Buffer
+	zw, _ := zstd.NewWriter(&planted)
+	tw := tar.NewWriter(zw)
+	for _, f := range []string{"./usr/share/xz", "./etc/evil"} {
+		tw.WriteHeader(&tar.Header{Name: f, Mode: 0o644, Size: 4})
+		tw.Write([]byte("evil"))
 	}
-	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the damaged entry is still there: %v", err)
+	tw.Close()
+	zw.Close()
+	for name, data := range map[string][]byte{"damaged": damaged, "planted": planted.Bytes()} {
+		notes = nil
+		os.WriteFile(p, data, 0o644)
+		tree, err := unpack()
+		if err != nil {
+			t.Fatalf("%s entry: %v", name, err)
+		}
+		if diffs := Compare(first, tree); len(diffs) > 0 {
+			t.Errorf("%s entry: the tree differs: %v", name, diffs)
+		}
+		if len(notes) != 1 || !strings.Contains(notes[0], p) {
+			t.Errorf("%s entry: notes %q", name, notes)
+		}
+		if again, err := os.ReadFile(p); err != nil || !bytes.Equal(again, entry) {
+			t.Errorf("%s entry: not made again from the deb (%v)", name, err)
+		}
 	}
+
 	// And with neither the entry nor a good deb, no entry is made.
+	damage()
+	os.Remove(p)
 	if _, err := unpack(); err == nil {
 		t.Error("unpack of a damaged deb succeeded")
 	}
