@@ -132,6 +132,29 @@ func InputChanges(old, new string) []string {
 	return changes
 }
 
+// Downgrades lists what an image built from the inputs new would roll back
+// against one built from old: "epoch OLD -> NEW" if the epoch is earlier,
+// and "NAME OLD -> NEW" for each package whose version compares lower (as
+// dpkg compares them). A rollback of security updates is among them.
+func Downgrades(old, new string) []string {
+	oldKeys, oldPkgs := parseInputs(old)
+	newKeys, newPkgs := parseInputs(new)
+	var downs []string
+	o, erro := time.Parse(time.RFC3339, oldKeys["epoch"])
+	n, errn := time.Parse(time.RFC3339, newKeys["epoch"])
+	if erro == nil && errn == nil && n.Before(o) {
+		downs = append(downs, fmt.Sprintf("epoch %s -> %s", oldKeys["epoch"], newKeys["epoch"]))
+	}
+	for _, name := range unionKeys(oldPkgs, newPkgs) {
+		o, inOld := oldPkgs[name]
+		n, inNew := newPkgs[name]
+		if inOld && inNew && downgrade(o.version, n.version) {
+			downs = append(downs, fmt.Sprintf("%s %s -> %s", name, o.version, n.version))
+		}
+	}
+	return downs
+}
+
 // downgrade reports whether version b is older than a.
 func downgrade(a, b string) bool {
 	va, erra := version.Parse(a)

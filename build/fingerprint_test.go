@@ -204,3 +204,34 @@ func TestResolveCache(t *testing.T) {
 		t.Errorf("cached sets after --include: %d, want 2", len(files))
 	}
 }
+
+func TestDowngrades(t *testing.T) {
+	o, set := fingerprintInputs()
+	old := Inputs(o, set)
+	if got := Downgrades(old, old); len(got) != 0 {
+		t.Errorf("same inputs: %q", got)
+	}
+	newer := *set
+	newer.Epoch = set.Epoch.Add(time.Hour)
+	newer.Packages = slices.Clone(set.Packages)
+	newer.Packages[1].Version = "2.36-9+deb12u1"
+	if got := Downgrades(old, Inputs(o, &newer)); len(got) != 0 {
+		t.Errorf("newer epoch and package: %q", got)
+	}
+	if got, want := Downgrades(Inputs(o, &newer), old), []string{
+		"epoch 2024-01-01T01:00:00Z -> 2024-01-01T00:00:00Z", "libc6 2.36-9+deb12u1 -> 2.36-9",
+	}; !slices.Equal(got, want) {
+		t.Errorf("older epoch and package: %q, want %q", got, want)
+	}
+	// Versions compare as dpkg's do, not as text; added or removed
+	// packages are no downgrade.
+	newer = *set
+	newer.Packages = []apt.Deb{set.Packages[0], {Name: "libc6", Version: "1:2.0", Architecture: "amd64", SHA256: "cc"}}
+	if got := Downgrades(old, Inputs(o, &newer)); len(got) != 0 {
+		t.Errorf("epoch 1: version: %q", got)
+	}
+	newer.Packages = newer.Packages[:1]
+	if got := Downgrades(old, Inputs(o, &newer)); len(got) != 0 {
+		t.Errorf("removed package: %q", got)
+	}
+}

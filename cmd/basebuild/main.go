@@ -270,6 +270,7 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Option
 // the image; verify has none of them.
 type imageFlags struct {
 	dryRun, ifChanged, printCfg bool
+	allowDowngrade              bool
 	rootDir, sbom, report       string
 	outputs, push               []string
 }
@@ -280,6 +281,7 @@ func (f *imageFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.outputs, "output", nil, "write the image: oci:DIR (OCI layout, tagged SUITE), docker-archive:FILE or rootfs-tar:FILE; repeatable (default oci:./out/SUITE unless --push or --rootfs is given)")
 	fs.StringArrayVar(&f.push, "push", nil, "push the image to a registry reference, e.g. registry.example/debian:bookworm; repeatable; credentials from the docker config and its credential helpers")
 	fs.BoolVar(&f.ifChanged, "if-changed", false, "build only if the inputs (packages, epoch, options, basebuild's version) differ from those the --push and oci: destinations' images record; else print the first one's digest")
+	fs.BoolVar(&f.allowDowngrade, "allow-downgrade", false, "replace a --push or oci: destination's image even with one of an earlier epoch or older packages (without it that is an error, the destination untouched)")
 	fs.StringVar(&f.sbom, "sbom", "", "also write the image's SPDX 2.3 SBOM (JSON) to FILE")
 	fs.StringVar(&f.report, "report", "", "write a JSON report of the build to FILE: each phase's wall time, the digest, the package count, peak RSS, or the error")
 	fs.BoolVar(&f.printCfg, "print-config", false, "print the settings in effect, from the command line and --config, as a config file, and build nothing")
@@ -480,6 +482,11 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		if digest != "" {
 			fmt.Fprintln(stdout, digest)
 			return nil
+		}
+	}
+	if imaging && !multi && !imf.allowDowngrade {
+		if err := noDowngrade(ctx, o, set); err != nil {
+			return err
 		}
 	}
 	switch {

@@ -5,13 +5,22 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/apt/apttest"
 	"github.com/basebuild/basebuild/build"
+	"github.com/basebuild/basebuild/oci"
 )
 
 // tinyArchive serves bookworm, an empty bookworm-updates and
@@ -248,5 +257,50 @@ func TestInNamespace(t *testing.T) {
 		if inNamespace() {
 			t.Errorf("%s=%q: in basebuild's own namespace", namespaceEnv, v)
 		}
+	}
+}
+
+// A destination whose image is newer than the build (an older snapshot,
+// or an archive replayed to roll back updates) is not replaced without
+// --allow-downgrade: exit 1, the destination untouched.
+func TestNoDowngrade(t *testing.T) {
+	a := tinyArchive(t)
+	dir := filepath.Join(t.TempDir(), "out")
+	// An image built when libc6 had a later security update.
+	newer := mutate.Annotations(empty.Image, map[string]string{
+		build.AnnotationInputs: "epoch 2024-01-01T00:00:00Z\npackage libc6 2.36-9+deb12u2 amd64 " + strings.Repeat("0", 64) + "\n",
+	})
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(newer.(v1.Image), layout.WithAnnotations(map[string]string{oci.AnnotationRefName: "bookworm"})); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--suite", "bookworm", "--mirror", a.URL("debian"), "--security-mirror", a.URL("debian-security"),
+		"--keyring", a.KeyringPath, "--arch", "amd64", "--cache-dir", t.TempDir(), "--output", "oci:" + dir}
+	for _, extra := range [][]string{nil, {"--if-changed"}} {
+		_, _, err := runCLI(t, append(args, extra...)...)
+		oneLineError(t, fmt.Sprint("downgrade ", extra), err, "image oci:"+dir+":bookworm is newer than this build (libc6 2.36-9+deb12u2 -> 2.36-9+deb12u1): not replacing it without --allow-downgrade")
+		if errors.Is(err, errUsage) {
+			t.Errorf("a usage error: %v", err)
+		}
+		if after, _ := os.ReadFile(filepath.Join(dir, "index.json")); !bytes.Equal(after, before) {
+			t.Errorf("%v: the destination changed", extra)
+		}
+	}
+	// The same epoch and packages, or later ones, are no downgrade.
+	o := &build.Options{Suite: "bookworm", Outputs: []oci.Output{{Type: oci.OCILayout, Path: dir}}}
+	set := &apt.Set{Epoch: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Packages: []apt.Deb{{Name: "libc6", Version: "2.36-9+deb12u2"}}}
+	if err := noDowngrade(context.Background(), o, set); err != nil {
+		t.Errorf("same versions: %v", err)
+	}
+	set.Epoch = set.Epoch.Add(-time.Second)
+	if err := noDowngrade(context.Background(), o, set); err == nil || !strings.Contains(err.Error(), "epoch 2024-01-01T00:00:00Z -> 2023-12-31T23:59:59Z") {
+		t.Errorf("earlier epoch: %v", err)
 	}
 }
