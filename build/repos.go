@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
 	"github.com/basebuild/basebuild/apt"
 )
@@ -26,7 +24,7 @@ import (
 type Repo struct {
 	apt.Source
 	Name    string // the image's /etc/apt/sources.list.d/NAME.sources
-	Key     []byte // the binary keyring, as the image holds it
+	Key     []byte // the binary keyring, public keys only, as the image holds it
 	KeyPath string // where the image holds Key, absolute
 	keyring openpgp.EntityList
 }
@@ -116,14 +114,13 @@ func newRepo(src apt.Source) (Repo, error) {
 		// sources.list.d/debian.sources is the image's own.
 		r.Name = "debian-extra"
 	}
+	// The image gets the keys' public parts as parsed, never the bytes
+	// given.
 	var err error
-	if r.Key, err = binaryKeyring(data); err != nil {
+	if r.keyring, err = apt.ReadKeyring(data); err != nil {
 		return Repo{}, fmt.Errorf("signed-by %s: %w", keyName(src.SignedBy), err)
 	}
-	if r.keyring, err = openpgp.ReadKeyRing(bytes.NewReader(r.Key)); err != nil || len(r.keyring) == 0 {
-		if err == nil {
-			err = fmt.Errorf("no keys")
-		}
+	if r.Key, err = apt.PublicKeyring(r.keyring); err != nil {
 		return Repo{}, fmt.Errorf("signed-by %s: %w", keyName(src.SignedBy), err)
 	}
 	r.KeyPath = keyringDir + r.Name + ".gpg"
@@ -139,35 +136,6 @@ func keyName(signedBy string) string {
 		return "(inline key)"
 	}
 	return signedBy
-}
-
-// binaryKeyring returns an OpenPGP keyring, binary or ASCII-armored, in
-// binary form, which apt reads from a .gpg file.
-func binaryKeyring(data []byte) ([]byte, error) {
-	if !bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN PGP")) {
-		return data, nil
-	}
-	var out bytes.Buffer
-	rest := data
-	for len(bytes.TrimSpace(rest)) > 0 {
-		i := bytes.Index(rest, []byte("-----BEGIN PGP"))
-		if i < 0 {
-			break
-		}
-		block, err := armor.Decode(bytes.NewReader(rest[i:]))
-		if err != nil {
-			return nil, err
-		}
-		if _, err := io.Copy(&out, block.Body); err != nil {
-			return nil, err
-		}
-		end := bytes.Index(rest[i:], []byte("-----END PGP"))
-		if end < 0 {
-			break
-		}
-		rest = rest[i+end+len("-----END PGP"):]
-	}
-	return out.Bytes(), nil
 }
 
 // repositories returns the apt repositories of r used for arch: one per

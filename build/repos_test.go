@@ -2,6 +2,7 @@ package build
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -159,5 +160,50 @@ func TestRepositoriesDebian(t *testing.T) {
 	}
 	if want := "bookworm true, bookworm-updates true, bookworm-security true, bookworm false"; strings.Join(got, ", ") != want {
 		t.Errorf("repositories: %s, want %s", strings.Join(got, ", "), want)
+	}
+}
+
+// TestLoadReposSecretKey: a signed-by keyring holding a secret key, binary
+// or armored, by path or inline, is refused with one line naming it and
+// showing nothing of the key.
+func TestLoadReposSecretKey(t *testing.T) {
+	key, _ := apttest.NewKey(t)
+	var bin, arm bytes.Buffer
+	if err := key.SerializePrivate(&bin, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := armor.Encode(&arm, openpgp.PrivateKeyType, nil)
+	w.Write(bin.Bytes())
+	w.Close()
+	dir := t.TempDir()
+	binKey := filepath.Join(dir, "acme.gpg")
+	ascKey := filepath.Join(dir, "acme.asc")
+	os.WriteFile(binKey, bin.Bytes(), 0o600)
+	os.WriteFile(ascKey, arm.Bytes(), 0o600)
+	sources := filepath.Join(dir, "acme.sources")
+	os.WriteFile(sources, []byte("Types: deb\nURIs: https://apt.acme.example/debian\nSuites: bookworm\nComponents: main\nSigned-By: "+binKey+"\n"), 0o644)
+	inline := filepath.Join(dir, "inline.sources")
+	text := "Types: deb\nURIs: https://apt.acme.example/debian\nSuites: bookworm\nComponents: main\nSigned-By:\n"
+	for _, l := range strings.Split(strings.TrimSpace(arm.String()), "\n") {
+		text += " " + cmp.Or(l, ".") + "\n"
+	}
+	os.WriteFile(inline, []byte(text), 0o644)
+
+	const secret = ": holds a secret key: give the public keys only"
+	for _, tc := range []struct {
+		lines, sources []string
+		want           string
+	}{
+		{[]string{"deb [signed-by=" + binKey + "] https://apt.acme.example/debian bookworm main"}, nil,
+			`--repo "deb [signed-by=` + binKey + `] https://apt.acme.example/debian bookworm main": signed-by ` + binKey + secret},
+		{[]string{"deb [signed-by=" + ascKey + "] https://apt.acme.example/debian bookworm main"}, nil,
+			`--repo "deb [signed-by=` + ascKey + `] https://apt.acme.example/debian bookworm main": signed-by ` + ascKey + secret},
+		{nil, []string{sources}, "--sources " + sources + ": signed-by " + binKey + secret},
+		{nil, []string{inline}, "--sources " + inline + ": signed-by (inline key)" + secret},
+	} {
+		_, err := LoadRepos(tc.lines, tc.sources)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%q %q: got %v, want %s", tc.lines, tc.sources, err, tc.want)
+		}
 	}
 }
