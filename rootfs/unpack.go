@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"pault.ag/go/debian/dependency"
+	"pault.ag/go/debian/version"
 
 	"github.com/basebuild/basebuild/apt"
 )
@@ -44,7 +46,10 @@ import (
 // Packages are unpacked in parallel, but the result is that of unpacking
 // them one by one in the order of debs: when several ship the same
 // file, the last one's copy is kept and the path leaves the others'
-// Files, as dpkg does for a package that replaces another's files.
+// Files, as dpkg does for a package that replaces another's files. As
+// dpkg, two packages may share a file (not a directory) only if one's
+// Replaces names the other (at its version): else the unpack fails with
+// dpkg's "trying to overwrite '/x', which is also in package y 1.0".
 func Unpack(ctx context.Context, dir string, debs []DebFile, jobs int) ([]*Installed, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -203,6 +208,7 @@ type tree struct {
 	dirs  map[string]*dirState // by path without symlinks
 	owner map[string]fileOwner // non-directories by path without symlinks
 	lost  map[lostFile]bool    // files another package overwrote
+	pkgs  map[int]*Installed   // the packages being unpacked, by deb
 }
 
 type dirState struct {
@@ -235,6 +241,7 @@ func newTree(root *os.Root) *tree {
 		dirs:  map[string]*dirState{},
 		owner: map[string]fileOwner{},
 		lost:  map[lostFile]bool{},
+		pkgs:  map[int]*Installed{},
 	}
 }
 
@@ -279,6 +286,9 @@ func (t *tree) unpackDeb(ctx context.Context, i int, d DebFile, buf []byte) (*In
 		return nil, fmt.Errorf("package %s: %w", name, err)
 	}
 	inst.Priority = d.Priority
+	t.mu.Lock()
+	t.pkgs[i] = inst
+	t.mu.Unlock()
 	u := &debUnpack{t: t, deb: i, conffiles: map[string]bool{}, regular: map[string]string{}, buf: buf}
 	defer u.closeDir()
 	for _, c := range inst.Conffiles {
@@ -327,6 +337,9 @@ func (t *tree) unpackDeb(ctx context.Context, i int, d DebFile, buf []byte) (*In
 		entry.Discard()
 	case entry != nil:
 		entry.Commit()
+	}
+	if ow := (*overwriteError)(nil); errors.As(err, &ow) {
+		return nil, ow // it names the packages
 	}
 	if err != nil {
 		return nil, fmt.Errorf("package %s: %w", inst.Name, err)
@@ -619,6 +632,12 @@ func (t *tree) commit(deb int, e *newEntry) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	prev, ok := t.owner[key]
+	if ok && prev.deb != deb {
+		if err := t.mayShare(fileOwner{deb, e.name}, prev); err != nil {
+			e.dir.root.Remove(e.tmp)
+			return err
+		}
+	}
 	if ok && prev.deb > deb {
 		if prev.name == e.name {
 			t.lost[lostFile{deb, e.name}] = true
@@ -638,6 +657,58 @@ func (t *tree) commit(deb int, e *newEntry) error {
 	t.owner[key] = fileOwner{deb, e.name}
 	t.created(e.dir.path, true)
 	return nil
+}
+
+// mayShare refuses a file that packages a and b both ship, unless one
+// package replaces the other, as dpkg refuses to overwrite another
+// package's file without Replaces. The file is compared by its path
+// without symlinks, so that a package cannot replace another's
+// /usr/bin/x by shipping /bin/x in a merged /usr. t.mu held.
+func (t *tree) mayShare(a, b fileOwner) error {
+	pa, pb := t.pkgs[a.deb], t.pkgs[b.deb]
+	if replaces(pa, pb) || replaces(pb, pa) {
+		return nil
+	}
+	// As dpkg says it, unpacking the later package in the order of debs,
+	// whichever was unpacked first here.
+	if a.deb < b.deb {
+		a, b, pa, pb = b, a, pb, pa
+	}
+	return &overwriteError{pa.Name, a.name, pb.Name, pb.Version}
+}
+
+// overwriteError is a package's file that another has too.
+type overwriteError struct {
+	pkg, name              string // the later package, the file as it names it
+	otherPkg, otherVersion string
+}
+
+func (e *overwriteError) Error() string {
+	return fmt.Sprintf("package %s: trying to overwrite '%s', which is also in package %s %s", e.pkg, e.name, e.otherPkg, e.otherVersion)
+}
+
+// replaces says whether p's Replaces field names q, at q's version.
+func replaces(p, q *Installed) bool {
+	field := controlValue(p.Control, "Replaces")
+	if field == "" {
+		return false
+	}
+	dep, err := dependency.Parse(field)
+	if err != nil {
+		return false
+	}
+	v, err := version.Parse(q.Version)
+	if err != nil {
+		return false
+	}
+	for _, rel := range dep.Relations {
+		for _, poss := range rel.Possibilities {
+			if poss.Name == q.Name && (poss.Version == nil || poss.Version.SatisfiedBy(v)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // maxSymlinks bounds symlink resolution, as Linux's ELOOP does.

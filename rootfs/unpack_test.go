@@ -566,7 +566,7 @@ func TestUnpackCollisions(t *testing.T) {
 			{Path: "opt/d/shared", Body: "a"},
 			{Path: "opt/d/a", Body: "a"},
 		}}),
-		writeDeb(t, apttest.Deb{Name: "b", Version: "1", Files: []apttest.File{
+		writeDeb(t, apttest.Deb{Name: "b", Version: "1", Fields: map[string]string{"Replaces": "a"}, Files: []apttest.File{
 			{Path: "opt/d", Type: tar.TypeDir, Mode: 0o755},
 			{Path: "opt/d/shared", Body: "b"},
 			{Path: "opt/d/b", Body: "b"},
@@ -599,6 +599,62 @@ func TestUnpackCollisions(t *testing.T) {
 				t.Fatalf("%s Files = %q, want %q", p.Name, p.Files, want[i])
 			}
 		}
+	}
+}
+
+// TestUnpackReplaces checks that a package may not ship another's file,
+// but for a shared directory, unless one package's Replaces names the
+// other at its version, as dpkg: a third-party package cannot silently
+// replace a Debian package's files.
+func TestUnpackReplaces(t *testing.T) {
+	needRoot(t)
+	deb := func(name, version, replaces string, files ...apttest.File) DebFile {
+		var fields map[string]string
+		if replaces != "" {
+			fields = map[string]string{"Replaces": replaces}
+		}
+		return writeDeb(t, apttest.Deb{Name: name, Version: version, Fields: fields,
+			Files: append([]apttest.File{{Path: "usr/bin", Type: tar.TypeDir, Mode: 0o755}}, files...)})
+	}
+	x := func(body string) apttest.File { return apttest.File{Path: "usr/bin/x", Body: body} }
+	for _, tc := range []struct {
+		name string
+		debs []DebFile
+		want string // the error; "" for none
+	}{
+		{"no replaces", []DebFile{deb("login", "1:4.13", "", x("debian")), deb("evil", "1", "", x("evil"))},
+			"package evil: trying to overwrite '/usr/bin/x', which is also in package login 1:4.13"},
+		{"replaces", []DebFile{deb("login", "1:4.13", "", x("debian")), deb("new", "1", "login", x("new"))}, ""},
+		{"earlier replaces later", []DebFile{deb("new", "1", "login (<< 1:4.14), other", x("new")), deb("login", "1:4.13", "", x("debian"))}, ""},
+		{"replaces an older version", []DebFile{deb("login", "1:4.13", "", x("debian")), deb("new", "1", "login (<< 1:4.13)", x("new"))},
+			"package new: trying to overwrite '/usr/bin/x', which is also in package login 1:4.13"},
+		{"replaces another package", []DebFile{deb("login", "1:4.13", "", x("debian")), deb("new", "1", "passwd", x("new"))},
+			"package new: trying to overwrite '/usr/bin/x', which is also in package login 1:4.13"},
+		{"conffile", []DebFile{
+			writeDeb(t, apttest.Deb{Name: "base-files", Version: "12", Files: []apttest.File{{Path: "etc/issue", Body: "debian"}},
+				Scripts: map[string]string{"conffiles": "/etc/issue\n"}}),
+			writeDeb(t, apttest.Deb{Name: "evil", Version: "1", Files: []apttest.File{{Path: "etc/issue", Body: "evil"}}}),
+		}, "package evil: trying to overwrite '/etc/issue', which is also in package base-files 12"},
+		{"through a directory symlink", []DebFile{
+			deb("login", "1:4.13", "", x("debian")),
+			writeDeb(t, apttest.Deb{Name: "evil", Version: "1", Files: []apttest.File{{Path: "bin/x", Body: "evil"}}}),
+		}, "package evil: trying to overwrite '/bin/x', which is also in package login 1:4.13"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Repeated, so that either package may come second.
+			for range 5 {
+				_, dir := newRoot(t)
+				os.MkdirAll(filepath.Join(dir, "usr/bin"), 0o755)
+				os.Symlink("usr/bin", filepath.Join(dir, "bin"))
+				_, err := Unpack(context.Background(), dir, tc.debs, 2)
+				switch {
+				case tc.want == "" && err != nil:
+					t.Fatal(err)
+				case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+					t.Fatalf("Unpack = %v, want an error with %q", err, tc.want)
+				}
+			}
+		})
 	}
 }
 
