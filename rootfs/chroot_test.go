@@ -83,30 +83,6 @@ func chrootOutput(t *testing.T, c *Chroot, script string) string {
 	return out.String()
 }
 
-// namespaceGone waits for every process, and every thread of this one, to
-// leave the mount namespace ns ("mnt:[…]").
-func namespaceGone(t *testing.T, ns string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var holders []string
-		links, _ := filepath.Glob("/proc/[0-9]*/ns/mnt")
-		tasks, _ := filepath.Glob("/proc/self/task/*/ns/mnt")
-		for _, l := range append(links, tasks...) {
-			if target, err := os.Readlink(l); err == nil && target == ns {
-				holders = append(holders, l)
-			}
-		}
-		if len(holders) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("namespace %s still held by %v", ns, holders)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestChrootMounts(t *testing.T) {
 	dir := busyboxRoot(t)
 	c := enterChroot(t, dir)
@@ -142,7 +118,7 @@ func TestChrootMounts(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	hostMountsUnder(t, dir)
-	namespaceGone(t, ns)
+	namespaceEmpty(t, "mnt", ns)
 	// The mount points EnterChroot made are gone again; /proc was there.
 	for name, want := range map[string]bool{"dev": false, "sys": false, "proc": true} {
 		if _, err := os.Lstat(filepath.Join(dir, name)); (err == nil) != want {
@@ -227,15 +203,16 @@ func TestChrootCancel(t *testing.T) {
 	hostMountsUnder(t, dir)
 }
 
-// namespaceEmpty waits until no process is left in the namespace ns (the
-// link text of /proc/PID/ns/KIND, "pid:[…]").
+// namespaceEmpty waits until no process, and no thread of this one, is
+// left in the namespace ns (the link text of /proc/PID/ns/KIND, "pid:[…]").
 func namespaceEmpty(t *testing.T, kind, ns string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var left []string
 		links, _ := filepath.Glob("/proc/[0-9]*/ns/" + kind)
-		for _, l := range links {
+		tasks, _ := filepath.Glob("/proc/self/task/*/ns/" + kind)
+		for _, l := range append(links, tasks...) {
 			if target, err := os.Readlink(l); err == nil && target == ns {
 				left = append(left, l)
 			}

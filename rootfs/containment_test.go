@@ -2,14 +2,14 @@ package rootfs
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/basebuild/basebuild/internal/sentinel"
 )
 
 // TestChrootContainment runs, in a chroot, a script that tries to write
@@ -69,23 +69,8 @@ func TestSandboxHostUnreachable(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(`{"auths":{"r":{"auth":"`+secret+`"}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int32
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			conn.Close()
-		}
-	}()
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	listener := sentinel.Listen(t)
+	port := listener.Port
 	pid := strconv.Itoa(os.Getpid())
 
 	c := enterChroot(t, dir)
@@ -115,7 +100,7 @@ true`, pid, hostDir, secretFile, port)
 	if entries, _ := os.ReadDir(hostDir); len(entries) != 1 {
 		t.Errorf("the sandbox wrote into the host's %s: %v", hostDir, entries)
 	}
-	if n := accepted.Load(); n != 0 {
+	if n := listener.Accepted(); n != 0 {
 		t.Errorf("%d connections reached a host loopback listener", n)
 	}
 	for _, bad := range []string{"userns", "mountns"} {

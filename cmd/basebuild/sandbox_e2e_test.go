@@ -7,19 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/sentinel"
 )
 
 // TestSandboxHostileRepo builds bookworm through the binary with a signed
@@ -50,23 +48,8 @@ func TestSandboxHostileRepo(t *testing.T) {
 	if err := os.WriteFile(dockerConfig, []byte(`{"auths":{"registry.example":{"auth":"`+secret+`"}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int32
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			conn.Close()
-		}
-	}()
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	listener := sentinel.Listen(t)
+	port := listener.Port
 	const leftover = "31337" // sleep's argument, to find a survivor by
 
 	attack := fmt.Sprintf(`#!/bin/bash
@@ -126,7 +109,7 @@ exit 0
 	if entries, _ := os.ReadDir(hostDir); len(entries) != 1 {
 		t.Errorf("the attacks wrote into the host's %s: %v", hostDir, entries)
 	}
-	if n := accepted.Load(); n != 0 {
+	if n := listener.Accepted(); n != 0 {
 		t.Errorf("%d connections reached a host loopback listener", n)
 	}
 	for name, data := range files {
