@@ -88,6 +88,9 @@ wget -q -T 1 -O - http://127.0.0.1:%[4]s/ 2>/dev/null
 env
 echo fds: $(ls /proc/self/fd | tr '\n' ' ')
 hostname
+echo init-root: $(ls /proc/1/root/)
+[ "$(stat -Lc %%d:%%i /proc/1/root)" != "$(stat -Lc %%d:%%i /)" ] && echo in-a-chroot
+echo > /proc/1/root/planted 2>/dev/null && echo wrote-init-root
 grep -E '^(CapBnd|CapEff|CapPrm|CapInh|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status
 true`, pid, hostDir, secretFile, port)
 	out := chrootOutput(t, c, script)
@@ -103,7 +106,7 @@ true`, pid, hostDir, secretFile, port)
 	if n := listener.Accepted(); n != 0 {
 		t.Errorf("%d connections reached a host loopback listener", n)
 	}
-	for _, bad := range []string{"userns", "mountns"} {
+	for _, bad := range []string{"userns", "mountns", "wrote-init-root"} {
 		if strings.Contains(out, bad+"\n") {
 			t.Errorf("the sandbox could make a %s:\n%s", bad, out)
 		}
@@ -112,6 +115,9 @@ true`, pid, hostDir, secretFile, port)
 	for _, line := range []string{
 		"NoNewPrivs:\t1", "Seccomp:\t2", "CapBnd:\t00000000a80425fb", "CapEff:\t00000000a80425fb",
 		"CapAmb:\t" + want, "\nlocalhost\n", "fds: 0 1 2 3\n",
+		// ischroot(1) tells a chroot, as maintainer scripts expect; the
+		// init's own root holds the tree alone, and read-only.
+		"\ninit-root: tree\nin-a-chroot\n",
 	} {
 		if !strings.Contains(out, line) {
 			t.Errorf("sandbox output lacks %q:\n%s", line, out)

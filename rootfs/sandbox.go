@@ -19,18 +19,23 @@ import (
 // The sandbox is an init process of basebuild's own, re-executed from
 // /proc/self/exe into new PID, mount, IPC, UTS, cgroup and (unless the
 // caller asks for the host's network) network namespaces. It pivots into
-// the tree, mounts a /proc of its PID namespace, a read-only /sys and a
-// minimal /dev, and then confines itself as a default rootful container
+// a read-only root that holds only the tree, mounts in the tree a /proc
+// of its PID namespace, a read-only /sys and a minimal /dev, and then
+// confines itself as a default rootful container
 // is confined: the capability bounding set and capabilities reduced to
 // the container default, no_new_privs, and Docker's default seccomp
-// profile. Only then does it run commands, one at a time, each with a
-// clean environment and only fds 0–2, and kill whatever a command left
+// profile. Only then does it run commands, one at a time, each chrooted
+// into the tree with a clean environment and only fds 0–2, and kill whatever a command left
 // behind before it answers. Everything it started dies with it: it is
 // PID 1 of its namespace, and it dies with basebuild.
 
 // sandboxArg0 is argv[0] of the re-executed basebuild that is a sandbox's
 // init; RunSandboxInit recognises it.
 const sandboxArg0 = "basebuild-sandbox-init"
+
+// sandboxTree is where the tree is in the init's root; commands are
+// chrooted into it.
+const sandboxTree = "/tree"
 
 // sandboxHostname is the sandbox's host name: the builder's never shows.
 const sandboxHostname = "localhost"
@@ -115,15 +120,27 @@ func confine(cfg sandboxConfig) (*os.File, error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return nil, fmt.Errorf("make mounts private: %w", err)
 	}
-	// pivot_root needs the new root to be a mount point.
-	if err := unix.Mount(cfg.Root, cfg.Root, "", unix.MS_BIND, ""); err != nil {
-		return nil, fmt.Errorf("bind %s: %w", cfg.Root, err)
+	// The init's own root is a small tmpfs holding only the tree, at
+	// /tree, and it chroots each command into the tree: so no host path
+	// is reachable by any name, and /proc/1/root is not the commands'
+	// root, which is how ischroot(1), and the maintainer scripts that ask
+	// it (libc6's, which would otherwise restart init), know they run in
+	// a chroot, as under debootstrap. The tmpfs is mounted on the tree's
+	// /proc mount point, which the bind of the tree does not include.
+	stage := cfg.Root + "/proc"
+	if err := unix.Mount("tmpfs", stage, "tmpfs", nodevExec, "mode=0755,size=64k"); err != nil {
+		return nil, fmt.Errorf("mount the sandbox root: %w", err)
 	}
-	if err := unix.Chdir(cfg.Root); err != nil {
+	if err := os.Mkdir(stage+sandboxTree, 0o755); err != nil {
 		return nil, err
 	}
-	// The old root goes on top of the new one and is then detached, so no
-	// host path is left reachable by any name.
+	if err := unix.Mount(cfg.Root, stage+sandboxTree, "", unix.MS_BIND, ""); err != nil {
+		return nil, fmt.Errorf("bind %s: %w", cfg.Root, err)
+	}
+	if err := unix.Chdir(stage); err != nil {
+		return nil, err
+	}
+	// The old root goes on top of the new one and is then detached.
 	if err := unix.PivotRoot(".", "."); err != nil {
 		return nil, fmt.Errorf("pivot_root: %w", err)
 	}
@@ -133,18 +150,21 @@ func confine(cfg sandboxConfig) (*os.File, error) {
 	if err := unix.Chdir("/"); err != nil {
 		return nil, err
 	}
-	// Mounted inside the new root: a symlink in the tree can only point
-	// within it.
-	if err := mountFS("proc", "/proc", "proc", nodevExec|unix.MS_RDONLY, ""); err != nil {
+	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|nodevExec, ""); err != nil {
+		return nil, fmt.Errorf("make the sandbox root read-only: %w", err)
+	}
+	// Mounted inside the tree's bind: a symlink in the tree can only
+	// point within the sandbox.
+	if err := mountFS("proc", sandboxTree+"/proc", "proc", nodevExec|unix.MS_RDONLY, ""); err != nil {
 		return nil, err
 	}
-	if err := mountFS("sysfs", "/sys", "sysfs", nodevExec|unix.MS_RDONLY, ""); err != nil {
+	if err := mountFS("sysfs", sandboxTree+"/sys", "sysfs", nodevExec|unix.MS_RDONLY, ""); err != nil {
 		return nil, err
 	}
-	if err := mountFS("tmpfs", "/dev", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
+	if err := mountFS("tmpfs", sandboxTree+"/dev", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
 		return nil, err
 	}
-	if err := populateDev(); err != nil {
+	if err := populateDev(sandboxTree + "/dev"); err != nil {
 		return nil, err
 	}
 	if err := unix.Sethostname([]byte(sandboxHostname)); err != nil {
@@ -155,7 +175,7 @@ func confine(cfg sandboxConfig) (*os.File, error) {
 			return nil, err
 		}
 	}
-	devNull, err := os.Open("/dev/null")
+	devNull, err := os.Open(sandboxTree + "/dev/null")
 	if err != nil {
 		return nil, err
 	}
@@ -209,31 +229,31 @@ var devLinks = [][2]string{
 
 // populateDev makes the device nodes debootstrap makes, and a devpts of its
 // own behind /dev/ptmx: the host's ptmx would hand out the host's ptys.
-func populateDev() error {
+func populateDev(dev string) error {
 	for _, n := range devNodes {
-		if err := unix.Mknod("/dev/"+n.name, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
+		if err := unix.Mknod(dev+"/"+n.name, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
 			return fmt.Errorf("mknod /dev/%s: %w", n.name, err)
 		}
 		// Whatever the umask.
-		if err := unix.Chmod("/dev/"+n.name, 0o666); err != nil {
+		if err := unix.Chmod(dev+"/"+n.name, 0o666); err != nil {
 			return err
 		}
 	}
 	for _, l := range devLinks {
-		if err := os.Symlink(l[1], "/dev/"+l[0]); err != nil {
+		if err := os.Symlink(l[1], dev+"/"+l[0]); err != nil {
 			return err
 		}
 	}
-	if err := os.Mkdir("/dev/shm", 0o755); err != nil {
+	if err := os.Mkdir(dev+"/shm", 0o755); err != nil {
 		return err
 	}
-	if err := unix.Chmod("/dev/shm", unix.S_ISVTX|0o777); err != nil {
+	if err := unix.Chmod(dev+"/shm", unix.S_ISVTX|0o777); err != nil {
 		return err
 	}
-	if err := os.Mkdir("/dev/pts", 0o755); err != nil {
+	if err := os.Mkdir(dev+"/pts", 0o755); err != nil {
 		return err
 	}
-	return mountFS("devpts", "/dev/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC,
+	return mountFS("devpts", dev+"/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC,
 		"newinstance,ptmxmode=0666,mode=0620,gid=5")
 }
 
@@ -303,7 +323,7 @@ func dropPrivileges() error {
 
 // lastCap is the highest capability this kernel knows.
 func lastCap() (uintptr, error) {
-	data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	data, err := os.ReadFile(sandboxTree + "/proc/sys/kernel/cap_last_cap")
 	if err != nil {
 		return 0, err
 	}
@@ -356,7 +376,7 @@ func runOne(req sandboxRequest, devNull, out *os.File) sandboxReply {
 		Stdin:       devNull,
 		Stdout:      out,
 		Stderr:      out,
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		SysProcAttr: &syscall.SysProcAttr{Chroot: sandboxTree, Setsid: true},
 	}
 	err := cmd.Start()
 	out.Close()
