@@ -380,7 +380,8 @@ func runHooks(ctx context.Context, dir string, hooks []string, network bool, log
 		if errors.As(err, &exit) {
 			status = exit
 		}
-		msg := fmt.Sprintf("customize hook %d (%q): %v", i+1, hook, status)
+		// By its digest: the hook's text may hold a secret.
+		msg := fmt.Sprintf("customize hook %d (%s): %v", i+1, hookDigest(hook), status)
 		if last := out.last(); last != "" {
 			msg += ": " + last
 		}

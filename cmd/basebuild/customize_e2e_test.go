@@ -72,7 +72,10 @@ func TestCustomizeBookworm(t *testing.T) {
 			oneLineError(t, "failing hook", err, "exit status 3")
 			// "bad" is in the command too: the last line of output ends the error.
 			oneLineError(t, "failing hook", err, "exit status 3: bad")
-			oneLineError(t, "failing hook", err, `customize hook 1 ("echo bad; exit 3")`)
+			oneLineError(t, "failing hook", err, `customize hook 1 (sha256:e25635c5e4a9571e8e852de871f7e9431a917c7b8ab72c461e9e19a56a954cea)`)
+			if err != nil && strings.Contains(err.Error(), "exit 3") {
+				t.Errorf("failing hook: the error quotes the hook's text: %v", err)
+			}
 			if errors.Is(err, errUsage) {
 				t.Errorf("failing hook: usage error (exit status 2), want exit status 1")
 			}
