@@ -114,10 +114,11 @@ func lineDiff(want, got string) string {
 
 // chrootRunner enters a chroot of dir until the test ends and returns a
 // function that runs a command there and returns its output, failing t
-// (but going on) when the command fails.
+// (but going on) when the command fails. The chroot has the host's
+// network, as a container run from the image would, for apt-get update.
 func chrootRunner(t *testing.T, dir string) func(name string, args ...string) string {
 	t.Helper()
-	ch, err := rootfs.EnterChroot(context.Background(), dir, rootfs.ChrootOptions{})
+	ch, err := rootfs.EnterChroot(context.Background(), dir, rootfs.ChrootOptions{Network: true})
 	if err != nil {
 		t.Fatal(err)
 	}
