@@ -146,7 +146,7 @@ func (c *Chroot) start(opts ChrootOptions) error {
 	}
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
-		Args:       []string{sandboxArg0},
+		Args:       []string{sandboxSetup},
 		Env:        []string{},
 		ExtraFiles: []*os.File{child},
 		SysProcAttr: &syscall.SysProcAttr{

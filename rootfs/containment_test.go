@@ -57,7 +57,7 @@ true`
 // a host service listens on on loopback, and checks what it got.
 func TestSandboxHostUnreachable(t *testing.T) {
 	dir := busyboxRoot(t)
-	for _, applet := range []string{"nsenter", "unshare", "nc", "wget", "hostname", "grep", "chroot", "mkdir"} {
+	for _, applet := range []string{"nsenter", "unshare", "nc", "wget", "hostname", "grep", "chroot", "mkdir", "mknod"} {
 		if err := os.Symlink("busybox", filepath.Join(dir, "bin", applet)); err != nil {
 			t.Fatal(err)
 		}
@@ -89,8 +89,11 @@ env
 echo fds: $(ls /proc/self/fd | tr '\n' ' ')
 hostname
 echo init-root: $(ls /proc/1/root/)
+echo init-threads: $(for t in /proc/1/task/*; do grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' $t/status; done | sort -u | tr '\n\t' '  ')
 [ "$(stat -Lc %%d:%%i /proc/1/root)" != "$(stat -Lc %%d:%%i /)" ] && echo in-a-chroot
 echo > /proc/1/root/planted 2>/dev/null && echo wrote-init-root
+echo masked: $(cat /proc/keys | wc -l) $(cat /proc/timer_list | wc -l)
+mknod /tmp/disk b 8 0 2>/dev/null && echo made-a-device
 grep -E '^(CapBnd|CapEff|CapPrm|CapInh|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status
 true`, pid, hostDir, secretFile, port)
 	out := chrootOutput(t, c, script)
@@ -106,21 +109,32 @@ true`, pid, hostDir, secretFile, port)
 	if n := listener.Accepted(); n != 0 {
 		t.Errorf("%d connections reached a host loopback listener", n)
 	}
-	for _, bad := range []string{"userns", "mountns", "wrote-init-root"} {
+	for _, bad := range []string{"userns", "mountns", "wrote-init-root", "made-a-device"} {
 		if strings.Contains(out, bad+"\n") {
 			t.Errorf("the sandbox could make a %s:\n%s", bad, out)
 		}
 	}
 	const want = "0000000000000000" // no capability outside the container set
 	for _, line := range []string{
-		"NoNewPrivs:\t1", "Seccomp:\t2", "CapBnd:\t00000000a80425fb", "CapEff:\t00000000a80425fb",
+		"NoNewPrivs:\t1", "Seccomp:\t2", "CapBnd:\t00000000800405fb", "CapEff:\t00000000800405fb",
 		"CapAmb:\t" + want, "\nlocalhost\n", "fds: 0 1 2 3\n",
 		// ischroot(1) tells a chroot, as maintainer scripts expect; the
-		// init's own root holds the tree alone, and read-only.
-		"\ninit-root: tree\nin-a-chroot\n",
+		// init's own root holds the tree and, read-only, the loader and
+		// libraries its executable needs.
+		"\nin-a-chroot\n",
+		// Every thread of the init is as confined as the commands, so
+		// attaching to it (as a command may) gains nothing.
+		"\ninit-threads: CapBnd: 00000000800405fb CapEff: 00000000800405fb NoNewPrivs: 1 Seccomp: 2\n",
+		// Docker's masked paths: the host's keyrings and timers.
+		"\nmasked: 0 0\n",
 	} {
 		if !strings.Contains(out, line) {
 			t.Errorf("sandbox output lacks %q:\n%s", line, out)
+		}
+	}
+	for _, host := range []string{"etc", "home", "root", "tmp", "var"} {
+		if strings.Contains(strings.SplitN(out[strings.Index(out, "init-root:"):], "\n", 2)[0], " "+host) {
+			t.Errorf("the init's root shows the host's /%s:\n%s", host, out)
 		}
 	}
 	for _, kv := range strings.Split(out, "\n") {

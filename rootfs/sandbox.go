@@ -1,12 +1,17 @@
 package rootfs
 
 import (
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,18 +25,25 @@ import (
 // /proc/self/exe into new PID, mount, IPC, UTS, cgroup and (unless the
 // caller asks for the host's network) network namespaces. It pivots into
 // a read-only root that holds only the tree, mounts in the tree a /proc
-// of its PID namespace, a read-only /sys and a minimal /dev, and then
-// confines itself as a default rootful container
-// is confined: the capability bounding set and capabilities reduced to
-// the container default, no_new_privs, and Docker's default seccomp
-// profile. Only then does it run commands, one at a time, each chrooted
-// into the tree with a clean environment and only fds 0–2, and kill whatever a command left
-// behind before it answers. Everything it started dies with it: it is
-// PID 1 of its namespace, and it dies with basebuild.
+// of its PID namespace, a read-only /sys (both with Docker's masked
+// paths hidden) and a minimal /dev, and confines itself as a default
+// rootful podman container is confined: the bounding set and the
+// capabilities reduced to the container default, no_new_privs, and
+// Docker's default seccomp profile; then it execs itself again, so that
+// no thread keeps the setup's privileges. Only then does it run
+// commands, one at a time, each chrooted into the tree with a clean
+// environment and only fds 0–2, and kill whatever a command left behind
+// before it answers. Everything it started dies with it: it is PID 1 of
+// its namespace, and it dies with basebuild.
 
-// sandboxArg0 is argv[0] of the re-executed basebuild that is a sandbox's
-// init; RunSandboxInit recognises it.
-const sandboxArg0 = "basebuild-sandbox-init"
+// The sandbox's PID 1 is basebuild twice over: started as sandboxSetup
+// it sets the sandbox up and confines its thread, then execs itself
+// again as sandboxServe, so that the image that runs the commands has no
+// thread left with the privileges of the setup.
+const (
+	sandboxSetup = "basebuild-sandbox-setup"
+	sandboxServe = "basebuild-sandbox"
+)
 
 // sandboxTree is where the tree is in the init's root; commands are
 // chrooted into it.
@@ -40,22 +52,21 @@ const sandboxTree = "/tree"
 // sandboxHostname is the sandbox's host name: the builder's never shows.
 const sandboxHostname = "localhost"
 
-// containerCaps are the capabilities Docker and podman give a rootful
-// container by default; nothing in the sandbox has any other.
-var containerCaps = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-}
-
-var capNumbers = map[string]uintptr{
-	"CAP_CHOWN": unix.CAP_CHOWN, "CAP_DAC_OVERRIDE": unix.CAP_DAC_OVERRIDE,
-	"CAP_FSETID": unix.CAP_FSETID, "CAP_FOWNER": unix.CAP_FOWNER,
-	"CAP_MKNOD": unix.CAP_MKNOD, "CAP_NET_RAW": unix.CAP_NET_RAW,
-	"CAP_SETGID": unix.CAP_SETGID, "CAP_SETUID": unix.CAP_SETUID,
-	"CAP_SETFCAP": unix.CAP_SETFCAP, "CAP_SETPCAP": unix.CAP_SETPCAP,
-	"CAP_NET_BIND_SERVICE": unix.CAP_NET_BIND_SERVICE, "CAP_SYS_CHROOT": unix.CAP_SYS_CHROOT,
-	"CAP_KILL": unix.CAP_KILL, "CAP_AUDIT_WRITE": unix.CAP_AUDIT_WRITE,
+// containerCaps are the capabilities podman gives a rootful container
+// by default (Docker's also has MKNOD, NET_RAW and AUDIT_WRITE, which
+// neither dpkg nor the maintainer scripts of a base system need, and
+// MKNOD would reach host disks with no device cgroup); nothing in the
+// sandbox has any other.
+var containerCaps = []struct {
+	name string
+	cap  uintptr
+}{
+	{"CAP_CHOWN", unix.CAP_CHOWN}, {"CAP_DAC_OVERRIDE", unix.CAP_DAC_OVERRIDE},
+	{"CAP_FOWNER", unix.CAP_FOWNER}, {"CAP_FSETID", unix.CAP_FSETID},
+	{"CAP_KILL", unix.CAP_KILL}, {"CAP_NET_BIND_SERVICE", unix.CAP_NET_BIND_SERVICE},
+	{"CAP_SETFCAP", unix.CAP_SETFCAP}, {"CAP_SETGID", unix.CAP_SETGID},
+	{"CAP_SETPCAP", unix.CAP_SETPCAP}, {"CAP_SETUID", unix.CAP_SETUID},
+	{"CAP_SYS_CHROOT", unix.CAP_SYS_CHROOT},
 }
 
 // sandboxConfig is the init's first message.
@@ -78,17 +89,17 @@ type sandboxReply struct {
 	Err    string
 }
 
-// RunSandboxInit runs the sandbox init and exits, when this process was
-// started as one by EnterChroot; otherwise it returns at once. A program
-// that uses EnterChroot calls it first thing in main, and a test binary
-// in TestMain.
+// RunSandboxInit runs the sandbox's init and exits, when this process
+// was started as one by EnterChroot; otherwise it returns at once. A
+// program that uses EnterChroot calls it first thing in main, and a test
+// binary in TestMain.
 func RunSandboxInit() {
-	if len(os.Args) == 0 || os.Args[0] != sandboxArg0 {
+	if len(os.Args) == 0 || (os.Args[0] != sandboxSetup && os.Args[0] != sandboxServe) {
 		return
 	}
 	// Capabilities, the bounding set, no_new_privs and the seccomp filter
 	// belong to a thread: the one that confines itself must be the one
-	// that starts every command.
+	// that execs and starts every command.
 	runtime.LockOSThread()
 	// Whatever basebuild inherited without close-on-exec must not reach
 	// a command: only 0–2 do.
@@ -96,29 +107,133 @@ func RunSandboxInit() {
 		os.Exit(1)
 	}
 	ctl := &sandboxConn{fd: 3}
+	if os.Args[0] == sandboxServe {
+		devNull, err := os.Open(sandboxTree + "/dev/null")
+		reply := sandboxReply{}
+		if err != nil {
+			reply.Err = err.Error()
+		}
+		if ctl.send(reply, -1) != nil || err != nil {
+			os.Exit(1)
+		}
+		serve(ctl, devNull)
+		os.Exit(0)
+	}
+	// Nothing may attach to, or read the memory of, the privileged image.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		os.Exit(1)
+	}
 	var cfg sandboxConfig
 	if err := ctl.recv(&cfg, nil); err != nil {
 		os.Exit(1)
 	}
-	devNull, err := confine(cfg)
-	reply := sandboxReply{}
-	if err != nil {
-		reply.Err = err.Error()
-	}
-	if ctl.send(reply, -1) != nil || err != nil {
-		os.Exit(1)
-	}
-	serve(ctl, devNull)
-	os.Exit(0)
+	err := setupAndServe(cfg)
+	// Only a failure returns.
+	ctl.send(sandboxReply{Err: err.Error()}, -1)
+	os.Exit(1)
 }
 
-// confine makes this process, PID 1 of fresh namespaces, the sandbox: the
-// tree as its root, its own /proc, /sys and /dev, and a container's
-// privileges. It returns /dev/null, the commands' stdin.
-func confine(cfg sandboxConfig) (*os.File, error) {
+// setupAndServe confines this process and execs it again as the
+// sandbox's server, which inherits the confinement on every thread.
+func setupAndServe(cfg sandboxConfig) error {
+	exe, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return err
+	}
+	deps, err := execDeps()
+	if err != nil {
+		return err
+	}
+	if err := confine(cfg, deps); err != nil {
+		return err
+	}
+	if _, err := unix.FcntlInt(3, unix.F_SETFD, 0); err != nil {
+		return err
+	}
+	// The executable was opened before the host's root went away; its
+	// descriptor reaches it through the sandbox's own /proc.
+	self := fmt.Sprintf("%s/proc/self/fd/%d", sandboxTree, exe.Fd())
+	var dirs []string
+	for dest := range deps {
+		if d := path.Dir(dest); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	env := []string{"LD_LIBRARY_PATH=" + strings.Join(dirs, ":")}
+	return fmt.Errorf("exec the sandbox server: %w", unix.Exec(self, []string{sandboxServe}, env))
+}
+
+// execDeps says what exec'ing this executable needs besides itself: its
+// ELF interpreter and the shared libraries it has mapped, by where the
+// sandbox's root must have them (the interpreter at the path the ELF
+// names) and where they are on the host. A static executable needs none.
+func execDeps() (map[string]string, error) {
+	deps := map[string]string{}
+	f, err := elf.Open("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type != elf.PT_INTERP {
+			continue
+		}
+		data, err := io.ReadAll(prog.Open())
+		if err != nil {
+			return nil, err
+		}
+		interp := strings.TrimRight(string(data), "\x00")
+		host, err := filepath.EvalSymlinks(interp)
+		if err != nil {
+			return nil, err
+		}
+		deps[interp] = host
+	}
+	if len(deps) == 0 {
+		return deps, nil
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(string(maps), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) != 6 || !path.IsAbs(fields[5]) || !strings.Contains(path.Base(fields[5]), ".so") {
+			continue
+		}
+		deps[fields[5]] = fields[5]
+	}
+	return deps, nil
+}
+
+// bindDeps binds each of deps read-only at its place under root.
+func bindDeps(root string, deps map[string]string) error {
+	for dest, src := range deps {
+		target := root + dest
+		if err := os.MkdirAll(path.Dir(target), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(target, nil, 0o444); err != nil {
+			return err
+		}
+		if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind %s: %w", src, err)
+		}
+		if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+			return fmt.Errorf("bind %s: %w", src, err)
+		}
+	}
+	return nil
+}
+
+// confine makes this process, PID 1 of fresh namespaces, the sandbox: a
+// root that holds only the tree, its own /proc, /sys and /dev there, and
+// a container's privileges; deps (see execDeps) are bound into that root
+// for the server's exec.
+func confine(cfg sandboxConfig, deps map[string]string) error {
 	// The copied mounts still share propagation with the host's.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return nil, fmt.Errorf("make mounts private: %w", err)
+		return fmt.Errorf("make mounts private: %w", err)
 	}
 	// The init's own root is a small tmpfs holding only the tree, at
 	// /tree, and it chroots each command into the tree: so no host path
@@ -128,64 +243,100 @@ func confine(cfg sandboxConfig) (*os.File, error) {
 	// a chroot, as under debootstrap. The tmpfs is mounted on the tree's
 	// /proc mount point, which the bind of the tree does not include.
 	stage := cfg.Root + "/proc"
-	if err := unix.Mount("tmpfs", stage, "tmpfs", nodevExec, "mode=0755,size=64k"); err != nil {
-		return nil, fmt.Errorf("mount the sandbox root: %w", err)
+	if err := unix.Mount("tmpfs", stage, "tmpfs", nodevExec, "mode=0755,size=1m"); err != nil {
+		return fmt.Errorf("mount the sandbox root: %w", err)
 	}
 	if err := os.Mkdir(stage+sandboxTree, 0o755); err != nil {
-		return nil, err
+		return err
 	}
 	if err := unix.Mount(cfg.Root, stage+sandboxTree, "", unix.MS_BIND, ""); err != nil {
-		return nil, fmt.Errorf("bind %s: %w", cfg.Root, err)
+		return fmt.Errorf("bind %s: %w", cfg.Root, err)
+	}
+	// No device node in the tree works: the only ones are /dev's.
+	if err := unix.Mount("", stage+sandboxTree, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_NODEV, ""); err != nil {
+		return fmt.Errorf("bind %s: %w", cfg.Root, err)
+	}
+	// What the server's exec needs (see setupAndServe), read-only.
+	if err := bindDeps(stage, deps); err != nil {
+		return err
 	}
 	if err := unix.Chdir(stage); err != nil {
-		return nil, err
+		return err
 	}
 	// The old root goes on top of the new one and is then detached.
 	if err := unix.PivotRoot(".", "."); err != nil {
-		return nil, fmt.Errorf("pivot_root: %w", err)
+		return fmt.Errorf("pivot_root: %w", err)
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return nil, fmt.Errorf("detach the host's root: %w", err)
+		return fmt.Errorf("detach the host's root: %w", err)
 	}
 	if err := unix.Chdir("/"); err != nil {
-		return nil, err
+		return err
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|nodevExec, ""); err != nil {
-		return nil, fmt.Errorf("make the sandbox root read-only: %w", err)
+		return fmt.Errorf("make the sandbox root read-only: %w", err)
 	}
 	// Mounted inside the tree's bind: a symlink in the tree can only
 	// point within the sandbox.
 	if err := mountFS("proc", sandboxTree+"/proc", "proc", nodevExec|unix.MS_RDONLY, ""); err != nil {
-		return nil, err
+		return err
 	}
 	if err := mountFS("sysfs", sandboxTree+"/sys", "sysfs", nodevExec|unix.MS_RDONLY, ""); err != nil {
-		return nil, err
+		return err
 	}
 	if err := mountFS("tmpfs", sandboxTree+"/dev", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
-		return nil, err
+		return err
 	}
 	if err := populateDev(sandboxTree + "/dev"); err != nil {
-		return nil, err
+		return err
+	}
+	if err := maskPaths(); err != nil {
+		return err
 	}
 	if err := unix.Sethostname([]byte(sandboxHostname)); err != nil {
-		return nil, fmt.Errorf("sethostname: %w", err)
+		return fmt.Errorf("sethostname: %w", err)
 	}
 	if !cfg.Network {
 		if err := loopbackUp(); err != nil {
-			return nil, err
+			return err
 		}
-	}
-	devNull, err := os.Open(sandboxTree + "/dev/null")
-	if err != nil {
-		return nil, err
 	}
 	// dpkg runs maintainer scripts with umask 022 whatever its caller's.
 	unix.Umask(0o022)
-	if err := dropPrivileges(); err != nil {
-		devNull.Close()
-		return nil, err
+	return dropPrivileges()
+}
+
+// maskedPaths are what Docker and podman hide of /proc and /sys: host
+// state a container has no business reading (the kernel keyrings, timer
+// and scheduler details, firmware tables).
+var maskedPaths = []string{
+	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+	"/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+	"/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+}
+
+// maskPaths covers each of maskedPaths that exists: a directory with an
+// empty read-only tmpfs, a file with /dev/null.
+func maskPaths() error {
+	for _, p := range maskedPaths {
+		target := sandboxTree + p
+		fi, err := os.Lstat(target)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			err = unix.Mount("tmpfs", target, "tmpfs", nodevExec|unix.MS_RDONLY, "size=0")
+		} else {
+			err = unix.Mount(sandboxTree+"/dev/null", target, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
 	}
-	return devNull, nil
+	return nil
 }
 
 const nodevExec = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
@@ -286,10 +437,9 @@ func loopbackUp() error {
 func dropPrivileges() error {
 	keep := map[uintptr]bool{}
 	var mask [2]uint32
-	for _, name := range containerCaps {
-		c := capNumbers[name]
-		keep[c] = true
-		mask[c/32] |= 1 << (c % 32)
+	for _, c := range containerCaps {
+		keep[c.cap] = true
+		mask[c.cap/32] |= 1 << (c.cap % 32)
 	}
 	last, err := lastCap()
 	if err != nil {
@@ -309,7 +459,8 @@ func dropPrivileges() error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	data := [2]unix.CapUserData{}
 	for i := range data {
-		data[i] = unix.CapUserData{Effective: mask[i], Permitted: mask[i], Inheritable: mask[i]}
+		// No inheritable ones, as Docker since CVE-2022-24769.
+		data[i] = unix.CapUserData{Effective: mask[i], Permitted: mask[i]}
 	}
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("capset: %w", err)
@@ -337,7 +488,11 @@ func lastCap() (uintptr, error) {
 // containerSeccomp is Docker's default seccomp profile (moby's own copy)
 // for this architecture, kernel and containerCaps.
 func containerSeccomp() (*specs.LinuxSeccomp, error) {
-	spec := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: containerCaps}}}
+	var names []string
+	for _, c := range containerCaps {
+		names = append(names, c.name)
+	}
+	spec := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: names}}}
 	profile, err := seccomp.GetDefaultProfile(spec)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp profile: %w", err)
@@ -429,7 +584,7 @@ func (c *sandboxConn) recv(v any, file **os.File) error {
 	if n == 0 {
 		return errors.New("control socket closed")
 	}
-	if file != nil && oobn > 0 {
+	if oobn > 0 {
 		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 		if err != nil {
 			return err
@@ -439,8 +594,9 @@ func (c *sandboxConn) recv(v any, file **os.File) error {
 			if err != nil {
 				return err
 			}
+			// Keep the one asked for; close whatever else came.
 			for _, fd := range fds {
-				if *file == nil {
+				if file != nil && *file == nil {
 					*file = os.NewFile(uintptr(fd), "output")
 				} else {
 					unix.Close(fd)

@@ -97,7 +97,7 @@ exit 0
 			t.Fatalf("the %s attack did not run to its end", who)
 		}
 		status := files["usr/share/evil/status-"+who]
-		for _, want := range []string{"CapBnd:\t00000000a80425fb", "NoNewPrivs:\t1", "Seccomp:\t2"} {
+		for _, want := range []string{"CapBnd:\t00000000800405fb", "NoNewPrivs:\t1", "Seccomp:\t2"} {
 			if !strings.Contains(status, want) {
 				t.Errorf("%s ran with %q, want %s", who, status, want)
 			}
