@@ -497,6 +497,17 @@ func containerSeccomp() (*specs.LinuxSeccomp, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seccomp profile: %w", err)
 	}
+	// Without CAP_AUDIT_WRITE an audit netlink socket is refused with
+	// EPERM, and shadow's useradd (bullseye's adduser of _apt) aborts on
+	// that; EINVAL says "no audit in this kernel", which it accepts, as
+	// podman's profile answers.
+	einval := uint(unix.EINVAL)
+	audit := specs.LinuxSyscall{Names: []string{"socket"}, Action: specs.ActErrno, ErrnoRet: &einval,
+		Args: []specs.LinuxSeccompArg{
+			{Index: 0, Value: unix.AF_NETLINK, Op: specs.OpEqualTo},
+			{Index: 2, Value: unix.NETLINK_AUDIT, Op: specs.OpEqualTo},
+		}}
+	profile.Syscalls = append([]specs.LinuxSyscall{audit}, profile.Syscalls...)
 	return profile, nil
 }
 
