@@ -217,16 +217,26 @@ func refused(err error) error {
 // config's credentials and under the same plain-HTTP rule as Push. Only
 // the manifest is fetched here.
 func RemoteImage(ctx context.Context, r name.Reference, insecure bool) (v1.Image, error) {
-	opts, _, err := remoteOptions(ctx, r, insecure, nil, newTransport())
+	opts, auth, err := remoteOptions(ctx, r, insecure, nil, newTransport())
 	if err != nil {
 		return nil, err
 	}
 	img, err := remote.Image(r, opts...)
 	if err != nil {
-		return nil, refused(err)
+		return nil, &readError{describe(err, r.Context().RegistryStr(), 1, auth == authn.Anonymous), err}
 	}
 	return img, nil
 }
+
+// A readError is a failed read from a registry, said in one line as a
+// failed push is; it unwraps to what go-containerregistry returned.
+type readError struct {
+	msg string
+	err error
+}
+
+func (e *readError) Error() string { return e.msg }
+func (e *readError) Unwrap() error { return e.err }
 
 // ParseReference parses the registry reference ref, allowing plain HTTP if
 // insecure or if the registry is on loopback (the transport enforces it:

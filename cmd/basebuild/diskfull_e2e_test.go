@@ -11,12 +11,13 @@ import (
 	"github.com/basebuild/basebuild/apt"
 )
 
-// mountTmpfs mounts a tmpfs of size (as mount's size= option) at a new
+// mountTmpfs mounts a tmpfs of size (as mount's size= option), mode 0755
+// (a cache writable by others is refused), at a new
 // directory and unmounts it when t ends.
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0755", "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() {

@@ -69,14 +69,18 @@ func TestDryRunMatchesDebuerreotype(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// bookworm goes through the snapshot server, the others read
-			// the host's mirror from its apt sources, as users do.
+			// bookworm and sid go through the snapshot server, the others
+			// read the host's mirror from its apt sources, as users do.
+			// sid's InRelease on the mirror is past its Valid-Until, so it
+			// is read as it was at the reference's epoch, when it was
+			// valid (as TestRootfsSid does).
 			args := []string{"--suite", suite, "--arch", "amd64", "--cache-dir", filepath.Join(t.TempDir(), "cache"), "--dry-run"}
-			// bookworm and sid go through the snapshot server (sid's
-			// InRelease on the mirror is past its Valid-Until, which
-			// snapshots ignore), the others read the host's mirror.
-			if suite == "bookworm" || suite == "sid" {
-				args = append(args, "--snapshot", time.Now().UTC().Format("20060102T150405Z"), "--snapshot-server", server)
+			switch suite {
+			case "bookworm":
+				args = append(args, "--snapshot", mirrorSnapshot, "--snapshot-server", server)
+			case "sid":
+				epoch := readEpoch(t, dir).UTC().Format("20060102T150405Z")
+				args = append(args, "--snapshot", epoch, "--snapshot-server", server)
 			}
 			got, stderr, err := runCLI(t, args...)
 			if err != nil {
