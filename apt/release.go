@@ -227,9 +227,14 @@ func verifyInRelease(data []byte, keyring openpgp.EntityList, verifyAt func(*pac
 		return nil, fmt.Errorf("signature: %w", err)
 	}
 
+	// Each signature is kept with the bytes it was read from, so that
+	// exactly the packet checked below is the one verified.
 	var sigs []*packet.Signature
-	pr := packet.NewReader(bytes.NewReader(sigData))
+	var raws [][]byte
+	r := bytes.NewReader(sigData)
+	pr := packet.NewReader(r)
 	for {
+		start := len(sigData) - r.Len()
 		p, err := pr.Next()
 		if err == io.EOF {
 			break
@@ -242,17 +247,18 @@ func verifyInRelease(data []byte, keyring openpgp.EntityList, verifyAt func(*pac
 			return nil, fmt.Errorf("signature: unexpected %T packet", p)
 		}
 		sigs = append(sigs, sig)
+		raws = append(raws, sigData[start:len(sigData)-r.Len()])
 	}
 	if len(sigs) == 0 {
 		return nil, errors.New("no signature")
 	}
 
-	// openpgp.CheckDetachedSignature checks only the first signature
-	// whose issuer is in the keyring it is given, so give it, in turn,
-	// a keyring of each signature's issuer alone.
+	// openpgp.CheckDetachedSignature verifies the first signature whose
+	// issuer is in the keyring it is given: give it each signature alone,
+	// with a keyring of its issuer alone.
 	var errs []string
 	var unknown []string
-	for _, sig := range sigs {
+	for i, sig := range sigs {
 		if sig.IssuerKeyId == nil {
 			continue
 		}
@@ -275,7 +281,7 @@ func verifyInRelease(data []byte, keyring openpgp.EntityList, verifyAt func(*pac
 		}
 		t := verifyAt(sig)
 		config := &packet.Config{Time: func() time.Time { return t }}
-		_, err := openpgp.CheckDetachedSignature(issuer, bytes.NewReader(block.Bytes), bytes.NewReader(sigData), config)
+		_, err := openpgp.CheckDetachedSignature(issuer, bytes.NewReader(block.Bytes), bytes.NewReader(raws[i]), config)
 		if err == nil {
 			return block.Plaintext, nil
 		}

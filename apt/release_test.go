@@ -542,9 +542,41 @@ func TestReleaseWeakDigest(t *testing.T) {
 	}
 }
 
+// A weak signature is not let through by a strong one from the same key
+// that does not verify: the signature checked for its digest is the one
+// verified.
+func TestReleaseWeakDigestBesideBogus(t *testing.T) {
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
+	text := a.Get("debian/dists/bookworm/Release")
+	weak := signWith(t, a.Key, text, crypto.SHA1)
+	bogus := signWith(t, a.Key, []byte("another text\n"), crypto.SHA256)
+	a.Set("debian/dists/bookworm/InRelease", clearSigned(t, text, "SHA1", weak, bogus))
+	c, _ := testClient(t)
+	rel, err := c.Release(context.Background(), testRepo(t, a, "bookworm"), now)
+	wantErr(t, err, `suite "bookworm"`, "SHA-1 digest, too weak", "invalid signature")
+	if rel != nil {
+		t.Errorf("got %v: want no Release", rel)
+	}
+
+	// The other way round: a bogus weak one does not hide a good strong
+	// one.
+	good := signWith(t, a.Key, text, crypto.SHA256)
+	a.Set("debian/dists/bookworm/InRelease", clearSigned(t, text, "SHA1", weak, good))
+	if _, err := c.Release(context.Background(), testRepo(t, a, "bookworm"), now); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // clearSignWith clearsigns text with key using digest h, which go-crypto's
 // clearsign.Encode would not write for SHA-1.
 func clearSignWith(t *testing.T, key *openpgp.Entity, text []byte, h crypto.Hash) []byte {
+	t.Helper()
+	name := map[crypto.Hash]string{crypto.SHA1: "SHA1", crypto.SHA256: "SHA256"}[h]
+	return clearSigned(t, text, name, signWith(t, key, text, h))
+}
+
+// signWith returns key's signature of text, as clearsigned, by digest h.
+func signWith(t *testing.T, key *openpgp.Entity, text []byte, h crypto.Hash) *packet.Signature {
 	t.Helper()
 	text = bytes.TrimSuffix(text, []byte("\n"))
 	id := key.PrimaryKey.KeyId
@@ -561,15 +593,22 @@ func clearSignWith(t *testing.T, key *openpgp.Entity, text []byte, h crypto.Hash
 	if err := sig.Sign(hasher, key.PrivateKey, config); err != nil {
 		t.Fatal(err)
 	}
+	return sig
+}
+
+// clearSigned writes text clearsigned with sigs, its Hash header hash.
+func clearSigned(t *testing.T, text []byte, hash string, sigs ...*packet.Signature) []byte {
+	t.Helper()
 	var out bytes.Buffer
-	name := map[crypto.Hash]string{crypto.SHA1: "SHA1", crypto.SHA256: "SHA256"}[h]
-	fmt.Fprintf(&out, "-----BEGIN PGP SIGNED MESSAGE-----\nHash: %s\n\n%s\n", name, text)
+	fmt.Fprintf(&out, "-----BEGIN PGP SIGNED MESSAGE-----\nHash: %s\n\n%s\n", hash, bytes.TrimSuffix(text, []byte("\n")))
 	w, err := armor.Encode(&out, "PGP SIGNATURE", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sig.Serialize(w); err != nil {
-		t.Fatal(err)
+	for _, sig := range sigs {
+		if err := sig.Serialize(w); err != nil {
+			t.Fatal(err)
+		}
 	}
 	w.Close()
 	out.WriteByte('\n')
