@@ -20,9 +20,11 @@ import (
 // repository's components, checks each against rel (size and SHA-256),
 // and returns its stanzas with ArchiveURL, Suite and Component filled in.
 // An index is decompressed as it downloads, but never beyond the size rel
-// gives the uncompressed Packages (maxIndex if it gives none), and what
-// was parsed is used only once the whole file verifies. rel must come from
-// c.Release for repo.
+// gives the uncompressed Packages, and what was parsed is used only once
+// the whole file verifies. If rel gives no uncompressed size, the file is
+// verified whole before it is decompressed (up to maxIndex), so that only
+// the repository's own signed index, not a man in the middle's, is ever
+// inflated. rel must come from c.Release for repo.
 //
 // The index is Packages.xz if the Release lists it, else Packages.gz, else
 // Packages. Indexes are cached by content, so one already fetched (a
@@ -41,11 +43,11 @@ func (c *Client) Packages(ctx context.Context, repo Repository, rel *Release, ar
 		if !ok {
 			return nil, fmt.Errorf("suite %q: no %s/binary-%s/Packages index in Release", repo.Suite, comp, arch)
 		}
-		limit := int64(maxIndex)
+		limit, sized := int64(maxIndex), false
 		if fh, ok := rel.Files[base]; ok {
-			limit = fh.Size
+			limit, sized = fh.Size, true
 		}
-		ps, err := c.index(ctx, repo, rel, name, want, limit)
+		ps, err := c.index(ctx, repo, rel, name, want, limit, sized)
 		if err != nil {
 			return nil, err
 		}
@@ -83,8 +85,10 @@ const maxIndex = 1 << 30
 
 // index fetches, verifies, decompresses and parses one Packages index,
 // name being its path under dists/<suite>/. It stops decompressing past
-// limit bytes: a compression bomb is refused, not inflated.
-func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name string, want FileHash, limit int64) ([]Package, error) {
+// limit bytes: a compression bomb is refused, not inflated. Unless sized
+// (limit is the uncompressed size the Release gives), the file is verified
+// before it is decompressed.
+func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name string, want FileHash, limit int64, sized bool) ([]Package, error) {
 	url := repo.root() + "/dists/" + repo.Suite + "/" + name
 	wrap := func(err error) error {
 		return fmt.Errorf("suite %q: index %s (%s): %w", repo.Suite, name, url, err)
@@ -127,10 +131,15 @@ func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name 
 		default:
 			if p, ok := c.Cache.lookup(want); ok {
 				err = parseFile(p, parse)
-			} else {
+			} else if sized {
 				// Decompressed and parsed as it downloads; the result
 				// counts only once the whole file verifies.
 				_, err = c.getVerifiedStream(ctx, u, want, parse)
+			} else {
+				var p string
+				if p, err = c.getVerified(ctx, u, want); err == nil {
+					err = parseFile(p, parse)
+				}
 			}
 		}
 		if !errors.Is(err, ErrNotFound) {

@@ -427,3 +427,74 @@ func TestPackagesBomb(t *testing.T) {
 		}
 	}
 }
+
+// When the Release gives no uncompressed size, nothing bounds an index's
+// decompression but maxIndex: a man in the middle's bomb is then refused
+// by its size and hash, before it is decompressed.
+func TestPackagesBombUnsized(t *testing.T) {
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
+	dists := "debian/dists/bookworm/"
+
+	// The repository's own Packages.gz, 256 KiB (stored, not
+	// compressed), the only index its Release lists.
+	var genuine bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&genuine, gzip.NoCompression)
+	zw.Write(a.Get(dists + "main/binary-amd64/Packages"))
+	zw.Write(bytes.Repeat([]byte("\n"), 256<<10))
+	zw.Close()
+	release := fmt.Sprintf("Origin: Debian\nSuite: bookworm\nCodename: bookworm\nDate: Mon, 01 Jan 2024 00:00:00 UTC\n"+
+		"Architectures: amd64\nComponents: main\nSHA256:\n %s %d main/binary-amd64/Packages.gz\n",
+		sha256hex(genuine.Bytes()), genuine.Len())
+	signed, err := apttest.ClearSign(a.Key, []byte(release), apttest.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Set(dists+"InRelease", signed)
+
+	// The bomb served in its place: one stanza whose Description goes on
+	// for 320 MiB, which a parser would have to hold, in 20 gzip members
+	// of 16 MiB each (each about 16 KiB compressed).
+	var bomb bytes.Buffer
+	zw, _ = gzip.NewWriterLevel(&bomb, gzip.BestCompression)
+	zw.Write([]byte("Package: foo\nVersion: 1.0\nDescription: d\n"))
+	zw.Close()
+	var member bytes.Buffer
+	zw, _ = gzip.NewWriterLevel(&member, gzip.BestCompression)
+	line := append(append([]byte(" "), bytes.Repeat([]byte("x"), 1023)...), '\n')
+	zw.Write(bytes.Repeat(line, 16<<10))
+	zw.Close()
+	bomb.Write(bytes.Repeat(member.Bytes(), 20))
+
+	clients := []*Client{{}, func() *Client { c, _ := testClient(t); return c }()}
+	for _, c := range clients {
+		a.Set(dists+"main/binary-amd64/Packages.gz", bomb.Bytes())
+		repo := testRepo(t, a, "bookworm")
+		rel, err := c.Release(context.Background(), repo, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		pkgs, err := c.Packages(context.Background(), repo, rel, "amd64")
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		wantErr(t, err, `suite "bookworm"`, "main/binary-amd64/Packages.gz", "size mismatch")
+		if pkgs != nil {
+			t.Errorf("got packages from a bomb: %v", pkgs)
+		}
+		// Decompressing the bomb's first 256 KiB would have held
+		// 256 MiB; verifying it holds it at most once or twice.
+		if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+			t.Errorf("allocated %d MiB refusing the bomb", n>>20)
+		}
+
+		// The genuine index verifies first and is read.
+		a.Set(dists+"main/binary-amd64/Packages.gz", genuine.Bytes())
+		if pkgs, err = c.Packages(context.Background(), repo, rel, "amd64"); err != nil {
+			t.Fatal(err)
+		}
+		if len(pkgs) != 1 || pkgs[0].Name != "foo" {
+			t.Errorf("got %v, want foo", pkgs)
+		}
+	}
+}
