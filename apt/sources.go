@@ -162,14 +162,24 @@ func CheckURL(u string) error {
 	return nil
 }
 
-// userinfo runs from a URL's :// to the last @ after it: its user and
-// password, and more where the URL is malformed, never less.
-var userinfo = regexp.MustCompile(`(?s)://.*@`)
+// scheme is a URL's scheme and the "://" after it.
+var scheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
 
 // Redact returns s, a URL or a line holding one, with the URL's
-// credentials left out, for messages.
+// credentials left out, for messages. Whatever the input, URL or not, it
+// leaves out everything that could be a user or password: from the start
+// of the first field holding a ':' or '@' (after its scheme, if it has
+// one) to the last '@'.
 func Redact(s string) string {
-	return userinfo.ReplaceAllString(s, "://")
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return s
+	}
+	start := strings.LastIndexAny(s[:strings.IndexAny(s, ":@")], " \t\r\n") + 1
+	if m := scheme.FindStringIndex(s[start:]); m != nil {
+		start += m[1]
+	}
+	return s[:start] + s[at+1:]
 }
 
 // check applies ParseSourceLine's rules to a parsed entry of type typ.

@@ -94,6 +94,15 @@ func TestCheckURL(t *testing.T) {
 		"http://ci:s3 cret@h/":                  `URI "http://h/": want an http:// or https:// URL`,
 		"http://ci:s3cret/x@h/":                 `URI "http://h/": want an http:// or https:// URL`,
 		"deb [signed-by=/k] http://ci:s3cret@h": `URI "deb [signed-by=/k] http://h": want an http:// or https:// URL`,
+		// Without a scheme, url.Parse takes "ci" for one.
+		"ci:s3cret@h/debian":                     `URI "h/debian": want an http:// or https:// URL`,
+		"s3cret@h/debian":                        `URI "h/debian": want an http:// or https:// URL`,
+		"ci:s3 cret@h/":                          `URI "h/": want an http:// or https:// URL`,
+		"ci:s3//cret@h/":                         `URI "h/": want an http:// or https:// URL`,
+		"//ci:s3cret@h/":                         `URI "h/": want an http:// or https:// URL`,
+		"http://ci:s3//cret@h/":                  `URI "http://h/": want an http:// or https:// URL`,
+		"deb [signed-by=/k] ci:s3cret@h/ a main": `URI "deb [signed-by=/k] h/ a main": want an http:// or https:// URL`,
+		"deb [signed-by=/k] ci:s3 cret@h/":       `URI "deb [signed-by=/k] h/": want an http:// or https:// URL`,
 	} {
 		err := CheckURL(u)
 		if got := fmt.Sprint(err); want == "" && err != nil || want != "" && got != want {

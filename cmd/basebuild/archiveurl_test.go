@@ -55,6 +55,9 @@ func TestArchiveURLCredentials(t *testing.T) {
 		{[]string{"--mirror", archive.URL + "/debian", "--snapshot-server", withCreds}, "--snapshot-server: URI " + archive.URL + ": credentials"},
 		{[]string{"--snapshot", "20240101", "--snapshot-server", archive.URL, "--mirror", "https://" + secret + "@" + host + "/debian"}, "--mirror: URI https://" + host + "/debian: credentials"},
 		{[]string{"--mirror", "http://ci:" + secret + "%zz@" + host + "/debian"}, `--mirror: URI "` + archive.URL + `/debian": want an http:// or https:// URL`},
+		// Without a scheme, url.Parse takes the user for one.
+		{[]string{"--mirror", "ci:" + secret + "@" + host + "/debian"}, `--mirror: URI "` + host + `/debian": want an http:// or https:// URL`},
+		{[]string{"--mirror", archive.URL + "/debian", "--repo", "deb [signed-by=/nonexistent.gpg] ci:" + secret + "@" + host + "/acme bookworm main"}, `--repo "deb [signed-by=/nonexistent.gpg] ` + host + `/acme bookworm main": URI "` + host + `/acme": want an http:// or https:// URL`},
 		{[]string{"--mirror", archive.URL + "/debian", "--repo", "deb [signed-by=/nonexistent.gpg] " + withCreds + "/acme bookworm main"}, `--repo "deb [signed-by=/nonexistent.gpg] ` + archive.URL + `/acme bookworm main": URI ` + archive.URL + "/acme: credentials"},
 		{[]string{"--config", config}, "--mirror: URI " + archive.URL + "/debian: credentials"},
 		{[]string{"HOST"}, "host apt sources: " + hostSources + ": URI " + archive.URL + "/debian: credentials in an archive URL are refused: it is written into the image, its SBOM, the cache and the report; give the archive with --mirror or --security-mirror"},
