@@ -2,6 +2,7 @@ package apt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -86,14 +87,6 @@ type transient struct{ err error }
 func (e *transient) Error() string { return e.err.Error() }
 func (e *transient) Unwrap() error { return e.err }
 
-func cmpOr[T comparable](a, b T) T {
-	var zero T
-	if a != zero {
-		return a
-	}
-	return b
-}
-
 func (c *Client) logf(format string, args ...any) {
 	if c.Log != nil {
 		c.Log(format, args...)
@@ -135,7 +128,7 @@ func (c *Client) fetch(ctx context.Context, url string, consume func(io.Reader) 
 	if backoff <= 0 {
 		backoff = defaultBackoff
 	}
-	timeout := cmpOr(c.Timeout, defaultTimeout)
+	timeout := cmp.Or(c.Timeout, defaultTimeout)
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("not fetched within %v, retries included", timeout))
 	defer cancel()
 	for attempt := 0; ; attempt++ {
@@ -163,7 +156,7 @@ func (c *Client) fetch(ctx context.Context, url string, consume func(io.Reader) 
 }
 
 func (c *Client) try(parent context.Context, rawURL string, consume func(io.Reader) error) error {
-	stallTimeout, request := cmpOr(c.Stall, defaultStall), cmpOr(c.Request, defaultRequest)
+	stallTimeout, request := cmp.Or(c.Stall, defaultStall), cmp.Or(c.Request, defaultRequest)
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	ctx, stop := context.WithTimeoutCause(ctx, request, &transient{fmt.Errorf("no complete answer within %v", request)})

@@ -4,6 +4,7 @@
 package build
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -141,7 +142,7 @@ func (o *Options) Archives() (snapshots.Archives, error) {
 // experimental, read SUITE alone), then the extra repositories with
 // their own. Each must exist, but for those in o.AllowMissing.
 func (o *Options) repositories(a snapshots.Archives) ([]apt.Repository, error) {
-	keyring, err := apt.LoadKeyring(cmpOr(o.Keyring, DefaultKeyring))
+	keyring, err := apt.LoadKeyring(cmp.Or(o.Keyring, DefaultKeyring))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -51,7 +52,7 @@ func Inputs(o *Options, set *apt.Set) string {
 	if o.Variant != "" {
 		line("variant", o.Variant)
 	}
-	line("compression", string(cmpOr(o.Compression, oci.Gzip)))
+	line("compression", string(cmp.Or(o.Compression, oci.Gzip)))
 	// Lines only when the flags are used, so that default images keep
 	// their fingerprint; numbered, as their order matters.
 	for i, l := range o.AptConf {
@@ -108,7 +109,7 @@ func InputChanges(old, new string) []string {
 	var changes []string
 	for _, k := range unionKeys(oldKeys, newKeys) {
 		if o, n := oldKeys[k], newKeys[k]; o != n {
-			changes = append(changes, fmt.Sprintf("%s %s -> %s", k, cmpOr(o, "(none)"), cmpOr(n, "(none)")))
+			changes = append(changes, fmt.Sprintf("%s %s -> %s", k, cmp.Or(o, "(none)"), cmp.Or(n, "(none)")))
 		}
 	}
 	for _, name := range unionKeys(oldPkgs, newPkgs) {
@@ -198,14 +199,6 @@ func unionKeys[V any](a, b map[string]V) []string {
 }
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
-
-func cmpOr[T comparable](a, b T) T {
-	var zero T
-	if a != zero {
-		return a
-	}
-	return b
-}
 
 // Resolve fetches and verifies the suites' Release files and returns the
 // resolved package set, downloading no package. The set is remembered in
