@@ -27,11 +27,14 @@ import (
 // always whole and correct, and processes may share a cache without locks.
 //
 // The cache is not trusted: whoever can write it would decide what the
-// next image holds. OpenCache refuses directories another user could
-// write, and every entry is checked before it is used, against the hash
-// it is named by (sha256/, sets/), a hash basebuild wrote into it (data/)
-// or its signature (url/, by Release). An entry that fails is removed,
-// with a note, and fetched or made again.
+// next image holds. Planting is prevented by OpenCache, which refuses
+// directories another user owns or could write: a writer who passes that
+// is basebuild's own user, root-equivalent. Every entry is checked before
+// it is used, against the hash it is named by (sha256/, from a signed
+// index, and sets/), a hash basebuild wrote into it (data/) or its
+// signature (url/, by Release). The sets/ and data/ hashes are unkeyed:
+// they catch damage, not an entry planted with a matching hash. An entry
+// that fails is removed, with a note, and fetched or made again.
 type Cache struct {
 	Dir string
 	Log func(format string, args ...any) // notes on entries removed; may be nil
@@ -242,7 +245,8 @@ func (c *Cache) put(p string, data []byte) error {
 
 // Set returns the resolved set remembered under key, the hash of what
 // resolution read, or false. An entry is sets/<key>.<sha256>.json, named
-// by the SHA-256 of its content too: one that does not match is removed.
+// by the SHA-256 of its content too: one that does not match (damaged;
+// the hash is unkeyed) is removed.
 func (c *Cache) Set(key string) (*Set, bool) {
 	if c == nil || !isLowerSHA256(key) {
 		return nil, false

@@ -26,8 +26,11 @@ import (
 // decompressed without error. Its name says which deb it comes from, not
 // what it holds, so it ends with a record of that: a zstd skippable frame
 // holding the SHA-256 of everything before it, which OpenData checks
-// before handing out a byte. A planted or damaged entry is removed, and
-// the unpack reads the deb instead.
+// before handing out a byte. A damaged entry is removed, and the unpack
+// reads the deb instead. The record is unkeyed, so it cannot tell a
+// planted entry with a matching record: planting is prevented by
+// OpenCache's ownership and mode checks (a writer who passes them is
+// basebuild's own user, root-equivalent).
 
 // dataTrailer is the skippable frame that ends an entry: its magic
 // number, its size (32) and the SHA-256 of the entry before it, all
