@@ -14,8 +14,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/basebuild/basebuild/rootfs"
 )
@@ -29,6 +30,8 @@ const AptConfFile = "etc/apt/apt.conf.d/99basebuild"
 type Copy struct {
 	Src, Dst string
 	Files    []CopyFile // Src's entries, Src itself first, parents before children
+
+	opening func(rel string) // if set, called before an entry is opened: a test's chance to swap it
 }
 
 // A CopyFile is one entry of a Copy's source as the image will hold it.
@@ -69,104 +72,174 @@ func ParseCopy(arg string) (Copy, error) {
 	return c, nil
 }
 
-// scan fills c.Files from c.Src. It reads through an os.Root, so that
-// no name reaches outside Src, and reads each regular file from a
-// descriptor it checked is the file it looked at: a file swapped for a
-// symlink (to a host secret, say) while it scans is refused, never read.
+// scan fills c.Files from c.Src. It never follows a symlink below Src:
+// it opens each entry by its name in its parent directory's descriptor
+// without following it, reads a symlink as a link, and reads each
+// regular file and directory from a descriptor checked to be that entry.
+// A file or directory swapped for a symlink (to a host secret, say)
+// while it scans is refused or read as it was, never read through.
 func (c *Copy) scan() error {
-	root, top, err := openSource(c.Src)
+	dir, top, err := openSource(c.Src)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer dir.Close()
 	c.Files = nil
-	return c.walk(root, top, ".")
+	return c.walk(dir, top, ".")
 }
 
-// openSource opens the directory holding src and returns it with src's
-// name in it, "." if src is that directory.
-func openSource(src string) (*os.Root, string, error) {
+// openSource opens the directory holding src, by the user's name for
+// it, and returns it with src's name in it, "." if src is that directory.
+func openSource(src string) (*os.File, string, error) {
 	src = filepath.Clean(src)
 	dir, top := filepath.Dir(src), filepath.Base(src)
 	if top == "." || top == ".." || top == string(filepath.Separator) {
 		dir, top = src, "."
 	}
-	root, err := os.OpenRoot(dir)
+	f, err := os.Open(dir)
 	if err != nil {
 		return nil, "", err
 	}
-	return root, top, nil
+	return f, top, nil
 }
 
-// walk adds the entry name of root, rel below Src, and what it holds,
+// walk adds the entry name of dir, rel below Src, and what it holds,
 // parents before children and in the order of names, as
 // filepath.WalkDir visits them.
-func (c *Copy) walk(root *os.Root, name, rel string) error {
+func (c *Copy) walk(dir *os.File, name, rel string) error {
 	host := filepath.Join(c.Src, filepath.FromSlash(rel))
-	info, err := root.Lstat(name)
+	if c.opening != nil {
+		c.opening(rel)
+	}
+	entry, info, err := openEntry(dir, name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", host, unwrapPath(err))
 	}
 	f := CopyFile{Rel: rel, Mode: info.Mode() & (fs.ModeType | fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), ModTime: info.ModTime(), info: info}
+	var sub *os.File
 	var names []string
 	switch {
 	case info.Mode().IsRegular():
-		file, err := openChecked(root, name, info)
-		if err != nil {
-			return fmt.Errorf("%s: %w", host, err)
+		var file *os.File
+		if file, err = openChecked(dir, name, info); err == nil {
+			h := sha256.New()
+			_, err = io.Copy(h, file)
+			file.Close()
+			f.SHA256 = hex.EncodeToString(h.Sum(nil))
 		}
-		h := sha256.New()
-		_, err = io.Copy(h, file)
-		file.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", host, unwrapPath(err))
-		}
-		f.SHA256 = hex.EncodeToString(h.Sum(nil))
 	case info.Mode()&fs.ModeSymlink != 0:
-		if f.Target, err = root.Readlink(name); err != nil {
-			return fmt.Errorf("%s: %w", host, unwrapPath(err))
-		}
+		f.Target, err = readlink(entry)
 	case info.IsDir():
-		d, err := openChecked(root, name, info)
-		if err != nil {
-			return fmt.Errorf("%s: %w", host, err)
+		if sub, err = openChecked(dir, name, info); err == nil {
+			defer sub.Close()
+			names, err = sub.Readdirnames(-1)
+			slices.Sort(names)
 		}
-		names, err = d.Readdirnames(-1)
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", host, unwrapPath(err))
-		}
-		slices.Sort(names)
 	default:
-		return fmt.Errorf("%s: not a regular file, directory or symlink", host)
+		err = errors.New("not a regular file, directory or symlink")
+	}
+	entry.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", host, unwrapPath(err))
 	}
 	c.Files = append(c.Files, f)
 	for _, n := range names {
-		if err := c.walk(root, path.Join(name, n), path.Join(rel, n)); err != nil {
+		if err := c.walk(sub, n, path.Join(rel, n)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// openChecked opens name in root for reading and checks that it is the
-// file info describes, of the same type: not whatever was swapped in
-// since. O_NONBLOCK, so that a FIFO swapped in cannot block the open.
-func openChecked(root *os.Root, name string, info fs.FileInfo) (*os.File, error) {
-	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+// errChanged is an entry of a --copy source that is not what was looked
+// at: replaced, or a symlink swapped in for it or for a directory above.
+var errChanged = errors.New("changed while being read (replaced, or a symlink swapped in)")
+
+// openEntry opens name in dir as a path only (O_PATH: opening a device
+// or FIFO does nothing) and without following it, and stats it.
+func openEntry(dir *os.File, name string) (*os.File, fs.FileInfo, error) {
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, unwrapPath(err)
+		return nil, nil, err
 	}
+	f := os.NewFile(uintptr(fd), name)
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, info, nil
+}
+
+// readlink reads the symlink open as f (by openEntry).
+func readlink(f *os.File) (string, error) {
+	for n := 256; ; n *= 2 {
+		buf := make([]byte, n)
+		m, err := unix.Readlinkat(int(f.Fd()), "", buf)
+		if err != nil {
+			return "", err
+		}
+		if m < n {
+			return string(buf[:m]), nil
+		}
+	}
+}
+
+// openChecked opens name in dir for reading, without following it, and
+// checks that it is the entry info describes, of the same type: not
+// whatever was swapped in since. O_NONBLOCK, so that a FIFO swapped in
+// cannot block the open.
+func openChecked(dir *os.File, name string, info fs.FileInfo) (*os.File, error) {
+	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	if info.IsDir() {
+		flags |= unix.O_DIRECTORY
+	}
+	fd, err := unix.Openat(int(dir.Fd()), name, flags, 0)
+	if err == unix.ELOOP || err == unix.ENOTDIR {
+		return nil, errChanged
+	}
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
 	got, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, unwrapPath(err)
+		return nil, err
 	}
 	if got.Mode().Type() != info.Mode().Type() || !os.SameFile(got, info) {
 		f.Close()
-		return nil, errors.New("changed while being read (replaced, or a symlink swapped in)")
+		return nil, errChanged
 	}
 	return f, nil
+}
+
+// openSourceFile opens the regular file f of a source, top in dir, as
+// scan did: one name at a time, following no symlink, and checked to be
+// the file the scan read.
+func openSourceFile(dir *os.File, top string, f CopyFile) (*os.File, error) {
+	names := []string{top}
+	if f.Rel != "." {
+		names = append(names, strings.Split(f.Rel, "/")...)
+	}
+	d := dir
+	for _, n := range names[:len(names)-1] {
+		fd, err := unix.Openat(int(d.Fd()), n, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if d != dir {
+			d.Close()
+		}
+		if err == unix.ELOOP || err == unix.ENOTDIR {
+			return nil, errChanged
+		}
+		if err != nil {
+			return nil, err
+		}
+		d = os.NewFile(uintptr(fd), n)
+	}
+	if d != dir {
+		defer d.Close()
+	}
+	return openChecked(d, names[len(names)-1], f.info)
 }
 
 // unwrapPath drops a PathError's operation and path, which name the
@@ -260,11 +333,11 @@ func copyInto(dir string, c Copy) (err error) {
 		return err
 	}
 	defer root.Close()
-	srcRoot, top, err := openSource(c.Src)
+	srcDir, top, err := openSource(c.Src)
 	if err != nil {
 		return err
 	}
-	defer srcRoot.Close()
+	defer srcDir.Close()
 	dst := strings.TrimPrefix(c.Dst, "/")
 	if err := root.MkdirAll(path.Dir(dst), 0o755); err != nil {
 		return err
@@ -290,7 +363,10 @@ func copyInto(dir string, c Copy) (err error) {
 			}
 			continue
 		default:
-			if err := copyFile(srcRoot, path.Join(top, f.Rel), root, name, f); err != nil {
+			if c.opening != nil {
+				c.opening(f.Rel)
+			}
+			if err := copyFile(srcDir, top, root, name, f); err != nil {
 				return fmt.Errorf("%s: %w", filepath.Join(c.Src, filepath.FromSlash(f.Rel)), err)
 			}
 		}
@@ -308,14 +384,14 @@ func copyInto(dir string, c Copy) (err error) {
 	return nil
 }
 
-// copyFile copies the regular file f of the source, name in the source's
-// root srcRoot, to name in the image's root: from a descriptor checked
-// to be the file the scan read, and only if its content is still what
-// the scan hashed (the fingerprint records that).
-func copyFile(srcRoot *os.Root, srcName string, root *os.Root, name string, f CopyFile) error {
-	in, err := openChecked(srcRoot, srcName, f.info)
+// copyFile copies the regular file f of the source, top in srcDir, to
+// name in the image's root: from a descriptor checked to be the file the
+// scan read, and only if its content is still what the scan hashed (the
+// fingerprint records that).
+func copyFile(srcDir *os.File, top string, root *os.Root, name string, f CopyFile) error {
+	in, err := openSourceFile(srcDir, top, f)
 	if err != nil {
-		return err
+		return unwrapPath(err)
 	}
 	defer in.Close()
 	// Replace, never write through, whatever is there.

@@ -3,6 +3,7 @@ package build
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -281,4 +282,67 @@ func TestCopySymlinkSwap(t *testing.T) {
 	if scanned == 0 || copied == 0 {
 		t.Errorf("no scan (%d) or copy (%d) got through: the test proves nothing", scanned, copied)
 	}
+}
+
+// TestCopyDirSymlinkSwap swaps a subdirectory of a --copy source for a
+// relative symlink to a directory outside it, holding a root-only file
+// of the same name, between the listing of the subdirectory and the
+// opening of that file, in the scan and then in the copy: the file
+// outside must never be read.
+func TestCopyDirSymlinkSwap(t *testing.T) {
+	base := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, sub := filepath.Join(base, "src"), filepath.Join(base, "src/sub")
+	must(os.MkdirAll(sub, 0o755))
+	must(os.WriteFile(filepath.Join(sub, "f"), []byte("public"), 0o644))
+	must(os.Mkdir(filepath.Join(base, "outside"), 0o700))
+	must(os.WriteFile(filepath.Join(base, "outside/f"), []byte("SECRET"), 0o600))
+	secretSum := sha256.Sum256([]byte("SECRET"))
+	swap := func(rel string) {
+		if rel != "sub/f" {
+			return
+		}
+		must(os.Rename(sub, filepath.Join(base, "moved")))
+		must(os.Symlink("../outside", sub))
+	}
+	unswap := func() {
+		must(os.Remove(sub))
+		must(os.Rename(filepath.Join(base, "moved"), sub))
+	}
+
+	// The scan reads the directory it listed, where it is now.
+	c := Copy{Src: src, Dst: "/opt/x", opening: swap}
+	must(c.scan())
+	unswap()
+	publicSum := sha256.Sum256([]byte("public"))
+	for _, f := range c.Files {
+		if f.SHA256 == hex.EncodeToString(secretSum[:]) {
+			t.Fatalf("the scan read the file outside the source as %s", f.Rel)
+		}
+		if f.Rel == "sub/f" && f.SHA256 != hex.EncodeToString(publicSum[:]) {
+			t.Errorf("sub/f scanned as %s, want the listed file's %x", f.SHA256, publicSum)
+		}
+	}
+
+	// The copy of a clean scan: it fails, and the file outside is not
+	// in the tree.
+	c = Copy{Src: src, Dst: "/opt/x"}
+	must(c.scan())
+	c.opening = swap
+	dir := t.TempDir()
+	err := copyInto(dir, c)
+	if err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("copy through a directory swapped for a symlink: %v", err)
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if b, _ := os.ReadFile(p); string(b) == "SECRET" {
+			t.Errorf("the copy put the file outside the source at %s", p)
+		}
+		return nil
+	})
 }
