@@ -144,7 +144,10 @@ func TestDiskFull(t *testing.T) {
 			if cache == cacheFS {
 				checkCache(t, cache)
 				checkSets(t, cache)
-				checkNoLeftovers(t, cache, "sha256", "url", "sets")
+				checkNoLeftovers(t, cache, "sha256", "url", "sets", "data")
+				// The data cache is only filled by unpacking: nothing
+				// reached it, not even a temporary file.
+				checkNoLeftovers(t, filepath.Join(cache, "data"))
 			}
 			checkNoLeftovers(t, work)
 			checkNoLeftovers(t, tmp)
