@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -175,4 +176,29 @@ func hostProcessesUnder(t *testing.T, dir string) []string {
 		}
 	}
 	return left
+}
+
+// TestSandboxNetwork: with ChrootOptions.Network (--customize-network) a
+// command reaches the host's network, here a loopback listener; it stays
+// confined otherwise.
+func TestSandboxNetwork(t *testing.T) {
+	dir := busyboxRoot(t)
+	if err := os.Symlink("busybox", filepath.Join(dir, "bin", "nc")); err != nil {
+		t.Fatal(err)
+	}
+	listener := sentinel.Listen(t)
+	c, err := EnterChroot(context.Background(), dir, ChrootOptions{Network: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	out := chrootOutput(t, c, "echo hi | nc -w 1 127.0.0.1 "+listener.Port+"; grep -E '^(CapBnd|Seccomp):' /proc/self/status")
+	if n := listener.Accepted(); n != 1 {
+		t.Errorf("%d connections reached the host's listener, want 1", n)
+	}
+	for _, want := range []string{"CapBnd:\t00000000800405fb", "Seccomp:\t2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
 }
