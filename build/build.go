@@ -62,6 +62,7 @@ type Options struct {
 	Compression      oci.Compression
 	SBOM             string    // also write the SPDX SBOM to this file
 	InsecureRegistry bool      // plain HTTP to registries that are not loopback
+	AllowDowngrade   bool      // replace destinations' images built from newer inputs (see NoDowngrade)
 	TempDir          string    // for the temporary rootfs and layer; empty: os.TempDir()
 	Tmpfs            bool      // build them in a tmpfs of their own under TempDir (see workDir)
 	Log              io.Writer // progress and notes; nil discards them

@@ -40,6 +40,11 @@ func Index(ctx context.Context, o *Options, c *apt.Client, archs []string) (dige
 		if sets[i], err = Resolve(ctx, &oa, c); err != nil {
 			return v1.Hash{}, err
 		}
+		if !o.AllowDowngrade {
+			if err := NoDowngrade(ctx, o, sets[i]); err != nil {
+				return v1.Hash{}, err
+			}
+		}
 	}
 
 	tmp, remove, err := workDir(o, "basebuild-")

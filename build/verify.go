@@ -27,8 +27,23 @@ var ErrNoImage = errors.New("no such image")
 // reference, read as oci.RemoteImage reads it. Only the manifest is
 // fetched here.
 func ReadReference(ctx context.Context, ref string, insecure bool) (v1.Image, error) {
+	return readReference(ctx, ref, insecure, "")
+}
+
+// readReference reads ref as ReadReference does; where ref names a
+// multi-architecture index, it returns the index's image for the Debian
+// architecture arch (ErrNoImage if it has none), or fails if arch is "".
+func readReference(ctx context.Context, ref string, insecure bool, arch string) (v1.Image, error) {
+	var platform *v1.Platform
+	if arch != "" {
+		p, err := oci.Platform(arch)
+		if err != nil {
+			return nil, err
+		}
+		platform = &p
+	}
 	if dir, ok := strings.CutPrefix(ref, "oci:"); ok {
-		img, err := readLayout(dir)
+		img, err := readLayout(dir, platform)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", ref, err)
 		}
@@ -38,10 +53,13 @@ func ReadReference(ctx context.Context, ref string, insecure bool) (v1.Image, er
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	img, err := oci.RemoteImage(ctx, r, insecure)
+	img, err := oci.RemoteImage(ctx, r, insecure, platform)
 	if err != nil {
 		var te *transport.Error
 		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+			return nil, fmt.Errorf("image %s: %w", ref, ErrNoImage)
+		}
+		if platform != nil && strings.Contains(err.Error(), "no child with platform") {
 			return nil, fmt.Errorf("image %s: %w", ref, ErrNoImage)
 		}
 		// One line, though registries answer with whole documents.
@@ -50,8 +68,9 @@ func ReadReference(ctx context.Context, ref string, insecure bool) (v1.Image, er
 	return img, nil
 }
 
-// readLayout reads DIR[:TAG], an OCI layout and its image tagged TAG.
-func readLayout(spec string) (v1.Image, error) {
+// readLayout reads DIR[:TAG], an OCI layout and its image tagged TAG; if
+// TAG names an index, its image for platform.
+func readLayout(spec string, platform *v1.Platform) (v1.Image, error) {
 	dir, tag := spec, ""
 	if i := strings.LastIndexByte(spec, ':'); i >= 0 && !strings.Contains(spec[i:], "/") {
 		dir, tag = spec[:i], spec[i+1:]
@@ -79,8 +98,58 @@ func readLayout(spec string) (v1.Image, error) {
 		return nil, ErrNoImage
 	case len(found) > 1:
 		return nil, fmt.Errorf("%d images in the layout: name one as oci:%s:TAG", len(found), dir)
+	case !found[0].MediaType.IsIndex():
+		return ii.Image(found[0].Digest)
+	case platform == nil:
+		return nil, fmt.Errorf("oci:%s holds a multi-architecture index", spec)
 	}
-	return ii.Image(found[0].Digest)
+	idx, err := ii.ImageIndex(found[0].Digest)
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range im.Manifests {
+		if d.Platform != nil && d.Platform.Satisfies(*platform) {
+			return idx.Image(d.Digest)
+		}
+	}
+	return nil, ErrNoImage
+}
+
+// NoDowngrade refuses to replace the image at a --push or oci: destination
+// of o with one built from older inputs than set's: an earlier epoch, or
+// a package at a lower version (an archive replayed to roll back security
+// updates, say). A destination holding a multi-architecture index is
+// compared by its image for set's architecture. A destination without an
+// image, or whose image records no inputs, has nothing to lose.
+func NoDowngrade(ctx context.Context, o *Options, set *apt.Set) error {
+	refs := append([]string(nil), o.Push...)
+	for _, out := range o.Outputs {
+		if out.Type == oci.OCILayout {
+			refs = append(refs, "oci:"+out.Path+":"+o.Tag())
+		}
+	}
+	inputs := Inputs(o, set)
+	for _, ref := range refs {
+		img, err := readReference(ctx, ref, o.InsecureRegistry, set.Arch)
+		if errors.Is(err, ErrNoImage) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		old, err := ImageInputs(img)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", ref, err)
+		}
+		if downs := Downgrades(old, inputs); len(downs) > 0 {
+			return fmt.Errorf("image %s is newer than this build (%s): not replacing it without --allow-downgrade", ref, strings.Join(downs, ", "))
+		}
+	}
+	return nil
 }
 
 // ImageInputs returns the inputs img records (see Inputs), or "" if it
@@ -137,7 +206,7 @@ func Verify(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, want v
 		return v, nil
 	}
 
-	got, err := readLayout(filepath.Join(tmp, "layout"))
+	got, err := readLayout(filepath.Join(tmp, "layout"), nil)
 	if err != nil {
 		return nil, fmt.Errorf("rebuilt image: %w", err)
 	}

@@ -214,12 +214,16 @@ func refused(err error) error {
 }
 
 // RemoteImage reads the image r names from its registry, with the docker
-// config's credentials and under the same plain-HTTP rule as Push. Only
-// the manifest is fetched here.
-func RemoteImage(ctx context.Context, r name.Reference, insecure bool) (v1.Image, error) {
+// config's credentials and under the same plain-HTTP rule as Push; where
+// r names an index, its image for platform (if not nil). Only the
+// manifest is fetched here.
+func RemoteImage(ctx context.Context, r name.Reference, insecure bool, platform *v1.Platform) (v1.Image, error) {
 	opts, auth, err := remoteOptions(ctx, r, insecure, nil, newTransport())
 	if err != nil {
 		return nil, err
+	}
+	if platform != nil {
+		opts = append(opts, remote.WithPlatform(*platform))
 	}
 	img, err := remote.Image(r, opts...)
 	if err != nil {

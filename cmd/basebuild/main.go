@@ -484,8 +484,10 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			return nil
 		}
 	}
-	if imaging && !multi && !imf.allowDowngrade {
-		if err := noDowngrade(ctx, o, set); err != nil {
+	// Index checks each architecture's destinations itself.
+	o.AllowDowngrade = imf.allowDowngrade
+	if imaging && !multi && !o.AllowDowngrade {
+		if err := build.NoDowngrade(ctx, o, set); err != nil {
 			return err
 		}
 	}

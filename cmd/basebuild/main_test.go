@@ -296,11 +296,31 @@ func TestNoDowngrade(t *testing.T) {
 	// The same epoch and packages, or later ones, are no downgrade.
 	o := &build.Options{Suite: "bookworm", Outputs: []oci.Output{{Type: oci.OCILayout, Path: dir}}}
 	set := &apt.Set{Epoch: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Packages: []apt.Deb{{Name: "libc6", Version: "2.36-9+deb12u2"}}}
-	if err := noDowngrade(context.Background(), o, set); err != nil {
+	if err := build.NoDowngrade(context.Background(), o, set); err != nil {
 		t.Errorf("same versions: %v", err)
 	}
 	set.Epoch = set.Epoch.Add(-time.Second)
-	if err := noDowngrade(context.Background(), o, set); err == nil || !strings.Contains(err.Error(), "epoch 2024-01-01T00:00:00Z -> 2023-12-31T23:59:59Z") {
+	if err := build.NoDowngrade(context.Background(), o, set); err == nil || !strings.Contains(err.Error(), "epoch 2024-01-01T00:00:00Z -> 2023-12-31T23:59:59Z") {
 		t.Errorf("earlier epoch: %v", err)
+	}
+
+	// A multi-architecture index at the destination: each architecture's
+	// build is compared with the index's image for that architecture.
+	multi := filepath.Join(t.TempDir(), "multi")
+	ii, err := oci.NewIndex([]string{"amd64"}, []v1.Image{newer.(v1.Image)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (oci.Output{Type: oci.OCILayout, Path: multi}).WriteIndex(ii, "debian:bookworm"); err != nil {
+		t.Fatal(err)
+	}
+	o.Outputs = []oci.Output{{Type: oci.OCILayout, Path: multi}}
+	set.Arch = "amd64"
+	if err := build.NoDowngrade(context.Background(), o, set); err == nil || !strings.Contains(err.Error(), "image oci:"+multi+":bookworm is newer than this build") {
+		t.Errorf("index, amd64, earlier epoch: %v", err)
+	}
+	set.Arch = "arm64" // the index has no arm64 image: nothing to lose
+	if err := build.NoDowngrade(context.Background(), o, set); err != nil {
+		t.Errorf("index without the architecture: %v", err)
 	}
 }

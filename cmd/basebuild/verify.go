@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -129,38 +128,6 @@ func ifChangedRefs(o *build.Options, rootDir string, dryRun bool) ([]string, err
 		refs = append(refs, "oci:"+out.Path+":"+o.Tag())
 	}
 	return refs, nil
-}
-
-// noDowngrade refuses to replace the image at a --push or oci: destination
-// with one built from older inputs: an earlier epoch, or a package at a
-// lower version (an archive replayed to roll back security updates, say).
-// A destination without an image, or whose image records no inputs, has
-// nothing to lose.
-func noDowngrade(ctx context.Context, o *build.Options, set *apt.Set) error {
-	refs := append([]string(nil), o.Push...)
-	for _, out := range o.Outputs {
-		if out.Type == oci.OCILayout {
-			refs = append(refs, "oci:"+out.Path+":"+o.Tag())
-		}
-	}
-	inputs := build.Inputs(o, set)
-	for _, ref := range refs {
-		img, err := build.ReadReference(ctx, ref, o.InsecureRegistry)
-		if errors.Is(err, build.ErrNoImage) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		old, err := build.ImageInputs(img)
-		if err != nil {
-			return fmt.Errorf("image %s: %w", ref, err)
-		}
-		if downs := build.Downgrades(old, inputs); len(downs) > 0 {
-			return fmt.Errorf("image %s is newer than this build (%s): not replacing it without --allow-downgrade", ref, strings.Join(downs, ", "))
-		}
-	}
-	return nil
 }
 
 // upToDate compares the inputs of set with those every image at refs
