@@ -24,13 +24,14 @@ import (
 // DefaultPath is the PATH of commands run in a chroot, debuerreotype-chroot's.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// A Chroot runs commands in a sandbox whose root is a root filesystem
-// (see sandbox.go): its own PID, mount, IPC, UTS, cgroup and network
-// namespaces, the tree as its root through pivot_root, /proc of its own
-// PID namespace and /sys (both read-only), a minimal /dev (null, zero,
-// full, random, urandom and tty, the fd and std* symlinks, shm, and a
-// devpts instance behind ptmx), a container's capabilities,
-// no_new_privs and Docker's default seccomp profile. Nothing of the
+// A Chroot runs commands in a sandbox around a root filesystem (see
+// sandbox.go): its own PID, mount, IPC, UTS, cgroup and network
+// namespaces, an init pivoted into a root that holds only the tree, each
+// command chrooted into the tree, /proc of its own PID namespace and
+// /sys (both read-only, Docker's masked paths hidden), a minimal /dev
+// (null, zero, full, random, urandom and tty, the fd and std* symlinks,
+// shm, and a devpts instance behind ptmx), podman's default
+// capabilities, no_new_privs and Docker's default seccomp profile. Nothing of the
 // host is reachable by any path, the mounts are never visible on the
 // host, and every process a command starts is killed when it ends.
 type Chroot struct {
