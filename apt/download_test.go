@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/apttest"
 )
 
 // debArchive serves three debs and returns them as resolved Debs.

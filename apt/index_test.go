@@ -13,7 +13,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"pault.ag/go/debian/dependency"
 
-	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/apttest"
 )
 
 func TestPackages(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/apttest"
 )
 
 func TestParsePreferencesErrors(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
-	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/apttest"
 )
 
 const snapshotStamp = "20240101T000000Z"

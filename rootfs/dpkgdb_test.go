@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/apttest"
 )
 
 // dbDebs are packages exercising what the dpkg database records: field

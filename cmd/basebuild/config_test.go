@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/apttest"
 )
 
 func TestConfigFile(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/basebuild/basebuild/apt"
-	"github.com/basebuild/basebuild/apt/apttest"
-	"github.com/basebuild/basebuild/build"
+	"github.com/basebuild/basebuild/internal/apttest"
+	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -28,13 +28,13 @@ func TestContainmentEvilDeb(t *testing.T) {
 	sentinel := filepath.Join(filepath.Dir(work), "sentinel")
 	escape := filepath.Join(sentinel, "escaped")
 
-	o := &build.Options{Suite: "bookworm", Arch: "amd64", CacheDir: sharedCache, Jobs: 4}
+	o := &pipeline.Options{Suite: "bookworm", Arch: "amd64", CacheDir: sharedCache, Jobs: 4}
 	c, err := o.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	set, err := build.Resolve(ctx, o, c)
+	set, err := pipeline.Resolve(ctx, o, c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/basebuild/basebuild/build"
+	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/internal/faultproxy"
 )
 
@@ -355,7 +355,7 @@ func TestFaultsPush(t *testing.T) {
 		t.Errorf("no fault injected in %d requests", p.Requests())
 	}
 	tagged := func() string {
-		img, err := build.ReadReference(t.Context(), registry+repo, true)
+		img, err := pipeline.ReadReference(t.Context(), registry+repo, true)
 		if err != nil {
 			t.Fatalf("read %s: %v", registry+repo, err)
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
-	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/apttest"
 )
 
 // TestSecretKeyring: --keyring and --repo's signed-by holding a secret key

@@ -20,7 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/basebuild/basebuild/apt"
-	"github.com/basebuild/basebuild/build"
+	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/rootfs"
 	"github.com/basebuild/basebuild/snapshots"
@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // buildFlags are the flags that say which image to build; basebuild and
 // its verify command share them.
 type buildFlags struct {
-	o        build.Options
+	o        pipeline.Options
 	snapshot string
 	merged   bool
 	unmerged bool
@@ -142,11 +142,11 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Mirror, "mirror", "", "Debian archive root without --snapshot (default: the host's apt sources, else "+snapshots.DefaultMirror+")")
 	fs.StringVar(&o.SecurityMirror, "security-mirror", "", "Debian security archive root without --snapshot (default: the host's, else MIRROR-security)")
 	fs.StringVar(&o.Arch, "arch", debianArch(runtime.GOARCH), "Debian architecture, or a comma-separated list of them (amd64,arm64) for a multi-architecture OCI image index; a foreign one (arm64, armhf, ppc64el, s390x, …) runs its maintainer scripts through qemu-user-static, whose binfmt_misc entry must be registered with the F flag")
-	fs.StringVar(&o.Keyring, "keyring", build.DefaultKeyring, "OpenPGP keyring (public keys only) that must have signed each suite's InRelease")
+	fs.StringVar(&o.Keyring, "keyring", pipeline.DefaultKeyring, "OpenPGP keyring (public keys only) that must have signed each suite's InRelease")
 	fs.StringArrayVar(&o.AllowMissing, "allow-missing-suite", nil, "build without the update suite SUITE (--suite's -updates or security suite, e.g. bookworm-updates, bookworm-security) if the archive lacks it, with a note on stderr; recorded in the image's inputs; without it a missing update suite is an error; repeatable")
 	fs.StringSliceVar(&o.Include, "include", nil, "extra packages to install, comma-separated")
 	fs.StringSliceVar(&o.Exclude, "exclude", nil, "packages to leave out of the required set, comma-separated")
-	fs.StringVar(&o.CacheDir, "cache-dir", build.DefaultCacheDir(), "cache of verified packages and snapshot indexes; must be owned by this user and writable by no one else")
+	fs.StringVar(&o.CacheDir, "cache-dir", pipeline.DefaultCacheDir(), "cache of verified packages and snapshot indexes; must be owned by this user and writable by no one else")
 	fs.IntVar(&o.Jobs, "jobs", 2*runtime.NumCPU(), "parallel downloads and unpacking")
 	fs.BoolVar(&f.merged, "merged-usr", false, "make bin, sbin and lib* symlinks into usr/ (default from bookworm on, as debuerreotype does)")
 	fs.BoolVar(&f.unmerged, "no-merged-usr", false, "keep bin, sbin and lib* real directories (default for bullseye and older)")
@@ -167,7 +167,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 
 // options applies --config to the flags of fs the command line left
 // unset, checks the build flags and returns the options they say.
-func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Options, error) {
+func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Options, error) {
 	if f.config != "" {
 		if err := applyConfig(fs, f.config, f.configIgnores); err != nil {
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
@@ -206,8 +206,8 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Option
 	}
 	switch f.variant {
 	case "default":
-	case build.VariantSlim:
-		o.Variant = build.VariantSlim
+	case pipeline.VariantSlim:
+		o.Variant = pipeline.VariantSlim
 	default:
 		return nil, fmt.Errorf("%w: --variant %q: want default or slim", errUsage, f.variant)
 	}
@@ -230,7 +230,7 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Option
 	// Refuse a bad --copy before any download.
 	o.Copies = nil
 	for _, arg := range f.copies {
-		c, err := build.ParseCopy(arg)
+		c, err := pipeline.ParseCopy(arg)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
@@ -239,7 +239,7 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Option
 	// Refuse a bad repository, keyring or preferences file before any
 	// download.
 	var err error
-	if o.Repos, err = build.LoadRepos(f.repos, f.sources); err != nil {
+	if o.Repos, err = pipeline.LoadRepos(f.repos, f.sources); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	// And a bad archive URL, credentials in one above all, in the flags or
@@ -249,7 +249,7 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*build.Option
 	}
 	o.Preferences = nil
 	if f.prefs != "" {
-		if o.Preferences, err = build.ParseAptPreferences(f.prefs); err != nil {
+		if o.Preferences, err = pipeline.ParseAptPreferences(f.prefs); err != nil {
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
@@ -342,7 +342,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		if fi, err := os.Stat(filepath.Dir(report)); err != nil || !fi.IsDir() {
 			return fmt.Errorf("%w: --report %s: no directory %s", errUsage, report, filepath.Dir(report))
 		}
-		o.Report = build.NewReport(o)
+		o.Report = pipeline.NewReport(o)
 		defer func() {
 			o.Report.Finish(digest, packages, err)
 			if werr := o.Report.Write(report); err == nil {
@@ -392,8 +392,8 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	// Placeholders are checked now, expanded once the epoch is known.
 	templated := false
 	for _, s := range slices.Concat(outputs, o.Push) {
-		if build.HasPlaceholders(s) {
-			if _, err := build.Expand(s, o, time.Time{}); err != nil {
+		if pipeline.HasPlaceholders(s) {
+			if _, err := pipeline.Expand(s, o, time.Time{}); err != nil {
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
 			templated = true
@@ -404,7 +404,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		if !build.HasPlaceholders(s) {
+		if !pipeline.HasPlaceholders(s) {
 			if err := out.Check(); err != nil {
 				return err
 			}
@@ -416,7 +416,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	o.RootfsDir = rootDir
 	if rootDir != "" {
 		// Refuse a used destination before any download.
-		if err := build.CheckDestination(rootDir); err != nil {
+		if err := pipeline.CheckDestination(rootDir); err != nil {
 			return err
 		}
 	}
@@ -435,7 +435,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	// --if-changed compares its inputs.
 	var set *apt.Set
 	if !multi {
-		if set, err = build.Resolve(ctx, o, c); err != nil {
+		if set, err = pipeline.Resolve(ctx, o, c); err != nil {
 			return err
 		}
 		packages = len(set.Packages)
@@ -444,12 +444,12 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		var epoch time.Time
 		if set != nil {
 			epoch = set.Epoch
-		} else if epoch, err = build.Epoch(ctx, o, c); err != nil {
+		} else if epoch, err = pipeline.Epoch(ctx, o, c); err != nil {
 			return err
 		}
 		for _, list := range [][]string{outputs, o.Push} {
 			for i, s := range list {
-				if list[i], err = build.Expand(s, o, epoch); err != nil {
+				if list[i], err = pipeline.Expand(s, o, epoch); err != nil {
 					return fmt.Errorf("%w: %v", errUsage, err)
 				}
 			}
@@ -487,13 +487,13 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	// Index checks each architecture's destinations itself.
 	o.AllowDowngrade = imf.allowDowngrade
 	if imaging && !multi && !o.AllowDowngrade {
-		if err := build.NoDowngrade(ctx, o, set); err != nil {
+		if err := pipeline.NoDowngrade(ctx, o, set); err != nil {
 			return err
 		}
 	}
 	switch {
 	case multi:
-		d, err := build.Index(ctx, o, c, bf.archs)
+		d, err := pipeline.Index(ctx, o, c, bf.archs)
 		if err != nil {
 			return err
 		}
@@ -502,7 +502,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		fmt.Fprintln(stdout, digest)
 		return nil
 	case imaging:
-		d, err := build.Image(ctx, o, c, set)
+		d, err := pipeline.Image(ctx, o, c, set)
 		if err != nil {
 			return err
 		}
@@ -511,7 +511,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		fmt.Fprintln(stdout, digest)
 		return nil
 	case rootDir != "":
-		if err := build.Rootfs(ctx, o, c, set, rootDir); err != nil {
+		if err := pipeline.Rootfs(ctx, o, c, set, rootDir); err != nil {
 			return err
 		}
 	}

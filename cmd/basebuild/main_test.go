@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/basebuild/basebuild/apt"
-	"github.com/basebuild/basebuild/apt/apttest"
-	"github.com/basebuild/basebuild/build"
+	"github.com/basebuild/basebuild/internal/apttest"
+	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/oci"
 )
 
@@ -212,9 +212,9 @@ func TestReport(t *testing.T) {
 	path := filepath.Join(dir, "report.json")
 	args := []string{"--suite", "bookworm", "--mirror", a.URL("debian"), "--security-mirror", a.URL("debian-security"),
 		"--keyring", a.KeyringPath, "--arch", "amd64", "--cache-dir", filepath.Join(dir, "cache"), "--dry-run", "--report", path}
-	read := func() *build.Report {
+	read := func() *pipeline.Report {
 		t.Helper()
-		r := &build.Report{}
+		r := &pipeline.Report{}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -228,7 +228,7 @@ func TestReport(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
 	r := read()
-	if r.Version != build.Version || r.Suite != "bookworm" || r.Arch != "amd64" || r.Packages != 4 || r.Error != "" ||
+	if r.Version != pipeline.Version || r.Suite != "bookworm" || r.Arch != "amd64" || r.Packages != 4 || r.Error != "" ||
 		len(r.Phases) != 1 || r.Phases[0].Name != "resolve" || r.Phases[0].Seconds <= 0 || r.Seconds < r.Phases[0].Seconds ||
 		r.MaxRSSBytes < 1<<20 {
 		t.Errorf("report of a dry run: %s %s %s, %d packages, phases %+v, %.3fs, %d bytes, error %q", r.Version, r.Suite, r.Arch, r.Packages, r.Phases, r.Seconds, r.MaxRSSBytes, r.Error)
@@ -268,7 +268,7 @@ func TestNoDowngrade(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	// An image built when libc6 had a later security update.
 	newer := mutate.Annotations(empty.Image, map[string]string{
-		build.AnnotationInputs: "epoch 2024-01-01T00:00:00Z\npackage libc6 2.36-9+deb12u2 amd64 " + strings.Repeat("0", 64) + "\n",
+		pipeline.AnnotationInputs: "epoch 2024-01-01T00:00:00Z\npackage libc6 2.36-9+deb12u2 amd64 " + strings.Repeat("0", 64) + "\n",
 	})
 	lp, err := layout.Write(dir, empty.Index)
 	if err != nil {
@@ -294,13 +294,13 @@ func TestNoDowngrade(t *testing.T) {
 		}
 	}
 	// The same epoch and packages, or later ones, are no downgrade.
-	o := &build.Options{Suite: "bookworm", Outputs: []oci.Output{{Type: oci.OCILayout, Path: dir}}}
+	o := &pipeline.Options{Suite: "bookworm", Outputs: []oci.Output{{Type: oci.OCILayout, Path: dir}}}
 	set := &apt.Set{Epoch: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Packages: []apt.Deb{{Name: "libc6", Version: "2.36-9+deb12u2"}}}
-	if err := build.NoDowngrade(context.Background(), o, set); err != nil {
+	if err := pipeline.NoDowngrade(context.Background(), o, set); err != nil {
 		t.Errorf("same versions: %v", err)
 	}
 	set.Epoch = set.Epoch.Add(-time.Second)
-	if err := build.NoDowngrade(context.Background(), o, set); err == nil || !strings.Contains(err.Error(), "epoch 2024-01-01T00:00:00Z -> 2023-12-31T23:59:59Z") {
+	if err := pipeline.NoDowngrade(context.Background(), o, set); err == nil || !strings.Contains(err.Error(), "epoch 2024-01-01T00:00:00Z -> 2023-12-31T23:59:59Z") {
 		t.Errorf("earlier epoch: %v", err)
 	}
 
@@ -316,11 +316,11 @@ func TestNoDowngrade(t *testing.T) {
 	}
 	o.Outputs = []oci.Output{{Type: oci.OCILayout, Path: multi}}
 	set.Arch = "amd64"
-	if err := build.NoDowngrade(context.Background(), o, set); err == nil || !strings.Contains(err.Error(), "image oci:"+multi+":bookworm is newer than this build") {
+	if err := pipeline.NoDowngrade(context.Background(), o, set); err == nil || !strings.Contains(err.Error(), "image oci:"+multi+":bookworm is newer than this build") {
 		t.Errorf("index, amd64, earlier epoch: %v", err)
 	}
 	set.Arch = "arm64" // the index has no arm64 image: nothing to lose
-	if err := build.NoDowngrade(context.Background(), o, set); err != nil {
+	if err := pipeline.NoDowngrade(context.Background(), o, set); err != nil {
 		t.Errorf("index without the architecture: %v", err)
 	}
 }

@@ -17,7 +17,7 @@ const namespaceEnv = "BASEBUILD_MOUNT_NAMESPACE"
 
 // inNamespace reports whether this process is that copy, in another mount
 // namespace than its parent's: only there may a build mount its tmpfs
-// (see build.Options.Tmpfs).
+// (see pipeline.Options.Tmpfs).
 func inNamespace() bool {
 	parent := os.Getenv(namespaceEnv)
 	self, err := os.Readlink("/proc/self/ns/mnt")

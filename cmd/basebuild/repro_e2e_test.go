@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/basebuild/basebuild/build"
+	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -78,7 +78,7 @@ func TestReproducible(t *testing.T) {
 	t.Errorf("two builds of the same inputs: %s != %s", digests[0], digests[1])
 	var trees []map[string]rootfs.Entry
 	for _, l := range layouts {
-		img, err := build.ReadReference(t.Context(), "oci:"+l+":bookworm", false)
+		img, err := pipeline.ReadReference(t.Context(), "oci:"+l+":bookworm", false)
 		if err != nil {
 			t.Fatal(err)
 		}

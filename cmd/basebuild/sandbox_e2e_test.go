@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
-	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/internal/sentinel"
 )
 

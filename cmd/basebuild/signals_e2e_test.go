@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/basebuild/basebuild/build"
+	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/internal/faultproxy"
 )
 
@@ -131,7 +131,7 @@ func TestSignals(t *testing.T) {
 				checkNoLeftovers(t, work)
 			}
 			if ph.push {
-				if _, err := build.ReadReference(t.Context(), ref, true); err == nil {
+				if _, err := pipeline.ReadReference(t.Context(), ref, true); err == nil {
 					t.Errorf("%s was pushed despite %v", ref, ph.sig)
 				}
 			}

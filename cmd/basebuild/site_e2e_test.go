@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/apttest"
 )
 
 // TestSiteBookworm builds bookworm with an organisation's signed

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/apttest"
 )
 
 // acmeArchive is an organisation's repository on 127.0.0.2, signed with

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/basebuild/basebuild/apt"
-	"github.com/basebuild/basebuild/build"
+	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/oci"
 )
 
@@ -74,7 +74,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("verify needs root to rebuild: maintainer scripts run in a chroot")
 	}
-	want, err := build.ReadReference(ctx, ref, o.InsecureRegistry)
+	want, err := pipeline.ReadReference(ctx, ref, o.InsecureRegistry)
 	if err != nil {
 		return err
 	}
@@ -82,11 +82,11 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	set, err := build.Resolve(ctx, o, c)
+	set, err := pipeline.Resolve(ctx, o, c)
 	if err != nil {
 		return err
 	}
-	v, err := build.Verify(ctx, o, c, set, want)
+	v, err := pipeline.Verify(ctx, o, c, set, want)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // ifChangedRefs returns the destinations --if-changed compares with: the
 // --push references and the oci: outputs, whose recorded inputs it can
 // read. Other outputs cannot say what they were built from.
-func ifChangedRefs(o *build.Options, rootDir string, dryRun bool) ([]string, error) {
+func ifChangedRefs(o *pipeline.Options, rootDir string, dryRun bool) ([]string, error) {
 	if rootDir != "" || dryRun {
 		return nil, fmt.Errorf("%w: --if-changed skips a build: drop --rootfs and --dry-run", errUsage)
 	}
@@ -134,19 +134,19 @@ func ifChangedRefs(o *build.Options, rootDir string, dryRun bool) ([]string, err
 // records. When they are all the same it returns the first image's
 // digest, and nothing need be built; else it says on stderr what changed
 // and returns "".
-func upToDate(ctx context.Context, o *build.Options, set *apt.Set, refs []string, stderr io.Writer) (string, error) {
-	inputs := build.Inputs(o, set)
+func upToDate(ctx context.Context, o *pipeline.Options, set *apt.Set, refs []string, stderr io.Writer) (string, error) {
+	inputs := pipeline.Inputs(o, set)
 	digest := ""
 	for _, ref := range refs {
-		img, err := build.ReadReference(ctx, ref, o.InsecureRegistry)
-		if errors.Is(err, build.ErrNoImage) {
+		img, err := pipeline.ReadReference(ctx, ref, o.InsecureRegistry)
+		if errors.Is(err, pipeline.ErrNoImage) {
 			fmt.Fprintf(stderr, "%s: no image yet: building\n", ref)
 			return "", nil
 		}
 		if err != nil {
 			return "", err
 		}
-		old, err := build.ImageInputs(img)
+		old, err := pipeline.ImageInputs(img)
 		if err != nil {
 			return "", fmt.Errorf("image %s: %w", ref, err)
 		}
@@ -156,7 +156,7 @@ func upToDate(ctx context.Context, o *build.Options, set *apt.Set, refs []string
 		}
 		if old != inputs {
 			fmt.Fprintf(stderr, "%s is out of date: building\n", ref)
-			for _, change := range build.InputChanges(old, inputs) {
+			for _, change := range pipeline.InputChanges(old, inputs) {
 				fmt.Fprintf(stderr, "  %s\n", change)
 			}
 			return "", nil
@@ -169,6 +169,6 @@ func upToDate(ctx context.Context, o *build.Options, set *apt.Set, refs []string
 			digest = d.String()
 		}
 	}
-	fmt.Fprintf(stderr, "up to date (%s): not rebuilding\n", build.Fingerprint(inputs))
+	fmt.Fprintf(stderr, "up to date (%s): not rebuilding\n", pipeline.Fingerprint(inputs))
 	return digest, nil
 }

@@ -1,7 +1,7 @@
-// Package build ties the stages together for the command line: it turns
+// Package pipeline ties the stages together for the command line: it turns
 // the user's options into archives, a verified index set, a resolved
 // package set and verified debs in the cache.
-package build
+package pipeline
 
 import (
 	"cmp"

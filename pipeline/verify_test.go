@@ -1,4 +1,4 @@
-package build
+package pipeline
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/basebuild/basebuild/apt"
-	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/rootfs"
 )

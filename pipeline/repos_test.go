@@ -1,4 +1,4 @@
-package build
+package pipeline
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
-	"github.com/basebuild/basebuild/apt/apttest"
+	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
