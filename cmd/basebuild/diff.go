@@ -25,10 +25,6 @@ or not they differ.
 Flags:
 `
 
-func init() {
-	commands["diff"] = runDiff
-}
-
 // packageChange is a package in both images, at different versions.
 type packageChange struct {
 	Name         string        `json:"name"`

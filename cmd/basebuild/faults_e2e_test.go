@@ -20,8 +20,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/internal/faultproxy"
+	"github.com/basebuild/basebuild/pipeline"
 )
 
 // transientFaults fault every third first attempt in every way a client

@@ -20,8 +20,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/basebuild/basebuild/apt"
-	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/rootfs"
 	"github.com/basebuild/basebuild/snapshots"
 )
@@ -97,8 +97,15 @@ func main() {
 	}
 }
 
+// A command runs one of basebuild's subcommands with its arguments.
+type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
 // commands are basebuild's subcommands; without one, basebuild builds.
-var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{}
+var commands = map[string]command{
+	"verify":   runVerify,
+	"packages": runPackages,
+	"diff":     runDiff,
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
@@ -297,7 +304,34 @@ func imageFlagNames() []string {
 	return names
 }
 
-func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+// buildCommand is a checked command line of the build: everything in it
+// has been validated, and nothing fetched yet.
+type buildCommand struct {
+	o         *pipeline.Options
+	archs     []string
+	dryRun    bool
+	ifChanged bool
+	imaging   bool
+	rootDir   string
+	report    string
+	// outputs and push are as given, their placeholders not yet
+	// expanded; templated says whether any has one.
+	outputs, push []string
+	templated     bool
+}
+
+func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	b, err := parseBuild(args, stdout, stderr)
+	if err != nil || b == nil {
+		return err
+	}
+	return b.run(ctx, stdout, stderr)
+}
+
+// parseBuild parses and checks the build's command line, all of it,
+// before anything is fetched: a bad one is an errUsage (exit 2). It
+// returns nil when the command is done (--help, --print-config).
+func parseBuild(args []string, stdout, stderr io.Writer) (*buildCommand, error) {
 	fs := pflag.NewFlagSet("basebuild", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported once, by main
 	var (
@@ -310,122 +344,151 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	help := fs.BoolP("help", "h", false, "show this help")
 
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v (see basebuild --help)", errUsage, err)
+		return nil, fmt.Errorf("%w: %v (see basebuild --help)", errUsage, err)
 	}
 	if *help {
 		fmt.Fprint(stdout, usage+fs.FlagUsages())
-		return pflag.ErrHelp
+		return nil, pflag.ErrHelp
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q (see basebuild --help)", errUsage, fs.Arg(0))
+		return nil, fmt.Errorf("%w: unexpected argument %q (see basebuild --help)", errUsage, fs.Arg(0))
 	}
 	o, err := bf.options(fs, stderr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// What the flags, and --config, say.
-	dryRun, rootDir, outputs, push, sbom := imf.dryRun, imf.rootDir, imf.outputs, imf.push, imf.sbom
-	ifChanged, report := imf.ifChanged, imf.report
 	if imf.printCfg {
 		text, err := printConfig(fs)
-		if err != nil {
-			return err
+		if err == nil {
+			_, err = stdout.Write(text)
 		}
-		_, err = stdout.Write(text)
-		return err
+		return nil, err
 	}
-	// The report is written whatever happens from here on, with the
-	// digest and package count of a success or the error.
-	var digest string
-	var packages int
-	if report != "" {
-		if fi, err := os.Stat(filepath.Dir(report)); err != nil || !fi.IsDir() {
-			return fmt.Errorf("%w: --report %s: no directory %s", errUsage, report, filepath.Dir(report))
+	b := &buildCommand{o: o, archs: bf.archs, dryRun: imf.dryRun, ifChanged: imf.ifChanged,
+		rootDir: imf.rootDir, report: imf.report, outputs: imf.outputs, push: imf.push}
+	o.Push, o.SBOM, o.RootfsDir, o.AllowDowngrade = nil, imf.sbom, imf.rootDir, imf.allowDowngrade
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// check refuses what the flags cannot do together, and any output,
+// reference or destination that cannot be used.
+func (b *buildCommand) check() error {
+	o := b.o
+	if b.report != "" {
+		if fi, err := os.Stat(filepath.Dir(b.report)); err != nil || !fi.IsDir() {
+			return fmt.Errorf("%w: --report %s: no directory %s", errUsage, b.report, filepath.Dir(b.report))
 		}
-		o.Report = pipeline.NewReport(o)
-		defer func() {
-			o.Report.Finish(digest, packages, err)
-			if werr := o.Report.Write(report); err == nil {
-				err = werr
-			}
-		}()
 	}
-	if rootDir != "" && dryRun {
+	if b.rootDir != "" && b.dryRun {
 		return fmt.Errorf("%w: --rootfs and --dry-run contradict each other", errUsage)
 	}
-	o.Push = push
-	o.SBOM = sbom
-	multi := len(bf.archs) > 1
-	if multi {
+	if len(b.archs) > 1 {
 		// Several architectures make an image index, which only OCI
 		// layouts and registries hold.
 		switch {
-		case dryRun:
+		case b.dryRun:
 			return fmt.Errorf("%w: --dry-run takes one --arch, for now", errUsage)
-		case rootDir != "":
+		case b.rootDir != "":
 			return fmt.Errorf("%w: --rootfs takes one --arch, for now", errUsage)
-		case ifChanged:
+		case b.ifChanged:
 			return fmt.Errorf("%w: --if-changed takes one --arch, for now", errUsage)
-		case sbom != "":
+		case o.SBOM != "":
 			return fmt.Errorf("%w: --sbom takes one --arch, for now (each image of the index has its SBOM attached)", errUsage)
 		}
-		for _, s := range outputs {
-			if out, err := oci.ParseOutput(s); err == nil && out.Type != oci.OCILayout {
-				return fmt.Errorf("%w: --output %s holds one image: several --arch make an index, for oci:DIR or --push", errUsage, s)
-			}
-		}
 	}
-	imaging := len(outputs) > 0 || len(o.Push) > 0
-	if !imaging && rootDir == "" && !dryRun {
-		outputs = []string{"oci:" + filepath.Join("out", o.Tag())}
+	b.imaging = len(b.outputs) > 0 || len(b.push) > 0
+	if !b.imaging && b.rootDir == "" && !b.dryRun {
+		b.outputs = []string{"oci:" + filepath.Join("out", o.Tag())}
 		if err := os.MkdirAll("out", 0o755); err != nil {
 			return err
 		}
-		imaging = true
+		b.imaging = true
 	}
-	if imaging && dryRun {
+	if b.imaging && b.dryRun {
 		return fmt.Errorf("%w: --dry-run builds no image: drop --output and --push", errUsage)
 	}
-	if sbom != "" && !imaging {
+	if o.SBOM != "" && !b.imaging {
 		return fmt.Errorf("%w: --sbom describes an image: add --output or --push", errUsage)
 	}
-	// Placeholders are checked now, expanded once the epoch is known.
-	templated := false
-	for _, s := range slices.Concat(outputs, o.Push) {
-		if pipeline.HasPlaceholders(s) {
-			if _, err := pipeline.Expand(s, o, time.Time{}); err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err)
-			}
-			templated = true
-		}
+	if b.ifChanged && (b.rootDir != "" || b.dryRun) {
+		return fmt.Errorf("%w: --if-changed skips a build: drop --rootfs and --dry-run", errUsage)
 	}
-	for _, s := range outputs {
-		out, err := oci.ParseOutput(s)
+	// Placeholders are checked now, expanded once the epoch is known:
+	// each value must parse with any epoch.
+	for _, s := range b.outputs {
+		expanded, err := b.expand(s, time.Time{}, "--output")
 		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return err
 		}
-		if !pipeline.HasPlaceholders(s) {
+		out, err := oci.ParseOutput(expanded)
+		if err != nil {
+			return fmt.Errorf("%w: --output: %v", errUsage, err)
+		}
+		if len(b.archs) > 1 && out.Type != oci.OCILayout {
+			return fmt.Errorf("%w: --output %s holds one image: several --arch make an index, for oci:DIR or --push", errUsage, s)
+		}
+		if b.ifChanged && out.Type != oci.OCILayout {
+			return fmt.Errorf("%w: --if-changed cannot read what %s was built from: use --push or --output oci:DIR", errUsage, s)
+		}
+		if expanded == s {
 			if err := out.Check(); err != nil {
 				return err
 			}
 		}
 	}
-	if (imaging || rootDir != "") && os.Geteuid() != 0 {
+	for _, ref := range b.push {
+		expanded, err := b.expand(ref, time.Time{}, "--push")
+		if err != nil {
+			return err
+		}
+		if _, err := oci.ParseReference(expanded, o.InsecureRegistry); err != nil {
+			return fmt.Errorf("%w: --push %q: %v", errUsage, ref, err)
+		}
+	}
+	if (b.imaging || b.rootDir != "") && os.Geteuid() != 0 {
 		return fmt.Errorf("building a rootfs needs root: maintainer scripts run in a chroot")
 	}
-	o.RootfsDir = rootDir
-	if rootDir != "" {
+	if b.rootDir != "" {
 		// Refuse a used destination before any download.
-		if err := pipeline.CheckDestination(rootDir); err != nil {
+		if err := pipeline.CheckDestination(b.rootDir); err != nil {
 			return err
 		}
 	}
+	return nil
+}
 
-	if ifChanged {
-		// What it cannot go with, before anything is fetched.
-		if _, err := ifChangedRefs(o, rootDir, dryRun); err != nil {
-			return err
-		}
+// expand expands the placeholders of a --push or --output value s for
+// epoch, noting that the command has some.
+func (b *buildCommand) expand(s string, epoch time.Time, flag string) (string, error) {
+	if !pipeline.HasPlaceholders(s) {
+		return s, nil
+	}
+	b.templated = true
+	out, err := pipeline.Expand(s, b.o, epoch)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s %v", errUsage, flag, err)
+	}
+	return out, nil
+}
+
+// run builds what b says.
+func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err error) {
+	o := b.o
+	// The report is written whatever happens from here on, with the
+	// digest and package count of a success or the error.
+	var digest string
+	var packages int
+	if b.report != "" {
+		o.Report = pipeline.NewReport(o)
+		defer func() {
+			o.Report.Finish(digest, packages, err)
+			if werr := o.Report.Write(b.report); err == nil {
+				err = werr
+			}
+		}()
 	}
 	c, err := o.Client()
 	if err != nil {
@@ -434,49 +497,44 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	// Resolve first: the placeholders take the set's epoch, and
 	// --if-changed compares its inputs.
 	var set *apt.Set
+	multi := len(b.archs) > 1
 	if !multi {
 		if set, err = pipeline.Resolve(ctx, o, c); err != nil {
 			return err
 		}
 		packages = len(set.Packages)
 	}
-	if templated {
-		var epoch time.Time
+	var epoch time.Time
+	if b.templated {
 		if set != nil {
 			epoch = set.Epoch
 		} else if epoch, err = pipeline.Epoch(ctx, o, c); err != nil {
 			return err
 		}
-		for _, list := range [][]string{outputs, o.Push} {
-			for i, s := range list {
-				if list[i], err = pipeline.Expand(s, o, epoch); err != nil {
-					return fmt.Errorf("%w: %v", errUsage, err)
-				}
-			}
-		}
 	}
-	for _, s := range outputs {
-		out, err := oci.ParseOutput(s)
+	for _, s := range b.outputs {
+		s, err := b.expand(s, epoch, "--output")
 		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return err
 		}
-		if err := out.Check(); err != nil {
+		out, err := oci.ParseOutput(s)
+		if err == nil {
+			err = out.Check()
+		}
+		if err != nil {
 			return err
 		}
 		o.Outputs = append(o.Outputs, out)
 	}
-	for _, ref := range o.Push {
-		if _, err := oci.ParseReference(ref, o.InsecureRegistry); err != nil {
-			return fmt.Errorf("%w: --push %q: %v", errUsage, ref, err)
-		}
-	}
-
-	if ifChanged {
-		refs, err := ifChangedRefs(o, rootDir, dryRun)
-		if err != nil {
+	for _, ref := range b.push {
+		if ref, err = b.expand(ref, epoch, "--push"); err != nil {
 			return err
 		}
-		if digest, err = upToDate(ctx, o, set, refs, stderr); err != nil {
+		o.Push = append(o.Push, ref)
+	}
+
+	if b.ifChanged {
+		if digest, err = upToDate(ctx, o, set, ifChangedRefs(o), stderr); err != nil {
 			return err
 		}
 		if digest != "" {
@@ -485,15 +543,14 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		}
 	}
 	// Index checks each architecture's destinations itself.
-	o.AllowDowngrade = imf.allowDowngrade
-	if imaging && !multi && !o.AllowDowngrade {
+	if b.imaging && !multi && !o.AllowDowngrade {
 		if err := pipeline.NoDowngrade(ctx, o, set); err != nil {
 			return err
 		}
 	}
 	switch {
 	case multi:
-		d, err := pipeline.Index(ctx, o, c, bf.archs)
+		d, err := pipeline.Index(ctx, o, c, b.archs)
 		if err != nil {
 			return err
 		}
@@ -501,7 +558,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		digest = d.String()
 		fmt.Fprintln(stdout, digest)
 		return nil
-	case imaging:
+	case b.imaging:
 		d, err := pipeline.Image(ctx, o, c, set)
 		if err != nil {
 			return err
@@ -510,8 +567,8 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		digest = d.String()
 		fmt.Fprintln(stdout, digest)
 		return nil
-	case rootDir != "":
-		if err := pipeline.Rootfs(ctx, o, c, set, rootDir); err != nil {
+	case b.rootDir != "":
+		if err := pipeline.Rootfs(ctx, o, c, set, b.rootDir); err != nil {
 			return err
 		}
 	}

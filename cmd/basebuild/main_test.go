@@ -19,8 +19,8 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/apttest"
-	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/pipeline"
 )
 
 // tinyArchive serves bookworm, an empty bookworm-updates and

@@ -26,10 +26,6 @@ images, each line starts with the image.
 Flags:
 `
 
-func init() {
-	commands["packages"] = runPackages
-}
-
 // imagePackages is what packages and diff print for an image.
 type imagePackages struct {
 	Image    string          `json:"image"`

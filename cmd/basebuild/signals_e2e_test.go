@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/internal/faultproxy"
+	"github.com/basebuild/basebuild/pipeline"
 )
 
 // TestSignals interrupts a build with SIGINT or SIGTERM in each phase: it

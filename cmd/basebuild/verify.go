@@ -11,10 +11,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/pipeline"
-	"github.com/basebuild/basebuild/oci"
 )
-
-func init() { commands["verify"] = runVerify }
 
 const verifyUsage = `Usage: basebuild verify --suite SUITE [--snapshot TS] [flags] REF
 
@@ -114,20 +111,14 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // ifChangedRefs returns the destinations --if-changed compares with: the
-// --push references and the oci: outputs, whose recorded inputs it can
-// read. Other outputs cannot say what they were built from.
-func ifChangedRefs(o *pipeline.Options, rootDir string, dryRun bool) ([]string, error) {
-	if rootDir != "" || dryRun {
-		return nil, fmt.Errorf("%w: --if-changed skips a build: drop --rootfs and --dry-run", errUsage)
-	}
+// --push references and the oci: outputs (the only outputs that record
+// what they were built from: parseBuild refuses others).
+func ifChangedRefs(o *pipeline.Options) []string {
 	refs := append([]string(nil), o.Push...)
 	for _, out := range o.Outputs {
-		if out.Type != oci.OCILayout {
-			return nil, fmt.Errorf("%w: --if-changed cannot read what %s was built from: use --push or --output oci:DIR", errUsage, out)
-		}
 		refs = append(refs, "oci:"+out.Path+":"+o.Tag())
 	}
-	return refs, nil
+	return refs
 }
 
 // upToDate compares the inputs of set with those every image at refs
