@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -219,7 +218,7 @@ func (o *Options) Client() (*apt.Client, error) {
 		return nil, err
 	}
 	cache.Log = o.logf
-	return &apt.Client{HTTP: http.DefaultClient, Cache: cache, Log: o.logf}, nil
+	return &apt.Client{Cache: cache, Log: o.logf}, nil
 }
 
 // resolveIndexes fetches and verifies the suites' indexes and resolves the
