@@ -25,51 +25,75 @@ import (
 // DefaultKeyring is Debian's archive keyring (package debian-archive-keyring).
 const DefaultKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
-// Options are the inputs of a build.
+// Options are the inputs of a build, in four parts: what decides the
+// image, where its packages come from, where it goes, and how this run
+// goes. Only the Spec is recorded in the image (see Inputs).
 type Options struct {
-	Suite          string
-	Snapshot       time.Time // zero: the live mirror
-	SnapshotServer string
-	Mirror         string // archive root; empty: the host's apt sources
-	SecurityMirror string // empty: the host's, or Mirror's -security sibling
-	Arch           string
-	Keyring        string
-	Include        []string
-	Exclude        []string
-	CacheDir       string
-	Jobs           int
-	MergedUsr      *bool           // nil: as debuerreotype does for the suite
-	Variant        string          // "" (the default) or VariantSlim
-	AptConf        []string        // --apt-conf lines, written to AptConfFile in order
-	Repos          []Repo          // extra repositories (--repo, --sources), see LoadRepos
-	Preferences    *AptPreferences // --apt-preferences; nil: none
-	Copies         []Copy          // --copy, in order (see ParseCopy)
-	Customize      []string        // --customize hooks: shell commands run in the chroot, in order
+	Spec
+	Sources
+	Destinations
+	Runtime
+}
+
+// Spec is what decides the image: two builds with the same Spec from the
+// same archive state make the same image, whatever the other Options.
+// Its one canonical text is Inputs; the image history's created_by and
+// the resolved-set cache key derive from the same fields (a test checks
+// that every field changes each of them).
+type Spec struct {
+	Suite       string
+	Snapshot    time.Time // zero: the live mirror
+	Arch        string
+	Include     []string
+	Exclude     []string
+	MergedUsr   *bool           // nil: as debuerreotype does for the suite
+	Variant     string          // "" (the default) or VariantSlim
+	AptConf     []string        // --apt-conf lines, written to AptConfFile in order
+	Repos       []Repo          // extra repositories (--repo, --sources), see LoadRepos
+	Preferences *AptPreferences // --apt-preferences; nil: none
+	Copies      []Copy          // --copy, in order (see ParseCopy)
+	Customize   []string        // --customize hooks: shell commands run in the chroot, in order
 	// CustomizeNetwork gives the hooks the host's network; without it
 	// they have a loopback of their own only.
 	CustomizeNetwork bool
-
 	// AllowMissing names the -updates or security suites a build may go
 	// without (--allow-missing-suite); any other missing suite is an
 	// error, so that security updates are never dropped unnoticed.
 	AllowMissing []string
+	Compression  oci.Compression
+}
 
-	// Image outputs.
+// Sources say where the archive is read from and whom it must be signed
+// by. They decide which packages a Spec gets only through the archive's
+// state, which the package list in Inputs records.
+type Sources struct {
+	SnapshotServer string
+	Mirror         string // archive root; empty: the host's apt sources
+	SecurityMirror string // empty: the host's, or Mirror's -security sibling
+	Keyring        string
+	// HostRoot is where the host's apt sources are read from ("/").
+	HostRoot string
+}
+
+// Destinations are where the image goes.
+type Destinations struct {
 	RootfsDir        string       // keep the rootfs here; empty: a temporary one
 	Outputs          []oci.Output // oci:DIR, docker-archive:FILE, rootfs-tar:FILE
 	Push             []string     // registry references
-	Compression      oci.Compression
-	SBOM             string    // also write the SPDX SBOM to this file
-	InsecureRegistry bool      // plain HTTP to registries that are not loopback
-	AllowDowngrade   bool      // replace destinations' images built from newer inputs (see NoDowngrade)
-	TempDir          string    // for the temporary rootfs and layer; empty: os.TempDir()
-	Tmpfs            bool      // build them in a tmpfs of their own under TempDir (see workDir)
-	Log              io.Writer // progress and notes; nil discards them
-	Verbose          bool      // also each phase's time and the maintainer scripts' output on Log
-	Report           *Report   // if set, records the phases (--report)
+	SBOM             string       // also write the SPDX SBOM to this file
+	InsecureRegistry bool         // plain HTTP to registries that are not loopback
+	AllowDowngrade   bool         // replace destinations' images built from newer inputs (see NoDowngrade)
+}
 
-	// HostRoot is where the host's apt sources are read from ("/").
-	HostRoot string
+// Runtime are the settings of this run alone.
+type Runtime struct {
+	CacheDir string
+	Jobs     int
+	TempDir  string    // for the temporary rootfs and layer; empty: os.TempDir()
+	Tmpfs    bool      // build them in a tmpfs of their own under TempDir (see workDir)
+	Log      io.Writer // progress and notes; nil discards them
+	Verbose  bool      // also each phase's time and the maintainer scripts' output on Log
+	Report   *Report   // if set, records the phases (--report)
 	// Now is the time Valid-Until is checked against without --snapshot;
 	// zero means time.Now. With --snapshot it is the snapshot's time.
 	Now time.Time
@@ -81,11 +105,11 @@ const VariantSlim = "slim"
 
 // Tag names the image: the suite, with "-slim" for the slim variant, as
 // the official images are tagged.
-func (o *Options) Tag() string {
-	if o.Variant == VariantSlim {
-		return o.Suite + "-" + VariantSlim
+func (s *Spec) Tag() string {
+	if s.Variant == VariantSlim {
+		return s.Suite + "-" + VariantSlim
 	}
-	return o.Suite
+	return s.Suite
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -163,12 +187,12 @@ func (o *Options) repositories(a snapshots.Archives) ([]apt.Repository, error) {
 
 // UpdateSuites are the suites that carry SUITE's updates, SUITE-updates
 // and its security suite, or none for suites that never have updates.
-func (o *Options) UpdateSuites() []string {
-	switch o.Suite {
+func (s *Spec) UpdateSuites() []string {
+	switch s.Suite {
 	case "sid", "unstable", "experimental", "rc-buggy":
 		return nil
 	}
-	return []string{o.Suite + "-updates", snapshots.SecuritySuite(o.Suite)}
+	return []string{s.Suite + "-updates", snapshots.SecuritySuite(s.Suite)}
 }
 
 // release is c.Release for a suite of the build; a missing update suite's
@@ -201,9 +225,9 @@ var installRecommends = regexp.MustCompile(`(?i)^\s*APT::Install-Recommends\s+"?
 // "false": then the --include packages apt installs (those the bootstrap
 // suite lacks) come without their Recommends, as in the site script that
 // sets it before apt-get install. The last such line wins, as in apt.
-func (o *Options) noRecommends() bool {
+func (s *Spec) noRecommends() bool {
 	no := false
-	for _, l := range o.AptConf {
+	for _, l := range s.AptConf {
 		if m := installRecommends.FindStringSubmatch(l); m != nil {
 			no = slices.Contains([]string{"0", "no", "false", "off", "without", "disable"}, strings.ToLower(m[1]))
 		}

@@ -37,7 +37,7 @@ func copySource(t *testing.T) string {
 
 func TestFingerprintDefaultHasNoCustomizeLines(t *testing.T) {
 	o, set := fingerprintInputs()
-	for l := range strings.Lines(Inputs(o, set)) {
+	for l := range strings.Lines(o.Inputs(set)) {
 		for _, key := range []string{"apt-conf", "copy", "customize"} {
 			if strings.HasPrefix(l, key) {
 				t.Errorf("default inputs have %q", l)
@@ -59,7 +59,7 @@ func TestFingerprintCustomizeLines(t *testing.T) {
 	o.AptConf = []string{`APT::Install-Recommends "false";`, `APT::Get::Assume-Yes "true";`}
 	o.Copies = []Copy{c}
 	o.Customize = []string{"echo hi > /etc/site-hook", "curl -H 'Authorization: Bearer s3cret' https://site/x"}
-	in := Inputs(o, set)
+	in := o.Inputs(set)
 	for _, want := range []string{
 		"apt-conf.1 APT::Install-Recommends \"false\";\n",
 		"apt-conf.2 APT::Get::Assume-Yes \"true\";\n",
@@ -94,7 +94,7 @@ func TestFingerprintCustomizeLines(t *testing.T) {
 			t.Fatal(err)
 		}
 		o.Copies = []Copy{c}
-		return Fingerprint(Inputs(o, set))
+		return Fingerprint(o.Inputs(set))
 	}
 	// Times after the epoch are clamped to it: touching the source
 	// changes nothing.
@@ -131,9 +131,9 @@ func TestFingerprintCustomizeLines(t *testing.T) {
 		"apt-conf order": func() { o.AptConf[0], o.AptConf[1] = o.AptConf[1], o.AptConf[0] },
 		"hook":           func() { o.Customize = []string{"echo ho > /etc/site-hook"} },
 	} {
-		before := Fingerprint(Inputs(o, set))
+		before := Fingerprint(o.Inputs(set))
 		f()
-		if Fingerprint(Inputs(o, set)) == before {
+		if Fingerprint(o.Inputs(set)) == before {
 			t.Errorf("changing the %s leaves the fingerprint", what)
 		}
 	}

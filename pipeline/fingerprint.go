@@ -27,16 +27,17 @@ const (
 )
 
 // Inputs returns the canonical text of everything that decides the image
-// of set built with o: basebuild's version, the suite, epoch and snapshot,
-// the options that change the result, and every package as
+// of set built as s says: basebuild's version, the suite, epoch and
+// snapshot, every other field of s, and every package as
 // "package NAME VERSION ARCH SHA256", one a line. Two builds with the same
-// inputs make the same image.
-func Inputs(o *Options, set *apt.Set) string {
+// inputs make the same image. Its SHA-256 is the image's fingerprint.
+func (s *Spec) Inputs(set *apt.Set) string {
+	o := s
 	var b strings.Builder
 	line := func(key, value string) { fmt.Fprintf(&b, "%s %s\n", key, value) }
 	line("basebuild", Version)
 	line("suite", o.Suite)
-	line("arch", set.Arch)
+	line("arch", o.Arch)
 	line("epoch", set.Epoch.UTC().Format(time.RFC3339))
 	snapshot := "none"
 	if !o.Snapshot.IsZero() {
@@ -73,6 +74,9 @@ func Inputs(o *Options, set *apt.Set) string {
 	if len(o.AllowMissing) > 0 {
 		line("allow-missing-suite", strings.Join(sorted(o.AllowMissing), ","))
 	}
+	if o.CustomizeNetwork {
+		line("customize-network", "true")
+	}
 	for _, p := range set.Packages {
 		line("package", strings.Join([]string{p.Name, p.Version, p.Architecture, p.SHA256}, " "))
 	}
@@ -94,8 +98,8 @@ func Fingerprint(inputs string) string {
 }
 
 // inputAnnotations are the annotations that record the inputs of set.
-func inputAnnotations(o *Options, set *apt.Set) map[string]string {
-	in := Inputs(o, set)
+func (s *Spec) inputAnnotations(set *apt.Set) map[string]string {
+	in := s.Inputs(set)
 	return map[string]string{AnnotationInputs: in, AnnotationFingerprint: Fingerprint(in)}
 }
 
@@ -236,11 +240,20 @@ func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 // sets an earlier build remembered are not read back (2: Recommends of the
 // packages apt-get install adds; 3: Recommends as dist-upgrade follows
 // them, late --include packages selected after the upgrade; 4: a
-// package's origin from the repository that served it).
-const resolverRevision = 4
+// package's origin from the repository that served it; 5: the key is
+// derived from the Spec's canonical text).
+const resolverRevision = 5
+
+// resolveText is the part of the resolved-set cache key that comes from
+// s: the resolver's revision and s's canonical text without packages.
+func (s *Spec) resolveText() string {
+	return fmt.Sprintf("resolver %d\n%s", resolverRevision, s.Inputs(&apt.Set{Arch: s.Arch}))
+}
 
 // resolveKey fetches and verifies the suites' Release files as Resolve does
-// and returns the hash of what resolution reads from them and from o.
+// and returns the hash of what resolution reads from them and of o's
+// Spec: its canonical text without packages, so that no setting can be
+// left out of the key.
 func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) {
 	a, err := o.Archives()
 	if err != nil {
@@ -251,14 +264,7 @@ func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) 
 		return "", err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "basebuild %s\nresolver %d\nsuite %s\narch %s\ninclude %s\nexclude %s\nsnapshot %s\n",
-		Version, resolverRevision, o.Suite, o.Arch, strings.Join(o.Include, ","), strings.Join(o.Exclude, ","), o.Snapshot.UTC().Format(time.RFC3339))
-	if o.Preferences != nil {
-		fmt.Fprintf(h, "preferences %s\n", o.Preferences.digest())
-	}
-	if o.noRecommends() {
-		fmt.Fprintf(h, "no-recommends\n")
-	}
+	h.Write([]byte(o.resolveText()))
 	for _, repo := range repos {
 		rel, err := o.release(ctx, c, repo)
 		if err != nil {

@@ -20,7 +20,7 @@ import (
 )
 
 func fingerprintInputs() (*Options, *apt.Set) {
-	o := &Options{Suite: "bookworm", Arch: "amd64", Snapshot: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	o := &Options{Spec: Spec{Suite: "bookworm", Arch: "amd64", Snapshot: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	set := &apt.Set{Suite: "bookworm", Arch: "amd64", Epoch: o.Snapshot, Packages: []apt.Deb{
 		{Name: "base-files", Version: "12.4", Architecture: "amd64", SHA256: "aa"},
 		{Name: "libc6", Version: "2.36-9", Architecture: "amd64", SHA256: "bb"},
@@ -28,15 +28,72 @@ func fingerprintInputs() (*Options, *apt.Set) {
 	return o, set
 }
 
+// Every field of Spec is recorded in the three texts that must know it:
+// the canonical inputs (the fingerprint), the resolved-set cache key and,
+// but for the exceptions named, the history's created_by. A field added
+// to Spec without a case here fails the test.
+func TestSpecFieldsRecorded(t *testing.T) {
+	no := false
+	set := map[string]func(s *Spec){
+		"Suite":     func(s *Spec) { s.Suite = "trixie" },
+		"Snapshot":  func(s *Spec) { s.Snapshot = s.Snapshot.Add(time.Hour) },
+		"Arch":      func(s *Spec) { s.Arch = "arm64" },
+		"Include":   func(s *Spec) { s.Include = []string{"hello"} },
+		"Exclude":   func(s *Spec) { s.Exclude = []string{"hello"} },
+		"MergedUsr": func(s *Spec) { s.MergedUsr = &no },
+		"Variant":   func(s *Spec) { s.Variant = VariantSlim },
+		"AptConf":   func(s *Spec) { s.AptConf = []string{`APT::Install-Recommends "false";`} },
+		"Repos": func(s *Spec) {
+			s.Repos = []Repo{{Source: apt.Source{URIs: []string{"http://acme.example/debian"}}, KeyPath: "/etc/apt/keyrings/acme.gpg"}}
+		},
+		"Preferences":      func(s *Spec) { s.Preferences = &AptPreferences{Name: "acme", Data: []byte("Package: *\n")} },
+		"Copies":           func(s *Spec) { s.Copies = []Copy{{Src: "/host/ca", Dst: "/usr/local/share/ca-certificates/acme"}} },
+		"Customize":        func(s *Spec) { s.Customize = []string{"true"} },
+		"CustomizeNetwork": func(s *Spec) { s.CustomizeNetwork = true },
+		"AllowMissing":     func(s *Spec) { s.AllowMissing = []string{"bookworm-updates"} },
+		"Compression":      func(s *Spec) { s.Compression = oci.Zstd },
+	}
+	// Not in created_by: it names no input of the image's content, only
+	// which suites a build may go without (the inputs' package list says
+	// which it had).
+	notCreatedBy := []string{"AllowMissing"}
+
+	fields := reflect.TypeFor[Spec]()
+	if fields.NumField() != len(set) {
+		t.Errorf("Spec has %d fields, the test sets %d", fields.NumField(), len(set))
+	}
+	base, _ := fingerprintInputs()
+	_, pkgs := fingerprintInputs()
+	for i := range fields.NumField() {
+		name := fields.Field(i).Name
+		change, ok := set[name]
+		if !ok {
+			t.Errorf("Spec.%s: no case in this test: record it in Inputs, createdBy and resolveText, and add it here", name)
+			continue
+		}
+		o, _ := fingerprintInputs()
+		change(&o.Spec)
+		if o.Inputs(pkgs) == base.Inputs(pkgs) {
+			t.Errorf("Spec.%s is not in Inputs", name)
+		}
+		if o.resolveText() == base.resolveText() {
+			t.Errorf("Spec.%s is not in the resolved-set cache key", name)
+		}
+		if o.createdBy() == base.createdBy() && !slices.Contains(notCreatedBy, name) {
+			t.Errorf("Spec.%s is not in created_by", name)
+		}
+	}
+}
+
 // Each input that changes the image changes the fingerprint; what does not
 // (paths, jobs, outputs) leaves it.
 func TestFingerprintCoversInputs(t *testing.T) {
 	o, set := fingerprintInputs()
-	base := Fingerprint(Inputs(o, set))
+	base := Fingerprint(o.Inputs(set))
 	yes, no := true, false
 	changes := map[string]func(o *Options, s *apt.Set){
 		"suite":       func(o *Options, s *apt.Set) { o.Suite = "trixie" },
-		"arch":        func(o *Options, s *apt.Set) { s.Arch = "arm64" },
+		"arch":        func(o *Options, s *apt.Set) { o.Arch = "arm64" },
 		"epoch":       func(o *Options, s *apt.Set) { s.Epoch = s.Epoch.Add(time.Second) },
 		"snapshot":    func(o *Options, s *apt.Set) { o.Snapshot = time.Time{} },
 		"include":     func(o *Options, s *apt.Set) { o.Include = []string{"hello"} },
@@ -56,7 +113,7 @@ func TestFingerprintCoversInputs(t *testing.T) {
 		o, set := fingerprintInputs()
 		set.Packages = slices.Clone(set.Packages)
 		change(o, set)
-		fp := Fingerprint(Inputs(o, set))
+		fp := Fingerprint(o.Inputs(set))
 		if prev, ok := seen[fp]; ok {
 			t.Errorf("changing %s gives the fingerprint of %s", what, prev)
 		}
@@ -75,7 +132,7 @@ func TestFingerprintCoversInputs(t *testing.T) {
 	for what, change := range same {
 		o, set := fingerprintInputs()
 		change(o)
-		if fp := Fingerprint(Inputs(o, set)); fp != base {
+		if fp := Fingerprint(o.Inputs(set)); fp != base {
 			t.Errorf("changing %s changes the fingerprint", what)
 		}
 	}
@@ -83,20 +140,20 @@ func TestFingerprintCoversInputs(t *testing.T) {
 	o1.Include = []string{"b", "a"}
 	o2, _ := fingerprintInputs()
 	o2.Include = []string{"a", "b"}
-	if Inputs(o1, set) != Inputs(o2, set) {
+	if o1.Inputs(set) != o2.Inputs(set) {
 		t.Error("the order of --include changes the inputs")
 	}
 }
 
 func TestInputChanges(t *testing.T) {
 	o, set := fingerprintInputs()
-	old := Inputs(o, set)
+	old := o.Inputs(set)
 	set.Epoch = set.Epoch.Add(24 * time.Hour)
 	set.Packages = []apt.Deb{
 		{Name: "apt", Version: "2.6.1", Architecture: "amd64", SHA256: "dd"},
 		{Name: "libc6", Version: "2.36-8", Architecture: "amd64", SHA256: "bb"},
 	}
-	got := InputChanges(old, Inputs(o, set))
+	got := InputChanges(old, o.Inputs(set))
 	want := []string{
 		"epoch 2024-01-01T00:00:00Z -> 2024-01-02T00:00:00Z",
 		"added apt 2.6.1",
@@ -107,7 +164,7 @@ func TestInputChanges(t *testing.T) {
 		t.Errorf("InputChanges:\n%q\nwant\n%q", got, want)
 	}
 	set.Packages[1].Version = "2.36-10"
-	if got := InputChanges(old, Inputs(o, set)); got[len(got)-1] != "upgraded libc6 2.36-9 -> 2.36-10" {
+	if got := InputChanges(old, o.Inputs(set)); got[len(got)-1] != "upgraded libc6 2.36-9 -> 2.36-10" {
 		t.Errorf("last change %q, want the upgrade of libc6", got[len(got)-1])
 	}
 	if got := InputChanges(old, old); len(got) != 0 {
@@ -122,8 +179,8 @@ func TestResolveCache(t *testing.T) {
 		{Name: "apt", Version: "2.6.1", Fields: map[string]string{"Priority": "important"}},
 		{Name: "hello", Version: "2.10", Fields: map[string]string{"Priority": "optional"}},
 	}}, apttest.Suite{Name: "bookworm-updates"}, apttest.Suite{Archive: "debian-security", Name: "bookworm-security"})
-	o := &Options{Suite: "bookworm", Arch: "amd64", Snapshot: apttest.Epoch, SnapshotServer: a.SnapshotURL(),
-		Keyring: a.KeyringPath, CacheDir: t.TempDir()}
+	o := &Options{Spec: Spec{Suite: "bookworm", Arch: "amd64", Snapshot: apttest.Epoch},
+		Sources: Sources{SnapshotServer: a.SnapshotURL(), Keyring: a.KeyringPath}, Runtime: Runtime{CacheDir: t.TempDir()}}
 	c, err := o.Client()
 	if err != nil {
 		t.Fatal(err)
@@ -137,8 +194,8 @@ func TestResolveCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if Inputs(o, got) != Inputs(o, want) {
-		t.Fatalf("Resolve:\n%s\nResolve:\n%s", Inputs(o, got), Inputs(o, want))
+	if o.Inputs(got) != o.Inputs(want) {
+		t.Fatalf("Resolve:\n%s\nResolve:\n%s", o.Inputs(got), o.Inputs(want))
 	}
 
 	// The next call reads the set back: make the cached one recognisable.
@@ -207,7 +264,7 @@ func TestResolveCache(t *testing.T) {
 
 func TestDowngrades(t *testing.T) {
 	o, set := fingerprintInputs()
-	old := Inputs(o, set)
+	old := o.Inputs(set)
 	if got := Downgrades(old, old); len(got) != 0 {
 		t.Errorf("same inputs: %q", got)
 	}
@@ -215,10 +272,10 @@ func TestDowngrades(t *testing.T) {
 	newer.Epoch = set.Epoch.Add(time.Hour)
 	newer.Packages = slices.Clone(set.Packages)
 	newer.Packages[1].Version = "2.36-9+deb12u1"
-	if got := Downgrades(old, Inputs(o, &newer)); len(got) != 0 {
+	if got := Downgrades(old, o.Inputs(&newer)); len(got) != 0 {
 		t.Errorf("newer epoch and package: %q", got)
 	}
-	if got, want := Downgrades(Inputs(o, &newer), old), []string{
+	if got, want := Downgrades(o.Inputs(&newer), old), []string{
 		"epoch 2024-01-01T01:00:00Z -> 2024-01-01T00:00:00Z", "libc6 2.36-9+deb12u1 -> 2.36-9",
 	}; !slices.Equal(got, want) {
 		t.Errorf("older epoch and package: %q, want %q", got, want)
@@ -227,11 +284,11 @@ func TestDowngrades(t *testing.T) {
 	// packages are no downgrade.
 	newer = *set
 	newer.Packages = []apt.Deb{set.Packages[0], {Name: "libc6", Version: "1:2.0", Architecture: "amd64", SHA256: "cc"}}
-	if got := Downgrades(old, Inputs(o, &newer)); len(got) != 0 {
+	if got := Downgrades(old, o.Inputs(&newer)); len(got) != 0 {
 		t.Errorf("epoch 1: version: %q", got)
 	}
 	newer.Packages = newer.Packages[:1]
-	if got := Downgrades(old, Inputs(o, &newer)); len(got) != 0 {
+	if got := Downgrades(old, o.Inputs(&newer)); len(got) != 0 {
 		t.Errorf("removed package: %q", got)
 	}
 }

@@ -110,7 +110,7 @@ func buildImage(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, tm
 		Suite:       o.Tag(),
 		Snapshot:    o.Snapshot,
 		CreatedBy:   o.createdBy(),
-		Annotations: inputAnnotations(o, set),
+		Annotations: o.inputAnnotations(set),
 	})
 	if err != nil {
 		return nil, nil, nil, err
@@ -130,7 +130,8 @@ func buildImage(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, tm
 // createdBy is the image history's command: basebuild, its version and
 // the inputs that change the result (no paths, so rebuilds elsewhere
 // record the same).
-func (o *Options) createdBy() string {
+func (s *Spec) createdBy() string {
+	o := s
 	args := []string{"basebuild", Version, "--suite", o.Suite}
 	if !o.Snapshot.IsZero() {
 		args = append(args, "--snapshot", snapshots.ID(o.Snapshot))
@@ -168,6 +169,9 @@ func (o *Options) createdBy() string {
 	}
 	if p := o.Preferences; p != nil {
 		args = append(args, "--apt-preferences", shellQuote("sha256:"+p.digest()+":"+p.Name))
+	}
+	if o.CustomizeNetwork {
+		args = append(args, "--customize-network")
 	}
 	if o.Compression != "" && o.Compression != oci.Gzip {
 		args = append(args, "--compression", string(o.Compression))

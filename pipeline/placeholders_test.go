@@ -7,8 +7,8 @@ import (
 
 func TestExpand(t *testing.T) {
 	epoch := time.Date(2024, 3, 5, 23, 59, 0, 0, time.FixedZone("X", 3600))
-	snap := &Options{Suite: "bookworm", Snapshot: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
-	live := &Options{Suite: "trixie"}
+	snap := &Options{Spec: Spec{Suite: "bookworm", Snapshot: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	live := &Options{Spec: Spec{Suite: "trixie"}}
 	for _, tc := range []struct {
 		o        *Options
 		in, want string

@@ -149,7 +149,7 @@ func TestRepositoriesDebian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &Options{Suite: "bookworm", Arch: "amd64", Keyring: keyring, Repos: repos}
+	o := &Options{Spec: Spec{Suite: "bookworm", Arch: "amd64", Repos: repos}, Sources: Sources{Keyring: keyring}}
 	list, err := o.repositories(snapshots.Mirror("http://mirror.example/debian"))
 	if err != nil {
 		t.Fatal(err)

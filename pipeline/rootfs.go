@@ -179,11 +179,11 @@ func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]s
 
 // mergedUsr says whether to merge /usr: as debuerreotype's official
 // builds do, from bookworm on, unless the user said otherwise.
-func (o *Options) mergedUsr() bool {
-	if o.MergedUsr != nil {
-		return *o.MergedUsr
+func (s *Spec) mergedUsr() bool {
+	if s.MergedUsr != nil {
+		return *s.MergedUsr
 	}
-	switch o.Suite {
+	switch s.Suite {
 	case "etch", "lenny", "squeeze", "wheezy", "jessie", "stretch", "buster", "bullseye":
 		return false
 	}

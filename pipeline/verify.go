@@ -132,7 +132,7 @@ func NoDowngrade(ctx context.Context, o *Options, set *apt.Set) error {
 			refs = append(refs, "oci:"+out.Path+":"+o.Tag())
 		}
 	}
-	inputs := Inputs(o, set)
+	inputs := o.Inputs(set)
 	for _, ref := range refs {
 		img, err := readReference(ctx, ref, o.InsecureRegistry, set.Arch)
 		if errors.Is(err, ErrNoImage) {
@@ -227,7 +227,7 @@ func Verify(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, want v
 	if wantInputs == "" {
 		v.NoInputs = true
 	} else {
-		v.Changes = InputChanges(wantInputs, Inputs(o, set))
+		v.Changes = InputChanges(wantInputs, o.Inputs(set))
 	}
 	return v, nil
 }

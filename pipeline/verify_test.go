@@ -64,7 +64,7 @@ func TestFixedTreeDigest(t *testing.T) {
 	future := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	must(os.Chtimes(filepath.Join(dir, "usr/bin/tool"), future, future))
 
-	o := &Options{Suite: "bookworm", Arch: "amd64", Snapshot: hermeticEpoch}
+	o := &Options{Spec: Spec{Suite: "bookworm", Arch: "amd64", Snapshot: hermeticEpoch}}
 	set := &apt.Set{Suite: "bookworm", Arch: "amd64", Epoch: hermeticEpoch, Packages: []apt.Deb{
 		{Name: "base-files", Version: "12.4", Architecture: "amd64", SHA256: "0000000000000000000000000000000000000000000000000000000000000001"},
 	}}
@@ -154,7 +154,7 @@ func hermeticImage(t *testing.T, dir string, o *Options, set *apt.Set) string {
 	}
 	defer layer.Close()
 	img, err := oci.NewImage(layer, oci.ImageOptions{Arch: set.Arch, Epoch: set.Epoch, Suite: o.Suite,
-		Snapshot: o.Snapshot, CreatedBy: o.createdBy(), Annotations: inputAnnotations(o, set)})
+		Snapshot: o.Snapshot, CreatedBy: o.createdBy(), Annotations: o.inputAnnotations(set)})
 	if err != nil {
 		t.Fatal(err)
 	}

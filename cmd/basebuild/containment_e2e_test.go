@@ -28,7 +28,7 @@ func TestContainmentEvilDeb(t *testing.T) {
 	sentinel := filepath.Join(filepath.Dir(work), "sentinel")
 	escape := filepath.Join(sentinel, "escaped")
 
-	o := &pipeline.Options{Suite: "bookworm", Arch: "amd64", CacheDir: sharedCache, Jobs: 4}
+	o := &pipeline.Options{Spec: pipeline.Spec{Suite: "bookworm", Arch: "amd64"}, Runtime: pipeline.Runtime{CacheDir: sharedCache, Jobs: 4}}
 	c, err := o.Client()
 	if err != nil {
 		t.Fatal(err)

@@ -294,7 +294,7 @@ func TestNoDowngrade(t *testing.T) {
 		}
 	}
 	// The same epoch and packages, or later ones, are no downgrade.
-	o := &pipeline.Options{Suite: "bookworm", Outputs: []oci.Output{{Type: oci.OCILayout, Path: dir}}}
+	o := &pipeline.Options{Spec: pipeline.Spec{Suite: "bookworm"}, Destinations: pipeline.Destinations{Outputs: []oci.Output{{Type: oci.OCILayout, Path: dir}}}}
 	set := &apt.Set{Epoch: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Packages: []apt.Deb{{Name: "libc6", Version: "2.36-9+deb12u2"}}}
 	if err := pipeline.NoDowngrade(context.Background(), o, set); err != nil {
 		t.Errorf("same versions: %v", err)

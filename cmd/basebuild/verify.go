@@ -126,7 +126,7 @@ func ifChangedRefs(o *pipeline.Options) []string {
 // digest, and nothing need be built; else it says on stderr what changed
 // and returns "".
 func upToDate(ctx context.Context, o *pipeline.Options, set *apt.Set, refs []string, stderr io.Writer) (string, error) {
-	inputs := pipeline.Inputs(o, set)
+	inputs := o.Inputs(set)
 	digest := ""
 	for _, ref := range refs {
 		img, err := pipeline.ReadReference(ctx, ref, o.InsecureRegistry)
