@@ -19,6 +19,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/rootfs"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
@@ -51,7 +52,7 @@ type Spec struct {
 	AptConf     []string        // --apt-conf lines, written to AptConfFile in order
 	Repos       []Repo          // extra repositories (--repo, --sources), see LoadRepos
 	Preferences *AptPreferences // --apt-preferences; nil: none
-	Copies      []Copy          // --copy, in order (see ParseCopy)
+	Copies      []rootfs.Copy   // --copy, in order (see ParseCopy)
 	Customize   []string        // --customize hooks: shell commands run in the chroot, in order
 	// CustomizeNetwork gives the hooks the host's network; without it
 	// they have a loopback of their own only.

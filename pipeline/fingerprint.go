@@ -16,6 +16,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/rootfs"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
@@ -60,10 +61,10 @@ func (s *Spec) Inputs(set *apt.Set) string {
 		line(fmt.Sprintf("apt-conf.%d", i+1), l)
 	}
 	for i, c := range o.Copies {
-		line(fmt.Sprintf("copy.%d", i+1), c.Dst+" sha256:"+c.digest(set.Epoch))
+		line(fmt.Sprintf("copy.%d", i+1), c.Dst+" sha256:"+c.Digest(set.Epoch))
 	}
 	for i, h := range o.Customize {
-		line(fmt.Sprintf("customize.%d", i+1), hookDigest(h))
+		line(fmt.Sprintf("customize.%d", i+1), rootfs.HookDigest(h))
 	}
 	for i := range o.Repos {
 		line(fmt.Sprintf("repo.%d", i+1), o.Repos[i].line())
@@ -81,14 +82,6 @@ func (s *Spec) Inputs(set *apt.Set) string {
 		line("package", strings.Join([]string{p.Name, p.Version, p.Architecture, p.SHA256}, " "))
 	}
 	return b.String()
-}
-
-// hookDigest is how a --customize hook is recorded, "sha256:<hex>" of
-// its text: the text may hold secrets (a token for a site repository,
-// say), which must not reach the image's labels or history.
-func hookDigest(hook string) string {
-	sum := sha256.Sum256([]byte(hook))
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Fingerprint is the SHA-256 of inputs, "sha256:<hex>".

@@ -17,6 +17,7 @@ import (
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/rootfs"
 )
 
 func fingerprintInputs() (*Options, *apt.Set) {
@@ -46,8 +47,10 @@ func TestSpecFieldsRecorded(t *testing.T) {
 		"Repos": func(s *Spec) {
 			s.Repos = []Repo{{Source: apt.Source{URIs: []string{"http://acme.example/debian"}}, KeyPath: "/etc/apt/keyrings/acme.gpg"}}
 		},
-		"Preferences":      func(s *Spec) { s.Preferences = &AptPreferences{Name: "acme", Data: []byte("Package: *\n")} },
-		"Copies":           func(s *Spec) { s.Copies = []Copy{{Src: "/host/ca", Dst: "/usr/local/share/ca-certificates/acme"}} },
+		"Preferences": func(s *Spec) { s.Preferences = &AptPreferences{Name: "acme", Data: []byte("Package: *\n")} },
+		"Copies": func(s *Spec) {
+			s.Copies = []rootfs.Copy{{Src: "/host/ca", Dst: "/usr/local/share/ca-certificates/acme"}}
+		},
 		"Customize":        func(s *Spec) { s.Customize = []string{"true"} },
 		"CustomizeNetwork": func(s *Spec) { s.CustomizeNetwork = true },
 		"AllowMissing":     func(s *Spec) { s.AllowMissing = []string{"bookworm-updates"} },

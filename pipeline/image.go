@@ -11,6 +11,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/rootfs"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
@@ -159,10 +160,10 @@ func (s *Spec) createdBy() string {
 	for _, c := range o.Copies {
 		// The source's content, not its path, decides the image (and
 		// its times, which the fingerprint records, clamped).
-		args = append(args, "--copy", shellQuote("sha256:"+c.digest(time.Time{})+":"+c.Dst))
+		args = append(args, "--copy", shellQuote("sha256:"+c.Digest(time.Time{})+":"+c.Dst))
 	}
 	for _, h := range o.Customize {
-		args = append(args, "--customize", hookDigest(h))
+		args = append(args, "--customize", rootfs.HookDigest(h))
 	}
 	for i := range o.Repos {
 		args = append(args, "--repo", shellQuote(o.Repos[i].line()))

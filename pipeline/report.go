@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/basebuild/basebuild/internal/tail"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
@@ -101,10 +102,10 @@ func (r *Report) Write(path string) error {
 // they failed.
 type scriptLog struct {
 	o    *Options
-	tail lastLines
+	tail tail.Lines
 }
 
-func (o *Options) scripts() *scriptLog { return &scriptLog{o: o, tail: lastLines{max: 20}} }
+func (o *Options) scripts() *scriptLog { return &scriptLog{o: o, tail: tail.Lines{Max: 20}} }
 
 func (s *scriptLog) writer() io.Writer {
 	if s.o.Verbose {
@@ -115,7 +116,7 @@ func (s *scriptLog) writer() io.Writer {
 
 // replay puts the scripts' last lines on the log if err says they failed.
 func (s *scriptLog) replay(err error) error {
-	if lines := s.tail.all(); err != nil && !s.o.Verbose && s.o.Log != nil && len(lines) > 0 {
+	if lines := s.tail.All(); err != nil && !s.o.Verbose && s.o.Log != nil && len(lines) > 0 {
 		fmt.Fprintf(s.o.Log, "the last lines of output before the failure:\n%s\n", strings.Join(lines, "\n"))
 	}
 	return err

@@ -15,6 +15,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/rootfs"
 )
 
 // A Repo is an extra apt repository (--repo, --sources), such as an
@@ -166,13 +167,13 @@ func (r *Repo) line() string {
 
 // repoFiles returns the files the image gets for repos: each key, and one
 // deb822 sources file per name, its stanzas in the order given.
-func repoFiles(repos []Repo) []configFile {
-	var files []configFile
+func repoFiles(repos []Repo) []rootfs.ConfigFile {
+	var files []rootfs.ConfigFile
 	byName := map[string]*bytes.Buffer{}
 	var names []string
 	for _, r := range repos {
-		if !slices.ContainsFunc(files, func(f configFile) bool { return f.path == r.KeyPath }) {
-			files = append(files, configFile{r.KeyPath, r.Key})
+		if !slices.ContainsFunc(files, func(f rootfs.ConfigFile) bool { return f.Path == r.KeyPath }) {
+			files = append(files, rootfs.ConfigFile{Path: r.KeyPath, Data: r.Key})
 		}
 		b := byName[r.Name]
 		if b == nil {
@@ -189,7 +190,7 @@ func repoFiles(repos []Repo) []configFile {
 		fmt.Fprintf(b, "Signed-By: %s\n", r.KeyPath)
 	}
 	for _, n := range names {
-		files = append(files, configFile{"/etc/apt/sources.list.d/" + n + ".sources", byName[n].Bytes()})
+		files = append(files, rootfs.ConfigFile{Path: "/etc/apt/sources.list.d/" + n + ".sources", Data: byName[n].Bytes()})
 	}
 	return files
 }

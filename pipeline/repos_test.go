@@ -82,14 +82,14 @@ func TestLoadRepos(t *testing.T) {
 	files := repoFiles(repos[:3])
 	var names []string
 	for _, f := range files {
-		names = append(names, f.path)
+		names = append(names, f.Path)
 	}
 	if want := "/etc/apt/keyrings/acme-archive.gpg /etc/apt/keyrings/other.gpg /etc/apt/sources.list.d/acme-archive.sources /etc/apt/sources.list.d/other.sources"; strings.Join(names, " ") != want {
 		t.Errorf("files %s, want %s", strings.Join(names, " "), want)
 	}
 	wantSources := "Types: deb\nURIs: http://apt.acme.example/debian\nSuites: bookworm\nComponents: main\nSigned-By: /etc/apt/keyrings/acme-archive.gpg\n\n" +
 		"Types: deb\nURIs: http://apt.acme.example/debian\nSuites: bookworm-updates\nComponents: main contrib\nArchitectures: arm64\nSigned-By: /etc/apt/keyrings/acme-archive.gpg\n"
-	if got := string(files[2].data); got != wantSources {
+	if got := string(files[2].Data); got != wantSources {
 		t.Errorf("acme-archive.sources:\n%s\nwant\n%s", got, wantSources)
 	}
 

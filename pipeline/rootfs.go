@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/rootfs"
@@ -80,100 +79,37 @@ func stageTree(dir string, build func(tree string) error) (err error) {
 	return nil
 }
 
-// buildTree runs the rootfs stages in dir; cache keeps the debs'
-// decompressed data for the next build.
+// buildTree builds the tree of set in dir from the debs at paths, as o
+// says; cache keeps the debs' decompressed data for the next build.
 func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]string, cache *apt.Cache, dir string) error {
 	debs := make([]rootfs.DebFile, len(set.Packages))
 	for i, p := range set.Packages {
 		debs[i] = rootfs.DebFile{Deb: p, Path: paths[p.SHA256], Cache: cache}
 	}
-	step := func(name string, f func() error) error {
-		start := time.Now()
-		if err := f(); err != nil {
-			return err
-		}
-		o.phase(name, start)
-		return nil
-	}
-	if o.mergedUsr() {
-		if err := step("merged-usr", func() error { return rootfs.MergeUsr(dir, set.Arch) }); err != nil {
-			return err
-		}
-	}
-	var installed []*rootfs.Installed
-	err := step("unpack", func() (err error) {
-		installed, err = rootfs.Unpack(ctx, dir, debs, o.Jobs)
-		if err != nil {
-			return err
-		}
-		if o.mergedUsr() {
-			if err := rootfs.PruneMergedUsr(dir, set.Arch, installed); err != nil {
-				return err
-			}
-		}
-		return rootfs.WriteDatabase(dir, set.Arch, installed)
-	})
-	if err != nil {
-		return err
-	}
-	// Maintainer scripts see SOURCE_DATE_EPOCH through this file, as under
-	// debuerreotype (/etc/shadow's dates come from it); Finish removes it.
-	// Through the tree's root: a package may ship debuerreotype-epoch as
-	// a symlink to a host path.
-	epoch := fmt.Sprintf("%d\n", set.Epoch.Unix())
-	if err := writeInTree(dir, "debuerreotype-epoch", []byte(epoch)); err != nil {
-		return err
-	}
-	if err := step("configure", func() error {
-		log := o.scripts()
-		return log.replay(rootfs.Configure(ctx, dir, installed, log.writer()))
-	}); err != nil {
-		return err
-	}
-	if err := step("minimizing-config", func() error { return rootfs.MinimizingConfig(dir) }); err != nil {
-		return err
-	}
-	// As examples/debian.sh: slimify the upgraded tree, before the fixups.
-	if o.Variant == VariantSlim {
-		if err := step("slimify", func() error { return rootfs.Slimify(dir) }); err != nil {
-			return err
-		}
-	}
 	// The extra repositories' sources and keys and the preferences, as
 	// the site script copies them in; then --apt-conf.
-	var config []configFile
+	var config []rootfs.ConfigFile
 	if len(o.Repos) > 0 {
 		config = append(config, repoFiles(o.Repos)...)
 	}
 	if o.Preferences != nil {
-		config = append(config, configFile{o.Preferences.path(), o.Preferences.Data})
+		config = append(config, rootfs.ConfigFile{Path: o.Preferences.path(), Data: o.Preferences.Data})
 	}
 	if len(o.AptConf) > 0 {
-		config = append(config, aptConfFile(o.AptConf))
+		config = append(config, rootfs.AptConf(o.AptConf))
 	}
-	if len(config) > 0 {
-		if err := step("apt config", func() error { return writeConfig(dir, config) }); err != nil {
-			return err
-		}
-	}
-	for _, c := range o.Copies {
-		if err := step("copy "+c.Dst, func() error { return copyInto(dir, c) }); err != nil {
-			return err
-		}
-	}
-	if len(o.Customize) > 0 {
-		if err := step("customize", func() error {
+	return rootfs.Build(ctx, dir, debs, rootfs.BuildOptions{
+		Arch: set.Arch, Epoch: set.Epoch, Suite: o.Suite, Snapshot: o.Snapshot,
+		MergedUsr: o.mergedUsr(), Slim: o.Variant == VariantSlim, Jobs: o.Jobs,
+		Config: config, Copies: o.Copies, Hooks: o.Customize, HookNetwork: o.CustomizeNetwork,
+		// As debuerreotype-init: everything is marked automatically
+		// installed but what the user asked to include.
+		Manual: o.Include,
+		Phase:  o.phase,
+		Scripts: func() (io.Writer, func(error) error) {
 			log := o.scripts()
-			return log.replay(runHooks(ctx, dir, o.Customize, o.CustomizeNetwork, log.writer()))
-		}); err != nil {
-			return err
-		}
-	}
-	return step("finish", func() error {
-		return rootfs.Finish(dir, rootfs.FinishOptions{Epoch: set.Epoch, Suite: o.Suite, Snapshot: o.Snapshot,
-			// As debuerreotype-init: everything is marked automatically
-			// installed but what the user asked to include.
-			Manual: o.Include})
+			return log.writer(), log.replay
+		},
 	})
 }
 
@@ -221,29 +157,6 @@ func notMountedBelow(dir string) error {
 	}
 	if len(mounts) > 0 {
 		return fmt.Errorf("%s left in place: still mounted: %s", dir, strings.Join(mounts, ", "))
-	}
-	return nil
-}
-
-// writeInTree creates name in the tree dir. It must not exist: a
-// package's file or symlink in its place (one to a host path, say) is an
-// error, never followed.
-func writeInTree(dir, name string, data []byte) error {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return fmt.Errorf("write /%s in the tree: %w", name, err)
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write /%s in the tree: %w", name, err)
 	}
 	return nil
 }

@@ -237,9 +237,9 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 	// Refuse a bad --copy before any download.
 	o.Copies = nil
 	for _, arg := range f.copies {
-		c, err := pipeline.ParseCopy(arg)
+		c, err := rootfs.ParseCopy(arg)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, fmt.Errorf("%w: --copy %v", errUsage, err)
 		}
 		o.Copies = append(o.Copies, c)
 	}
