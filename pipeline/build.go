@@ -47,13 +47,13 @@ type Spec struct {
 	Arch        string
 	Include     []string
 	Exclude     []string
-	MergedUsr   *bool           // nil: as debuerreotype does for the suite
-	Variant     string          // "" (the default) or VariantSlim
-	AptConf     []string        // --apt-conf lines, written to AptConfFile in order
-	Repos       []Repo          // extra repositories (--repo, --sources), see LoadRepos
-	Preferences *AptPreferences // --apt-preferences; nil: none
-	Copies      []rootfs.Copy   // --copy, in order (see ParseCopy)
-	Customize   []string        // --customize hooks: shell commands run in the chroot, in order
+	MergedUsr   *bool                // nil: as debuerreotype does for the suite
+	Variant     string               // "" (the default) or VariantSlim
+	AptConf     []string             // --apt-conf lines, written to AptConfFile in order
+	Repos       []apt.Repo           // extra repositories (--repo, --sources), see LoadRepos
+	Preferences *apt.PreferencesFile // --apt-preferences; nil: none
+	Copies      []rootfs.Copy        // --copy, in order (see ParseCopy)
+	Customize   []string             // --customize hooks: shell commands run in the chroot, in order
 	// CustomizeNetwork gives the hooks the host's network; without it
 	// they have a loopback of their own only.
 	CustomizeNetwork bool
@@ -181,7 +181,7 @@ func (o *Options) repositories(a snapshots.Archives) ([]apt.Repository, error) {
 		repos = append(repos, apt.Repository{URL: url, Suite: s, Snapshot: snap, Debian: true, Optional: slices.Contains(o.AllowMissing, s), Keyring: keyring})
 	}
 	for i := range o.Repos {
-		repos = append(repos, o.Repos[i].repositories(o.Arch)...)
+		repos = append(repos, o.Repos[i].RepositoriesFor(o.Arch)...)
 	}
 	return repos, nil
 }

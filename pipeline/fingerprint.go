@@ -67,10 +67,10 @@ func (s *Spec) Inputs(set *apt.Set) string {
 		line(fmt.Sprintf("customize.%d", i+1), rootfs.HookDigest(h))
 	}
 	for i := range o.Repos {
-		line(fmt.Sprintf("repo.%d", i+1), o.Repos[i].line())
+		line(fmt.Sprintf("repo.%d", i+1), o.Repos[i].Line())
 	}
 	if p := o.Preferences; p != nil {
-		line("apt-preferences", p.path()+" sha256:"+p.digest())
+		line("apt-preferences", p.Path()+" sha256:"+p.Digest())
 	}
 	if len(o.AllowMissing) > 0 {
 		line("allow-missing-suite", strings.Join(sorted(o.AllowMissing), ","))

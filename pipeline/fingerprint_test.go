@@ -45,9 +45,9 @@ func TestSpecFieldsRecorded(t *testing.T) {
 		"Variant":   func(s *Spec) { s.Variant = VariantSlim },
 		"AptConf":   func(s *Spec) { s.AptConf = []string{`APT::Install-Recommends "false";`} },
 		"Repos": func(s *Spec) {
-			s.Repos = []Repo{{Source: apt.Source{URIs: []string{"http://acme.example/debian"}}, KeyPath: "/etc/apt/keyrings/acme.gpg"}}
+			s.Repos = []apt.Repo{{Source: apt.Source{URIs: []string{"http://acme.example/debian"}}, KeyPath: "/etc/apt/keyrings/acme.gpg"}}
 		},
-		"Preferences": func(s *Spec) { s.Preferences = &AptPreferences{Name: "acme", Data: []byte("Package: *\n")} },
+		"Preferences": func(s *Spec) { s.Preferences = &apt.PreferencesFile{Name: "acme", Data: []byte("Package: *\n")} },
 		"Copies": func(s *Spec) {
 			s.Copies = []rootfs.Copy{{Src: "/host/ca", Dst: "/usr/local/share/ca-certificates/acme"}}
 		},

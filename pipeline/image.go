@@ -166,10 +166,10 @@ func (s *Spec) createdBy() string {
 		args = append(args, "--customize", rootfs.HookDigest(h))
 	}
 	for i := range o.Repos {
-		args = append(args, "--repo", shellQuote(o.Repos[i].line()))
+		args = append(args, "--repo", shellQuote(o.Repos[i].Line()))
 	}
 	if p := o.Preferences; p != nil {
-		args = append(args, "--apt-preferences", shellQuote("sha256:"+p.digest()+":"+p.Name))
+		args = append(args, "--apt-preferences", shellQuote("sha256:"+p.Digest()+":"+p.Name))
 	}
 	if o.CustomizeNetwork {
 		args = append(args, "--customize-network")

@@ -88,12 +88,13 @@ func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]s
 	}
 	// The extra repositories' sources and keys and the preferences, as
 	// the site script copies them in; then --apt-conf.
-	var config []rootfs.ConfigFile
-	if len(o.Repos) > 0 {
-		config = append(config, repoFiles(o.Repos)...)
-	}
+	files := apt.ImageFiles(o.Repos)
 	if o.Preferences != nil {
-		config = append(config, rootfs.ConfigFile{Path: o.Preferences.path(), Data: o.Preferences.Data})
+		files = append(files, o.Preferences.File())
+	}
+	var config []rootfs.ConfigFile
+	for _, f := range files {
+		config = append(config, rootfs.ConfigFile{Path: f.Path, Data: f.Data})
 	}
 	if len(o.AptConf) > 0 {
 		config = append(config, rootfs.AptConf(o.AptConf))

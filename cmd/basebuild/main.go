@@ -245,8 +245,22 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 	}
 	// Refuse a bad repository, keyring or preferences file before any
 	// download.
-	var err error
-	if o.Repos, err = pipeline.LoadRepos(f.repos, f.sources); err != nil {
+	o.Repos = nil
+	for _, line := range f.repos {
+		r, err := apt.ParseRepo(line)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --repo %v", errUsage, err)
+		}
+		o.Repos = append(o.Repos, r)
+	}
+	for _, file := range f.sources {
+		repos, err := apt.ReadSourcesFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --sources %v", errUsage, err)
+		}
+		o.Repos = append(o.Repos, repos...)
+	}
+	if err := apt.CheckRepos(o.Repos); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	// And a bad archive URL, credentials in one above all, in the flags or
@@ -256,8 +270,9 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 	}
 	o.Preferences = nil
 	if f.prefs != "" {
-		if o.Preferences, err = pipeline.ParseAptPreferences(f.prefs); err != nil {
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		var err error
+		if o.Preferences, err = apt.ReadPreferencesFile(f.prefs); err != nil {
+			return nil, fmt.Errorf("%w: --apt-preferences %v", errUsage, err)
 		}
 	}
 	if f.snapshot != "" {

@@ -1,10 +1,12 @@
-package pipeline
+package apt
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,9 +15,6 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-
-	"github.com/basebuild/basebuild/apt"
-	"github.com/basebuild/basebuild/rootfs"
 )
 
 // A Repo is an extra apt repository (--repo, --sources), such as an
@@ -23,7 +22,7 @@ import (
 // Debian's are with theirs, and its packages join the resolution; the
 // image gets its sources and key, so that apt inside the image trusts it.
 type Repo struct {
-	apt.Source
+	Source
 	Name    string // the image's /etc/apt/sources.list.d/NAME.sources
 	Key     []byte // the binary keyring, public keys only, as the image holds it
 	KeyPath string // where the image holds Key, absolute
@@ -36,57 +35,62 @@ type Repo struct {
 // among them, so a key from there goes here too.)
 const keyringDir = "/etc/apt/keyrings/"
 
-// LoadRepos parses --repo lines and --sources files and reads each
-// repository's keyring. The errors name the flag and its value.
-func LoadRepos(lines, sourcesFiles []string) ([]Repo, error) {
-	var repos []Repo
-	for _, line := range lines {
-		src, err := apt.ParseSourceLine(line)
-		if err != nil {
-			return nil, fmt.Errorf("--repo %q: %w", apt.Redact(line), err)
+// ParseRepo parses a one-line source ("deb [signed-by=FILE …] URL SUITE
+// COMPONENT…") and reads its keyring. Errors name the line, redacted.
+func ParseRepo(line string) (Repo, error) {
+	src, err := ParseSourceLine(line)
+	if err == nil {
+		var r Repo
+		if r, err = NewRepo(src); err == nil {
+			return r, nil
 		}
-		r, err := newRepo(src)
+	}
+	return Repo{}, fmt.Errorf("%q: %w", Redact(line), err)
+}
+
+// ReadSourcesFile reads the repositories of a deb822 .sources file and
+// their keyrings. Errors name the file.
+func ReadSourcesFile(file string) ([]Repo, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, pathless(err))
+	}
+	defer f.Close()
+	srcs, err := ParseSources(f, file)
+	if err != nil {
+		return nil, err
+	}
+	var repos []Repo
+	for _, src := range srcs {
+		r, err := NewRepo(src)
 		if err != nil {
-			return nil, fmt.Errorf("--repo %q: %w", apt.Redact(line), err)
+			return nil, fmt.Errorf("%s: %w", file, err)
 		}
 		repos = append(repos, r)
-	}
-	for _, file := range sourcesFiles {
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, fmt.Errorf("--sources: %w", err)
-		}
-		srcs, err := apt.ParseSources(f, file)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("--sources: %w", err)
-		}
-		for _, src := range srcs {
-			r, err := newRepo(src)
-			if err != nil {
-				return nil, fmt.Errorf("--sources %s: %w", file, err)
-			}
-			repos = append(repos, r)
-		}
-	}
-	// Repositories sharing a name share a sources file, and so their key.
-	for i, r := range repos {
-		for _, q := range repos[:i] {
-			if q.Name == r.Name && (q.KeyPath != r.KeyPath || !bytes.Equal(q.Key, r.Key)) {
-				return nil, fmt.Errorf("repositories %s and %s: different keys named %q; give the key files different names", q.URIs[0], r.URIs[0], r.Name)
-			}
-			if q.Name != r.Name && q.KeyPath == r.KeyPath && !bytes.Equal(q.Key, r.Key) {
-				return nil, fmt.Errorf("repositories %s and %s: different keys for %s", q.URIs[0], r.URIs[0], r.KeyPath)
-			}
-		}
 	}
 	return repos, nil
 }
 
+// CheckRepos refuses repositories whose keys would collide in the image:
+// repositories sharing a name share a sources file, and so their key.
+func CheckRepos(repos []Repo) error {
+	for i, r := range repos {
+		for _, q := range repos[:i] {
+			if q.Name == r.Name && (q.KeyPath != r.KeyPath || !bytes.Equal(q.Key, r.Key)) {
+				return fmt.Errorf("repositories %s and %s: different keys named %q; give the key files different names", q.URIs[0], r.URIs[0], r.Name)
+			}
+			if q.Name != r.Name && q.KeyPath == r.KeyPath && !bytes.Equal(q.Key, r.Key) {
+				return fmt.Errorf("repositories %s and %s: different keys for %s", q.URIs[0], r.URIs[0], r.KeyPath)
+			}
+		}
+	}
+	return nil
+}
+
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
-// newRepo reads src's keyring and names the repository after it.
-func newRepo(src apt.Source) (Repo, error) {
+// NewRepo reads src's keyring and names the repository after it.
+func NewRepo(src Source) (Repo, error) {
 	r := Repo{Source: src}
 	var data []byte
 	if strings.HasPrefix(src.SignedBy, "-----BEGIN PGP") {
@@ -118,10 +122,10 @@ func newRepo(src apt.Source) (Repo, error) {
 	// The image gets the keys' public parts as parsed, never the bytes
 	// given.
 	var err error
-	if r.keyring, err = apt.ReadKeyring(data); err != nil {
+	if r.keyring, err = ReadKeyring(data); err != nil {
 		return Repo{}, fmt.Errorf("signed-by %s: %w", keyName(src.SignedBy), err)
 	}
-	if r.Key, err = apt.PublicKeyring(r.keyring); err != nil {
+	if r.Key, err = PublicKeyring(r.keyring); err != nil {
 		return Repo{}, fmt.Errorf("signed-by %s: %w", keyName(src.SignedBy), err)
 	}
 	r.KeyPath = keyringDir + r.Name + ".gpg"
@@ -139,10 +143,10 @@ func keyName(signedBy string) string {
 	return signedBy
 }
 
-// repositories returns the apt repositories of r used for arch: one per
+// Repositories returns the apt repositories of r used for arch: one per
 // URI and suite, each with r's keyring. A repository restricted to other
 // architectures gives none.
-func (r *Repo) repositories(arch string) []apt.Repository {
+func (r *Repo) RepositoriesFor(arch string) []Repository {
 	if len(r.Architectures) > 0 && !slices.Contains(r.Architectures, arch) {
 		return nil
 	}
@@ -153,9 +157,9 @@ func (r *Repo) repositories(arch string) []apt.Repository {
 	return repos
 }
 
-// line is r as a one-line source with its key in the image, and the key's
+// Line is r as a one-line source with its key in the image, and the key's
 // SHA-256: what the image's inputs record of it.
-func (r *Repo) line() string {
+func (r *Repo) Line() string {
 	opts := "signed-by=" + r.KeyPath
 	if len(r.Architectures) > 0 {
 		opts += " arch=" + strings.Join(r.Architectures, ",")
@@ -165,15 +169,22 @@ func (r *Repo) line() string {
 		strings.Join(r.Components, " "), hex.EncodeToString(sum[:]))
 }
 
-// repoFiles returns the files the image gets for repos: each key, and one
+// A File is one that apt in the image reads: a key, a sources file,
+// preferences.
+type File struct {
+	Path string // absolute, in the image
+	Data []byte
+}
+
+// ImageFiles returns the files the image gets for repos: each key, and one
 // deb822 sources file per name, its stanzas in the order given.
-func repoFiles(repos []Repo) []rootfs.ConfigFile {
-	var files []rootfs.ConfigFile
+func ImageFiles(repos []Repo) []File {
+	var files []File
 	byName := map[string]*bytes.Buffer{}
 	var names []string
 	for _, r := range repos {
-		if !slices.ContainsFunc(files, func(f rootfs.ConfigFile) bool { return f.Path == r.KeyPath }) {
-			files = append(files, rootfs.ConfigFile{Path: r.KeyPath, Data: r.Key})
+		if !slices.ContainsFunc(files, func(f File) bool { return f.Path == r.KeyPath }) {
+			files = append(files, File{Path: r.KeyPath, Data: r.Key})
 		}
 		b := byName[r.Name]
 		if b == nil {
@@ -190,18 +201,18 @@ func repoFiles(repos []Repo) []rootfs.ConfigFile {
 		fmt.Fprintf(b, "Signed-By: %s\n", r.KeyPath)
 	}
 	for _, n := range names {
-		files = append(files, rootfs.ConfigFile{Path: "/etc/apt/sources.list.d/" + n + ".sources", Data: byName[n].Bytes()})
+		files = append(files, File{Path: "/etc/apt/sources.list.d/" + n + ".sources", Data: byName[n].Bytes()})
 	}
 	return files
 }
 
-// AptPreferences is --apt-preferences FILE[:NAME]: an apt_preferences(5)
+// PreferencesFile is --apt-preferences FILE[:NAME]: an apt_preferences(5)
 // file the resolution honours, installed in the image as
 // /etc/apt/preferences.d/NAME.
-type AptPreferences struct {
+type PreferencesFile struct {
 	Name  string
 	Data  []byte
-	Prefs *apt.Preferences
+	Prefs *Preferences
 }
 
 // DefaultPreferencesName is the name --apt-preferences installs its file
@@ -211,32 +222,44 @@ const DefaultPreferencesName = "basebuild"
 // apt reads the files of preferences.d named so, and ignores others.
 var preferencesName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
-// ParseAptPreferences reads --apt-preferences FILE[:NAME].
-func ParseAptPreferences(arg string) (*AptPreferences, error) {
+// ReadPreferencesFile reads --apt-preferences FILE[:NAME].
+func ReadPreferencesFile(arg string) (*PreferencesFile, error) {
 	file, name := arg, DefaultPreferencesName
 	if i := strings.LastIndex(arg, ":"); i >= 0 {
 		file, name = arg[:i], arg[i+1:]
 	}
 	ext := path.Ext(name)
 	if !preferencesName.MatchString(name) || (ext != "" && ext != ".pref") || strings.HasPrefix(name, ".") {
-		return nil, fmt.Errorf("--apt-preferences %q: NAME %q: apt reads only names of letters, digits, _, - and ., with no extension or .pref", arg, name)
+		return nil, fmt.Errorf("%q: NAME %q: apt reads only names of letters, digits, _, - and ., with no extension or .pref", arg, name)
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("--apt-preferences: %w", err)
+		return nil, fmt.Errorf("%s: %w", file, pathless(err))
 	}
-	prefs, err := apt.ParsePreferences(bytes.NewReader(data), file)
+	prefs, err := ParsePreferences(bytes.NewReader(data), file)
 	if err != nil {
-		return nil, fmt.Errorf("--apt-preferences: %w", err)
+		return nil, err
 	}
-	return &AptPreferences{Name: name, Data: data, Prefs: prefs}, nil
+	return &PreferencesFile{Name: name, Data: data, Prefs: prefs}, nil
 }
 
-// path is where the image holds the file.
-func (p *AptPreferences) path() string { return "/etc/apt/preferences.d/" + p.Name }
+// File is the file the image holds.
+func (p *PreferencesFile) File() File { return File{p.Path(), p.Data} }
 
-// digest is the SHA-256 of the file's content.
-func (p *AptPreferences) digest() string {
+// Path is where the image holds the file.
+func (p *PreferencesFile) Path() string { return "/etc/apt/preferences.d/" + p.Name }
+
+// Digest is the SHA-256 of the file's content.
+func (p *PreferencesFile) Digest() string {
 	sum := sha256.Sum256(p.Data)
 	return hex.EncodeToString(sum[:])
+}
+
+// pathless drops a PathError's operation and path: the caller names the
+// file as the user gave it.
+func pathless(err error) error {
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

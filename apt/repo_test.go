@@ -1,9 +1,8 @@
-package pipeline
+package apt
 
 import (
 	"bytes"
 	"cmp"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +12,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
 	"github.com/basebuild/basebuild/internal/apttest"
-	"github.com/basebuild/basebuild/snapshots"
 )
 
-func TestLoadRepos(t *testing.T) {
+func TestParseRepo(t *testing.T) {
 	key, binPath := apttest.NewKey(t)
 	dir := t.TempDir()
 	bin, err := os.ReadFile(binPath)
@@ -41,7 +39,7 @@ func TestLoadRepos(t *testing.T) {
 	}
 	os.WriteFile(sources, []byte(inline), 0o644)
 
-	repos, err := LoadRepos([]string{
+	repos, err := loadRepos([]string{
 		"deb [signed-by=" + binKey + "] http://apt.acme.example/debian bookworm main",
 		"deb [signed-by=" + binKey + " arch=arm64] http://apt.acme.example/debian bookworm-updates main contrib",
 		"deb [signed-by=" + ascKey + "] http://other.example/ stable main",
@@ -72,14 +70,14 @@ func TestLoadRepos(t *testing.T) {
 			t.Errorf("repo %d: key not the binary keyring", i)
 		}
 	}
-	if got := len(repos[1].repositories("amd64")); got != 0 {
+	if got := len(repos[1].RepositoriesFor("amd64")); got != 0 {
 		t.Errorf("arch=arm64 repository used for amd64: %d", got)
 	}
-	if got := repos[1].repositories("arm64"); len(got) != 1 || got[0].Suite != "bookworm-updates" || len(got[0].Components) != 2 {
+	if got := repos[1].RepositoriesFor("arm64"); len(got) != 1 || got[0].Suite != "bookworm-updates" || len(got[0].Components) != 2 {
 		t.Errorf("arch=arm64 repository for arm64: %+v", got)
 	}
 
-	files := repoFiles(repos[:3])
+	files := ImageFiles(repos[:3])
 	var names []string
 	for _, f := range files {
 		names = append(names, f.Path)
@@ -96,7 +94,7 @@ func TestLoadRepos(t *testing.T) {
 	// debian.sources is the image's own.
 	debianKey := filepath.Join(dir, "debian.gpg")
 	os.WriteFile(debianKey, bin, 0o644)
-	if rs, err := LoadRepos([]string{"deb [signed-by=" + debianKey + "] http://a.example/ bookworm contrib"}, nil); err != nil || rs[0].Name != "debian-extra" {
+	if rs, err := loadRepos([]string{"deb [signed-by=" + debianKey + "] http://a.example/ bookworm contrib"}, nil); err != nil || rs[0].Name != "debian-extra" {
 		t.Errorf("a key named debian: %v", err)
 	}
 
@@ -107,7 +105,7 @@ func TestLoadRepos(t *testing.T) {
 	sub := filepath.Join(dir, "sub")
 	os.Mkdir(sub, 0o755)
 	os.WriteFile(filepath.Join(sub, "acme-archive.gpg"), ob.Bytes(), 0o644)
-	_, err = LoadRepos([]string{
+	_, err = loadRepos([]string{
 		"deb [signed-by=" + binKey + "] http://a.example/ bookworm main",
 		"deb [signed-by=" + filepath.Join(sub, "acme-archive.gpg") + "] http://b.example/ bookworm main",
 	}, nil)
@@ -115,51 +113,9 @@ func TestLoadRepos(t *testing.T) {
 		t.Errorf("two keys by one name: %v", err)
 	}
 	// A file that is no keyring.
-	_, err = LoadRepos([]string{"deb [signed-by=" + sources + "] http://a.example/ bookworm main"}, nil)
-	if err == nil || !strings.HasPrefix(err.Error(), `--repo "deb [signed-by=`+sources) {
+	_, err = loadRepos([]string{"deb [signed-by=" + sources + "] http://a.example/ bookworm main"}, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), `"deb [signed-by=`+sources) {
 		t.Errorf("not a keyring: %v", err)
-	}
-}
-
-func TestNoRecommends(t *testing.T) {
-	for lines, want := range map[string]bool{
-		``:                                 false,
-		`APT::Install-Recommends "false";`: true,
-		`apt::install-recommends "0";`:     true,
-		`APT::Install-Recommends no`:       true,
-		`APT::Install-Recommends "true";`:  false,
-		`APT::Install-Suggests "false";`:   false,
-		"APT::Install-Recommends \"false\";\nAPT::Install-Recommends \"1\";": false,
-	} {
-		o := &Options{}
-		if lines != "" {
-			o.AptConf = strings.Split(lines, "\n")
-		}
-		if got := o.noRecommends(); got != want {
-			t.Errorf("%q: noRecommends %v, want %v", lines, got, want)
-		}
-	}
-}
-
-// Only the build's own suites are Debian's: an extra repository's
-// packages are never recorded as Debian's, whatever its Release says.
-func TestRepositoriesDebian(t *testing.T) {
-	_, keyring := apttest.NewKey(t)
-	repos, err := LoadRepos([]string{"deb [signed-by=" + keyring + "] http://apt.acme.example/debian bookworm main"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &Options{Spec: Spec{Suite: "bookworm", Arch: "amd64", Repos: repos}, Sources: Sources{Keyring: keyring}}
-	list, err := o.repositories(snapshots.Mirror("http://mirror.example/debian"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, r := range list {
-		got = append(got, fmt.Sprintf("%s %v", r.Suite, r.Debian))
-	}
-	if want := "bookworm true, bookworm-updates true, bookworm-security true, bookworm false"; strings.Join(got, ", ") != want {
-		t.Errorf("repositories: %s, want %s", strings.Join(got, ", "), want)
 	}
 }
 
@@ -195,15 +151,36 @@ func TestLoadReposSecretKey(t *testing.T) {
 		want           string
 	}{
 		{[]string{"deb [signed-by=" + binKey + "] https://apt.acme.example/debian bookworm main"}, nil,
-			`--repo "deb [signed-by=` + binKey + `] https://apt.acme.example/debian bookworm main": signed-by ` + binKey + secret},
+			`"deb [signed-by=` + binKey + `] https://apt.acme.example/debian bookworm main": signed-by ` + binKey + secret},
 		{[]string{"deb [signed-by=" + ascKey + "] https://apt.acme.example/debian bookworm main"}, nil,
-			`--repo "deb [signed-by=` + ascKey + `] https://apt.acme.example/debian bookworm main": signed-by ` + ascKey + secret},
-		{nil, []string{sources}, "--sources " + sources + ": signed-by " + binKey + secret},
-		{nil, []string{inline}, "--sources " + inline + ": signed-by (inline key)" + secret},
+			`"deb [signed-by=` + ascKey + `] https://apt.acme.example/debian bookworm main": signed-by ` + ascKey + secret},
+		{nil, []string{sources}, sources + ": signed-by " + binKey + secret},
+		{nil, []string{inline}, inline + ": signed-by (inline key)" + secret},
 	} {
-		_, err := LoadRepos(tc.lines, tc.sources)
+		_, err := loadRepos(tc.lines, tc.sources)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("%q %q: got %v, want %s", tc.lines, tc.sources, err, tc.want)
 		}
 	}
+}
+
+// loadRepos reads repositories as the command line does: --repo lines,
+// then --sources files, then checks them together.
+func loadRepos(lines, files []string) ([]Repo, error) {
+	var repos []Repo
+	for _, line := range lines {
+		r, err := ParseRepo(line)
+		if err != nil {
+			return nil, err
+		}
+		repos = append(repos, r)
+	}
+	for _, file := range files {
+		rs, err := ReadSourcesFile(file)
+		if err != nil {
+			return nil, err
+		}
+		repos = append(repos, rs...)
+	}
+	return repos, CheckRepos(repos)
 }
