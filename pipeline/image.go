@@ -39,40 +39,71 @@ func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest
 	if digest, err = img.Digest(); err != nil {
 		return v1.Hash{}, err
 	}
+	if err := publish(ctx, o, built{image: img, arts: arts}, digest); err != nil {
+		return v1.Hash{}, err
+	}
+	return digest, nil
+}
+
+// built is what a build publishes: an image or a multi-architecture
+// index, and the audit artifacts of its images.
+type built struct {
+	image v1.Image
+	index v1.ImageIndex
+	arts  []v1.Image
+}
+
+// publish writes b to o.Outputs, each with its audit artifacts, and
+// pushes it to o.Push; digest is b's. Each destination is written whole
+// or not at all (see oci.Output.Write), and a signal stops publish
+// before the next one.
+func publish(ctx context.Context, o *Options, b built, digest v1.Hash) error {
+	tag := "debian:" + o.Tag()
 	for _, out := range o.Outputs {
 		// The layer and the outputs do not watch ctx: a signal that came
 		// meanwhile stops the build before the next destination is written.
 		if ctx.Err() != nil {
-			return v1.Hash{}, context.Cause(ctx)
+			return context.Cause(ctx)
 		}
 		start := time.Now()
-		if err := out.Write(img, "debian:"+o.Tag()); err != nil {
-			return v1.Hash{}, err
+		var err error
+		if b.index != nil {
+			err = out.WriteIndex(b.index, tag)
+		} else {
+			err = out.Write(b.image, tag)
 		}
-		if out.Type == oci.OCILayout {
-			if err := oci.AppendArtifacts(out.Path, arts...); err != nil {
-				return v1.Hash{}, err
-			}
+		if err == nil && out.Type == oci.OCILayout {
+			err = oci.AppendArtifacts(out.Path, b.arts...)
+		}
+		if err != nil {
+			return err
 		}
 		o.logf("wrote %s", out)
 		o.phase("write "+out.String(), start)
 	}
+	popts := oci.PushOptions{Insecure: o.InsecureRegistry, Log: o.logf}
 	for _, ref := range o.Push {
 		start := time.Now()
-		pushed, err := oci.Push(ctx, img, ref, oci.PushOptions{Insecure: o.InsecureRegistry, Log: o.logf})
+		var pushed v1.Hash
+		var err error
+		if b.index != nil {
+			pushed, err = oci.PushIndex(ctx, b.index, ref, popts)
+		} else {
+			pushed, err = oci.Push(ctx, b.image, ref, popts)
+		}
 		if err != nil {
-			return v1.Hash{}, err
+			return err
 		}
 		if pushed != digest {
-			return v1.Hash{}, fmt.Errorf("push %s: registry has %s, we built %s", ref, pushed, digest)
+			return fmt.Errorf("push %s: registry has %s, we built %s", ref, pushed, digest)
 		}
-		if err := oci.PushArtifacts(ctx, ref, arts, oci.PushOptions{Insecure: o.InsecureRegistry, Log: o.logf}); err != nil {
-			return v1.Hash{}, err
+		if err := oci.PushArtifacts(ctx, ref, b.arts, popts); err != nil {
+			return err
 		}
 		o.logf("pushed %s", ref)
 		o.phase("push "+ref, start)
 	}
-	return digest, nil
+	return nil
 }
 
 // buildImage builds the image of set, and its audit artifacts, in tmp

@@ -86,31 +86,8 @@ func Index(ctx context.Context, o *Options, c *apt.Client, archs []string) (dige
 	for _, a := range arts {
 		all = append(all, a...)
 	}
-	for _, out := range o.Outputs {
-		if ctx.Err() != nil {
-			return v1.Hash{}, context.Cause(ctx)
-		}
-		if err := out.WriteIndex(ii, "debian:"+o.Tag()); err != nil {
-			return v1.Hash{}, err
-		}
-		if err := oci.AppendArtifacts(out.Path, all...); err != nil {
-			return v1.Hash{}, err
-		}
-		o.logf("wrote %s", out)
-	}
-	popts := oci.PushOptions{Insecure: o.InsecureRegistry, Log: o.logf}
-	for _, ref := range o.Push {
-		pushed, err := oci.PushIndex(ctx, ii, ref, popts)
-		if err != nil {
-			return v1.Hash{}, err
-		}
-		if pushed != digest {
-			return v1.Hash{}, fmt.Errorf("push %s: registry has %s, we built %s", ref, pushed, digest)
-		}
-		if err := oci.PushArtifacts(ctx, ref, all, popts); err != nil {
-			return v1.Hash{}, err
-		}
-		o.logf("pushed %s", ref)
+	if err := publish(ctx, o, built{index: ii, arts: all}, digest); err != nil {
+		return v1.Hash{}, err
 	}
 	return digest, nil
 }

@@ -91,10 +91,7 @@ func (r *Report) Write(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, append(data, '\n')); err != nil {
-		return fmt.Errorf("--report: %w", err)
-	}
-	return nil
+	return writeFileAtomic(path, append(data, '\n'))
 }
 
 // scriptLog is where maintainer scripts and hooks write: the log with -v,

@@ -67,12 +67,12 @@ func checkArch(dir, host, arch string) error {
 	}
 	cpu, ok := qemuCPUs[arch]
 	if !ok {
-		return fmt.Errorf("--arch %s: cannot run %s programs on %s: no qemu-user emulator known for it", arch, arch, host)
+		return fmt.Errorf("architecture %s: cannot run %s programs on %s: no qemu-user emulator known for it", arch, arch, host)
 	}
 	name := "qemu-" + cpu
 	howto := "install qemu-user-static and register it, e.g. update-binfmts --enable " + name
 	fail := func(format string, a ...any) error {
-		return fmt.Errorf("--arch %s: cannot run %s programs: %s (%s)", arch, arch, fmt.Sprintf(format, a...), howto)
+		return fmt.Errorf("architecture %s: cannot run %s programs: %s (%s)", arch, arch, fmt.Sprintf(format, a...), howto)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "register")); err != nil {
 		howto = "mount -t binfmt_misc binfmt_misc " + dir + ", then " + howto

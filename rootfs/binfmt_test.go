@@ -50,9 +50,9 @@ func TestCheckArch(t *testing.T) {
 	}{
 		{"native", "/nonexistent", "amd64", "amd64", ""},
 		{"i386 on amd64", "/nonexistent", "amd64", "i386", ""},
-		{"not mounted", t.TempDir(), "amd64", "arm64", "--arch arm64: cannot run arm64 programs: binfmt_misc is not mounted"},
+		{"not mounted", t.TempDir(), "amd64", "arm64", "architecture arm64: cannot run arm64 programs: binfmt_misc is not mounted"},
 		{"i386 on arm64", mount(t, "enabled", nil), "arm64", "i386", "no binfmt_misc entry qemu-i386"},
-		{"no entry", mount(t, "enabled", nil), "amd64", "arm64", "--arch arm64: cannot run arm64 programs: no binfmt_misc entry qemu-aarch64 (install qemu-user-static"},
+		{"no entry", mount(t, "enabled", nil), "amd64", "arm64", "architecture arm64: cannot run arm64 programs: no binfmt_misc entry qemu-aarch64 (install qemu-user-static"},
 		{"armhf", mount(t, "enabled", nil), "amd64", "armhf", "no binfmt_misc entry qemu-arm "},
 		{"ppc64el", mount(t, "enabled", nil), "amd64", "ppc64el", "no binfmt_misc entry qemu-ppc64le "},
 		{"unknown arch", mount(t, "enabled", nil), "amd64", "hurd-i386", "no qemu-user emulator"},

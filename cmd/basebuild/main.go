@@ -500,8 +500,8 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 		o.Report = pipeline.NewReport(o)
 		defer func() {
 			o.Report.Finish(digest, packages, err)
-			if werr := o.Report.Write(b.report); err == nil {
-				err = werr
+			if werr := o.Report.Write(b.report); err == nil && werr != nil {
+				err = fmt.Errorf("--report: %w", werr)
 			}
 		}()
 	}
