@@ -14,25 +14,17 @@ import (
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/debian"
 )
-
-// releases are the Debian major versions of the release codenames.
-var releases = map[string]string{
-	"hamm": "2", "slink": "2", "potato": "2", "woody": "3", "sarge": "3",
-	"etch": "4", "lenny": "5", "squeeze": "6", "wheezy": "7", "jessie": "8",
-	"stretch": "9", "buster": "10", "bullseye": "11", "bookworm": "12",
-	"trixie": "13", "forky": "14", "duke": "15",
-}
 
 // Distro is the purl distro qualifier of suite: "debian-12" for bookworm,
 // as package scanners (syft, grype, trivy) write and match it. Suites
 // without a release number keep their name: "debian-sid".
 func Distro(suite string) string {
-	switch suite {
-	case "unstable", "experimental", "rc-buggy":
-		suite = "sid"
+	if debian.Unstable(suite) {
+		return "debian-sid"
 	}
-	if n, ok := releases[suite]; ok {
+	if n := debian.Version(suite); n != "" {
 		return "debian-" + n
 	}
 	return "debian-" + suite

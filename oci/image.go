@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/basebuild/basebuild/debian"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
@@ -110,25 +111,9 @@ func imageAnnotations(o ImageOptions) map[string]string {
 // the official images name them (amd64, arm32v5, arm32v7, arm64v8, i386,
 // mips64le, ppc64le, riscv64, s390x).
 func Platform(arch string) (v1.Platform, error) {
-	p := v1.Platform{OS: "linux", Architecture: arch}
-	switch arch {
-	case "amd64", "s390x", "riscv64", "loong64":
-	case "arm64":
-		p.Variant = "v8"
-	case "armhf":
-		p.Architecture, p.Variant = "arm", "v7"
-	case "armel":
-		p.Architecture, p.Variant = "arm", "v5"
-	case "i386":
-		p.Architecture = "386"
-	case "ppc64el":
-		p.Architecture = "ppc64le"
-	case "mips64el":
-		p.Architecture = "mips64le"
-	case "mipsel":
-		p.Architecture = "mipsle"
-	default:
+	a, ok := debian.LookupArch(arch)
+	if !ok || a.OCIArch == "" {
 		return v1.Platform{}, fmt.Errorf("architecture %q: no OCI platform for it", arch)
 	}
-	return p, nil
+	return v1.Platform{OS: "linux", Architecture: a.OCIArch, Variant: a.OCIVariant}, nil
 }

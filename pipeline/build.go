@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/debian"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/rootfs"
 	"github.com/basebuild/basebuild/snapshots"
@@ -175,7 +176,7 @@ func (o *Options) repositories(a snapshots.Archives) ([]apt.Repository, error) {
 	repos := []apt.Repository{{URL: a.Debian, Suite: o.Suite, Snapshot: snap, Debian: true, Keyring: keyring}}
 	for _, s := range o.UpdateSuites() {
 		url := a.Debian
-		if s == snapshots.SecuritySuite(o.Suite) {
+		if s == debian.SecuritySuite(o.Suite) {
 			url = a.Security
 		}
 		repos = append(repos, apt.Repository{URL: url, Suite: s, Snapshot: snap, Debian: true, Optional: slices.Contains(o.AllowMissing, s), Keyring: keyring})
@@ -189,11 +190,7 @@ func (o *Options) repositories(a snapshots.Archives) ([]apt.Repository, error) {
 // UpdateSuites are the suites that carry SUITE's updates, SUITE-updates
 // and its security suite, or none for suites that never have updates.
 func (s *Spec) UpdateSuites() []string {
-	switch s.Suite {
-	case "sid", "unstable", "experimental", "rc-buggy":
-		return nil
-	}
-	return []string{s.Suite + "-updates", snapshots.SecuritySuite(s.Suite)}
+	return debian.UpdateSuites(s.Suite)
 }
 
 // release is c.Release for a suite of the build; a missing update suite's
@@ -303,16 +300,7 @@ func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, e
 		ropts.Preferences = o.Preferences.Prefs
 	}
 	ropts.NoRecommends = o.noRecommends()
-	// debootstrap's choices for merged-/usr (scripts/debian-common):
-	// bookworm installs usr-is-merged; later suites have no usrmerge.
-	switch main.Codename {
-	case "etch", "lenny", "squeeze", "wheezy", "jessie", "stretch", "buster", "bullseye":
-	case "bookworm":
-		ropts.Required = []string{"usr-is-merged"}
-		ropts.ExcludeDependency = []string{"usrmerge"}
-	default:
-		ropts.ExcludeDependency = []string{"usrmerge"}
-	}
+	ropts.Required, ropts.ExcludeDependency = debian.DebootstrapExtras(main.Codename)
 	pkgs, err := apt.Resolve(universe, ropts)
 	if err != nil {
 		return nil, fmt.Errorf("suite %q: %w", o.Suite, err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/debian"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -120,11 +121,7 @@ func (s *Spec) mergedUsr() bool {
 	if s.MergedUsr != nil {
 		return *s.MergedUsr
 	}
-	switch s.Suite {
-	case "etch", "lenny", "squeeze", "wheezy", "jessie", "stretch", "buster", "bullseye":
-		return false
-	}
-	return true
+	return debian.MergedUsr(s.Suite)
 }
 
 // CheckDestination refuses a rootfs dir that exists and is not an empty directory.

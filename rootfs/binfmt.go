@@ -7,44 +7,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/basebuild/basebuild/debian"
 )
 
 // BinfmtDir is where the kernel's binfmt_misc entries are.
 const BinfmtDir = "/proc/sys/fs/binfmt_misc"
-
-// qemuCPUs maps Debian architectures to the CPU names of qemu-user and of
-// qemu-user-static's binfmt_misc entries (qemu-CPU).
-var qemuCPUs = map[string]string{
-	"amd64":    "x86_64",
-	"arm64":    "aarch64",
-	"armel":    "arm",
-	"armhf":    "arm",
-	"i386":     "i386",
-	"loong64":  "loongarch64",
-	"mips64el": "mips64el",
-	"mipsel":   "mipsel",
-	"ppc64":    "ppc64",
-	"ppc64el":  "ppc64le",
-	"riscv64":  "riscv64",
-	"s390x":    "s390x",
-}
-
-// hostArch is the Debian architecture this program was built for.
-func hostArch() string {
-	switch runtime.GOARCH {
-	case "386":
-		return "i386"
-	case "arm":
-		return "armhf"
-	case "ppc64le":
-		return "ppc64el"
-	case "mips64le":
-		return "mips64el"
-	case "mipsle":
-		return "mipsel"
-	}
-	return runtime.GOARCH
-}
 
 // native says whether host runs arch's programs without emulation.
 func native(host, arch string) bool {
@@ -58,18 +26,18 @@ func native(host, arch string) bool {
 // so that the chroot needs no copy of qemu. The error is one line that
 // says what the host lacks.
 func CheckArch(arch string) error {
-	return checkArch(BinfmtDir, hostArch(), arch)
+	return checkArch(BinfmtDir, debian.ArchOf(runtime.GOARCH), arch)
 }
 
 func checkArch(dir, host, arch string) error {
 	if native(host, arch) {
 		return nil
 	}
-	cpu, ok := qemuCPUs[arch]
-	if !ok {
+	a, ok := debian.LookupArch(arch)
+	if !ok || a.QEMU == "" {
 		return fmt.Errorf("architecture %s: cannot run %s programs on %s: no qemu-user emulator known for it", arch, arch, host)
 	}
-	name := "qemu-" + cpu
+	name := "qemu-" + a.QEMU
 	howto := "install qemu-user-static and register it, e.g. update-binfmts --enable " + name
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("architecture %s: cannot run %s programs: %s (%s)", arch, arch, fmt.Sprintf(format, a...), howto)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 	"pault.ag/go/debian/version"
 
+	"github.com/basebuild/basebuild/debian"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
@@ -419,11 +420,10 @@ func Sources(suite string, deb822 bool, keyring string, snapshot time.Time) []by
 // sourceSuites lists the suites of an image of suite, in
 // debuerreotype-debian-sources-list's order.
 func sourceSuites(suite string) []string {
-	switch suite {
-	case "sid", "unstable":
+	if debian.Unstable(suite) {
 		return []string{suite}
 	}
-	return []string{suite, snapshots.SecuritySuite(suite), suite + "-updates"}
+	return []string{suite, debian.SecuritySuite(suite), suite + "-updates"}
 }
 
 // sourceArchive returns the deb.debian.org archive serving suite and its

@@ -59,16 +59,6 @@ func Mirror(mirror string) Archives {
 	return Archives{Debian: mirror, Security: mirror + "-security"}
 }
 
-// SecuritySuite names the security suite of suite: "bookworm-security",
-// or "buster/updates" for buster and older releases.
-func SecuritySuite(suite string) string {
-	switch suite {
-	case "jessie", "stretch", "buster":
-		return suite + "/updates"
-	}
-	return suite + "-security"
-}
-
 // HostArchives reads the Debian archives configured in the host's apt
 // sources under root ("/" on a real host): deb822 files in
 // etc/apt/sources.list.d/*.sources first, then one-line etc/apt/sources.list.

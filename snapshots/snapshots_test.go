@@ -48,14 +48,6 @@ func TestSnapshot(t *testing.T) {
 	}
 }
 
-func TestSecuritySuite(t *testing.T) {
-	for suite, want := range map[string]string{"bookworm": "bookworm-security", "bullseye": "bullseye-security", "buster": "buster/updates"} {
-		if got := SecuritySuite(suite); got != want {
-			t.Errorf("SecuritySuite(%q) = %q, want %q", suite, got, want)
-		}
-	}
-}
-
 func write(t *testing.T, root, name, body string) {
 	t.Helper()
 	p := filepath.Join(root, name)

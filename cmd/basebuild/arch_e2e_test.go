@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/basebuild/basebuild/oci"
-	"github.com/basebuild/basebuild/rootfs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"github.com/basebuild/basebuild/debian"
+	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/rootfs"
 )
 
 // TestForeignArchBookworm builds bookworm for arm64 on a host of another
@@ -28,7 +30,7 @@ func TestForeignArchBookworm(t *testing.T) {
 		t.Skip("building a rootfs needs root")
 	}
 	const arch = "arm64"
-	if hostArch := debianArch(runtime.GOARCH); hostArch == arch {
+	if hostArch := debian.ArchOf(runtime.GOARCH); hostArch == arch {
 		t.Skipf("the host is %s: not a foreign architecture", arch)
 	}
 	// make test registered the entries; a host without them fails here,

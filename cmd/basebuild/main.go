@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/debian"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/rootfs"
@@ -148,7 +149,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SnapshotServer, "snapshot-server", snapshots.DefaultServer, "snapshot server serving /archive/debian/<ts>/ and /archive/debian-security/<ts>/ (http or https; no credentials in any archive URL)")
 	fs.StringVar(&o.Mirror, "mirror", "", "Debian archive root without --snapshot (default: the host's apt sources, else "+snapshots.DefaultMirror+")")
 	fs.StringVar(&o.SecurityMirror, "security-mirror", "", "Debian security archive root without --snapshot (default: the host's, else MIRROR-security)")
-	fs.StringVar(&o.Arch, "arch", debianArch(runtime.GOARCH), "Debian architecture, or a comma-separated list of them (amd64,arm64) for a multi-architecture OCI image index; a foreign one (arm64, armhf, ppc64el, s390x, …) runs its maintainer scripts through qemu-user-static, whose binfmt_misc entry must be registered with the F flag")
+	fs.StringVar(&o.Arch, "arch", debian.ArchOf(runtime.GOARCH), "Debian architecture, or a comma-separated list of them (amd64,arm64) for a multi-architecture OCI image index; a foreign one (arm64, armhf, ppc64el, s390x, …) runs its maintainer scripts through qemu-user-static, whose binfmt_misc entry must be registered with the F flag")
 	fs.StringVar(&o.Keyring, "keyring", pipeline.DefaultKeyring, "OpenPGP keyring (public keys only) that must have signed each suite's InRelease")
 	fs.StringArrayVar(&o.AllowMissing, "allow-missing-suite", nil, "build without the update suite SUITE (--suite's -updates or security suite, e.g. bookworm-updates, bookworm-security) if the archive lacks it, with a note on stderr; recorded in the image's inputs; without it a missing update suite is an error; repeatable")
 	fs.StringSliceVar(&o.Include, "include", nil, "extra packages to install, comma-separated")
@@ -591,19 +592,4 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 		fmt.Fprintf(stdout, "%s %s %s\n", p.Name, p.Version, p.Architecture)
 	}
 	return nil
-}
-
-// debianArch maps a Go architecture to Debian's name for it.
-func debianArch(goarch string) string {
-	switch goarch {
-	case "386":
-		return "i386"
-	case "arm":
-		return "armhf"
-	case "ppc64le":
-		return "ppc64el"
-	case "mips64le":
-		return "mips64el"
-	}
-	return goarch
 }
