@@ -1,114 +1,39 @@
 package apt
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/basebuild/basebuild/debian/control"
 )
 
-// A stanza is one paragraph of a deb822 configuration file (apt's
-// preferences, .sources files), its fields by lower-case name.
-type stanza struct {
-	line   int // where it starts
-	fields map[string]stanzaField
-	// repeated holds the line of a field's second appearance.
-	repeated map[string]int
+// readParagraphs reads the paragraphs of an apt configuration file in
+// deb822 form (.sources, preferences), in which "#" starts a comment
+// line. name labels errors, which give the line.
+func readParagraphs(r io.Reader, name string) ([]*control.Paragraph, error) {
+	cr := control.NewReader(r)
+	cr.Comments, cr.Name = true, name
+	return cr.ReadAll()
 }
 
-type stanzaField struct {
-	name  string // as written
-	value string // continuation lines joined with "\n"; a lone "." is an empty line
-	line  int
-	cont  bool // has continuation lines
-}
-
-// checkRepeated fails for a field given twice, unless allowed says it
-// may be.
-func (s stanza) checkRepeated(name string, allowed func(key string) bool) error {
-	for key, line := range s.repeated {
-		if allowed == nil || !allowed(key) {
-			return fmt.Errorf("%s:%d: field %s given twice", name, line, s.fields[key].name)
+// checkRepeated fails for a field of p given twice, unless allowed says
+// it may be; the first is the one read. name labels the error.
+func checkRepeated(p *control.Paragraph, name string, allowed func(key string) bool) error {
+	for i := range p.Len() {
+		first := p.Index(p.Key(i))
+		if first < i && (allowed == nil || !allowed(p.Key(i))) {
+			return fmt.Errorf("%s:%d: field %s given twice", name, p.FieldLine(i), p.Name(first))
 		}
 	}
 	return nil
 }
 
-func (s stanza) get(key string) (string, int, bool) {
-	f, ok := s.fields[key]
-	return f.value, f.line, ok
-}
-
-// repeatedKey stands for a field given again while its lines are read.
-const repeatedKey = "\x00repeated"
-
-// readStanzas reads the paragraphs of a deb822 configuration file: "#"
-// starts a comment line, blank lines separate paragraphs. name labels
-// errors, which give the line.
-func readStanzas(r io.Reader, name string) ([]stanza, error) {
-	var (
-		out    []stanza
-		cur    *stanza
-		key    string
-		lineNo int
-	)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		lineNo++
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "#"):
-			continue
-		case strings.TrimSpace(line) == "":
-			cur, key = nil, ""
-			continue
-		case line[0] == ' ' || line[0] == '\t':
-			if key == repeatedKey {
-				continue // the lines of a field given again
-			}
-			if cur == nil || key == "" {
-				return nil, fmt.Errorf("%s:%d: continuation line without a field", name, lineNo)
-			}
-			f := cur.fields[key]
-			l := strings.TrimSpace(line)
-			if l == "." {
-				l = ""
-			}
-			if f.value != "" || f.cont {
-				f.value += "\n"
-			}
-			f.value += l
-			f.cont = true
-			cur.fields[key] = f
-			continue
-		}
-		k, v, ok := strings.Cut(line, ":")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return nil, fmt.Errorf("%s:%d: %q is not a field", name, lineNo, line)
-		}
-		if cur == nil {
-			out = append(out, stanza{line: lineNo, fields: map[string]stanzaField{}})
-			cur = &out[len(out)-1]
-		}
-		key = strings.ToLower(k)
-		if _, dup := cur.fields[key]; dup {
-			// The first is kept; the caller says whether that is
-			// an error (apt's preferences may repeat Explanation).
-			if cur.repeated == nil {
-				cur.repeated = map[string]int{}
-			}
-			if _, ok := cur.repeated[key]; !ok {
-				cur.repeated[key] = lineNo
-			}
-			key = repeatedKey
-			continue
-		}
-		cur.fields[key] = stanzaField{name: k, value: strings.TrimSpace(v), line: lineNo}
+// lookup returns the value and line of p's field key, and whether p has
+// it.
+func lookup(p *control.Paragraph, key string) (string, int, bool) {
+	i := p.Index(key)
+	if i < 0 {
+		return "", 0, false
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return out, nil
+	return p.Value(i), p.FieldLine(i), true
 }

@@ -5,13 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
-	"pault.ag/go/debian/dependency"
 
 	"github.com/basebuild/basebuild/internal/apttest"
 )
@@ -303,47 +301,6 @@ func TestParsePackages(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
-}
-
-// depParser must give exactly what dependency.Parse gives.
-var depCases = []string{
-	"", " ", ",", "a", " a ", "a,b", "a, b", "a | b", "a|b|c, d", "a,, b", "a, | b", "a (= 1)",
-	"a (>= 1.0)", "a(>=1.0)", "a ( >= 1.0 )", "a (<< 2:1.0-1~bpo1)", "a (<= 1) | b (>> 2)",
-	"a:any", "a:any (>= 1)", "a:amd64", "a:native, b", "python3:any (>= 3.11~), libc6 (>= 2.34)",
-	"a (> 1)", "a (>= 1", "a (= 1) (= 2)", "a b", "a [amd64]", "a [!i386], b", "a <!nocheck>",
-	"${misc:Depends}, a", "${shlibs:Depends", "a\tb", "a,\n b", "a:", "a:bogus-arch-x",
-	":any", "a (", "a )", "(= 1)", "a:any[amd64]", "a | ", "| a",
-}
-
-func TestDepParser(t *testing.T) {
-	var dp depParser
-	for _, s := range depCases {
-		checkDep(t, &dp, s)
-	}
-}
-
-func checkDep(t *testing.T, dp *depParser, s string) {
-	t.Helper()
-	want, werr := dependency.Parse(s)
-	var got dependency.Dependency
-	gerr := dp.parse(s, &got)
-	if (gerr != nil) != (werr != nil) {
-		t.Errorf("%q: got error %v, dependency.Parse %v", s, gerr, werr)
-		return
-	}
-	if werr == nil && !reflect.DeepEqual(&got, want) {
-		t.Errorf("%q:\ngot  %#v\nwant %#v", s, got, *want)
-	}
-}
-
-func FuzzDepParser(f *testing.F) {
-	for _, s := range depCases {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		var dp depParser
-		checkDep(t, &dp, s)
-	})
 }
 
 // BenchmarkParsePackages parses $BASEBUILD_PACKAGES (an uncompressed

@@ -11,6 +11,8 @@ import (
 	"unicode"
 
 	"pault.ag/go/debian/version"
+
+	"github.com/basebuild/basebuild/debian/control"
 )
 
 // NeverPin is the priority of "Pin-Priority: never".
@@ -68,15 +70,15 @@ type namePattern struct {
 // ignore a stanza (an unknown pin type, "version" for Package: *), this is
 // an error, so that a mistyped pin does not silently pin nothing.
 func ParsePreferences(r io.Reader, name string) (*Preferences, error) {
-	stanzas, err := readStanzas(r, name)
+	paragraphs, err := readParagraphs(r, name)
 	if err != nil {
 		return nil, err
 	}
 	prefs := &Preferences{}
-	for _, st := range stanzas {
+	for _, st := range paragraphs {
 		// apt reads the first of a field given twice; only
 		// Explanation and other fields it ignores may be.
-		if err := st.checkRepeated(name, func(key string) bool {
+		if err := checkRepeated(st, name, func(key string) bool {
 			return key != "package" && key != "pin" && key != "pin-priority"
 		}); err != nil {
 			return nil, err
@@ -91,8 +93,9 @@ func ParsePreferences(r io.Reader, name string) (*Preferences, error) {
 }
 
 // newPin makes the pin of one stanza of the file name.
-func newPin(st stanza, name string) (*pin, error) {
-	get, stanza := st.get, st.line
+func newPin(st *control.Paragraph, name string) (*pin, error) {
+	get := func(key string) (string, int, bool) { return lookup(st, key) }
+	stanza := st.Line
 	fail := func(line int, format string, args ...any) error {
 		return fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...))
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/basebuild/basebuild/debian/control"
 )
 
 // Repository is one apt source.
@@ -197,11 +199,11 @@ func signedText(data []byte) []byte {
 
 // releaseDate returns the Date field of a Release body, or the zero time.
 func releaseDate(body []byte) time.Time {
-	p := newParagraphReader(bytes.NewReader(body))
-	if err := p.next(); err != nil {
+	p, err := releaseParagraph(body)
+	if err != nil {
 		return time.Time{}
 	}
-	t, _ := parseDate(p.get("Date"))
+	t, _ := parseDate(p.Get("Date"))
 	return t
 }
 
@@ -304,36 +306,35 @@ func weakHash(h crypto.Hash) bool {
 
 // parseRelease parses the (verified) text of a Release file.
 func parseRelease(body []byte) (*Release, error) {
-	p := newParagraphReader(bytes.NewReader(body))
-	if err := p.next(); err != nil {
-		if err == io.EOF {
-			err = errors.New("empty")
-		}
+	p, err := releaseParagraph(body)
+	if err == io.EOF {
+		return nil, errors.New("empty")
+	}
+	if err != nil {
 		return nil, err
 	}
 	rel := &Release{
-		Suite:                p.get("Suite"),
-		Codename:             p.get("Codename"),
-		Origin:               p.get("Origin"),
-		Label:                p.get("Label"),
-		Version:              p.get("Version"),
-		NotAutomatic:         releaseFlag(p.get("NotAutomatic")),
-		ButAutomaticUpgrades: releaseFlag(p.get("ButAutomaticUpgrades")),
-		Architectures:        strings.Fields(p.get("Architectures")),
-		Components:           strings.Fields(p.get("Components")),
-		AcquireByHash:        p.get("Acquire-By-Hash") == "yes",
+		Suite:                p.Get("Suite"),
+		Codename:             p.Get("Codename"),
+		Origin:               p.Get("Origin"),
+		Label:                p.Get("Label"),
+		Version:              p.Get("Version"),
+		NotAutomatic:         releaseFlag(p.Get("NotAutomatic")),
+		ButAutomaticUpgrades: releaseFlag(p.Get("ButAutomaticUpgrades")),
+		Architectures:        strings.Fields(p.Get("Architectures")),
+		Components:           strings.Fields(p.Get("Components")),
+		AcquireByHash:        p.Get("Acquire-By-Hash") == "yes",
 		Files:                make(map[string]FileHash),
 	}
-	var err error
-	if rel.Date, err = parseDate(p.get("Date")); err != nil {
+	if rel.Date, err = parseDate(p.Get("Date")); err != nil {
 		return nil, fmt.Errorf("Date: %w", err)
 	}
-	if v := p.get("Valid-Until"); v != "" {
+	if v := p.Get("Valid-Until"); v != "" {
 		if rel.ValidUntil, err = parseDate(v); err != nil {
 			return nil, fmt.Errorf("Valid-Until: %w", err)
 		}
 	}
-	for _, line := range strings.Split(p.get("SHA256"), "\n") {
+	for _, line := range strings.Split(p.Get("SHA256"), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 {
 			continue
@@ -351,6 +352,13 @@ func parseRelease(body []byte) (*Release, error) {
 		return nil, errors.New("no SHA256 file list")
 	}
 	return rel, nil
+}
+
+// releaseParagraph reads the paragraph of a Release file.
+func releaseParagraph(body []byte) (*control.Paragraph, error) {
+	r := control.NewReader(bytes.NewReader(body))
+	r.Comments = true
+	return r.Next()
 }
 
 // releaseFlag reads a Release's yes/no field as apt's StringToBool does.

@@ -101,43 +101,44 @@ func ParseSourceLine(line string) (Source, error) {
 // labels errors. Stanzas with "Enabled: no" are left out. The rules are
 // ParseSourceLine's.
 func ParseSources(r io.Reader, name string) ([]Source, error) {
-	stanzas, err := readStanzas(r, name)
+	paragraphs, err := readParagraphs(r, name)
 	if err != nil {
 		return nil, err
 	}
 	var out []Source
-	for _, st := range stanzas {
-		if err := st.checkRepeated(name, nil); err != nil {
+	for _, p := range paragraphs {
+		if err := checkRepeated(p, name, nil); err != nil {
 			return nil, err
 		}
-		if v, _, _ := st.get("enabled"); strings.EqualFold(v, "no") {
+		if strings.EqualFold(p.Get("enabled"), "no") {
 			continue
 		}
 		src := Source{}
 		var typ, trusted string
-		for key, f := range st.fields {
-			switch key {
+		for i := range p.Len() {
+			v := p.Value(i)
+			switch p.Key(i) {
 			case "types":
-				typ = f.value
+				typ = v
 			case "uris":
-				src.URIs = strings.Fields(f.value)
+				src.URIs = strings.Fields(v)
 			case "suites":
-				src.Suites = strings.Fields(f.value)
+				src.Suites = strings.Fields(v)
 			case "components":
-				src.Components = strings.Fields(f.value)
+				src.Components = strings.Fields(v)
 			case "architectures":
-				src.Architectures = strings.Fields(f.value)
+				src.Architectures = strings.Fields(v)
 			case "signed-by":
-				src.SignedBy = f.value
+				src.SignedBy = v
 			case "trusted":
-				trusted = f.value
+				trusted = v
 			case "enabled":
 			default:
-				return nil, fmt.Errorf("%s:%d: field %s: not supported (Types, URIs, Suites, Components, Architectures, Signed-By and Enabled are)", name, f.line, f.name)
+				return nil, fmt.Errorf("%s:%d: field %s: not supported (Types, URIs, Suites, Components, Architectures, Signed-By and Enabled are)", name, p.FieldLine(i), p.Name(i))
 			}
 		}
 		if err := src.check(typ, trusted); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, st.line, err)
+			return nil, fmt.Errorf("%s:%d: %w", name, p.Line, err)
 		}
 		out = append(out, src)
 	}
