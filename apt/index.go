@@ -15,6 +15,7 @@ import (
 	"pault.ag/go/debian/version"
 
 	"github.com/basebuild/basebuild/debian/control"
+	"github.com/basebuild/basebuild/debian/deb"
 )
 
 // Packages fetches the suite's Packages index for arch in each of the
@@ -108,7 +109,7 @@ func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name 
 
 	var pkgs []Package
 	parse := func(r io.Reader) error {
-		dr, err := Decompress(r, name)
+		dr, err := deb.Decompress(r, name)
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@
 package audit
 
 import (
-	"bufio"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/debian/control"
 )
 
 // The artifact types of what basebuild attaches to its images.
@@ -87,39 +87,17 @@ func ParseManifest(data []byte) (*Manifest, error) {
 // ParseStatus reads the installed packages from dpkg's status file, for
 // images that carry no manifest.
 func ParseStatus(r io.Reader) (*Manifest, error) {
+	entries, err := control.ReadStatus(r)
+	if err != nil {
+		return nil, err
+	}
 	m := &Manifest{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	fields := map[string]string{}
-	flush := func() {
-		defer clear(fields)
-		if fields["Package"] == "" || !strings.HasSuffix(fields["Status"], " installed") {
-			return
-		}
-		p := Package{Name: fields["Package"], Version: fields["Version"], Architecture: fields["Architecture"]}
-		// "Source: name (version)" when the source version differs.
-		src, ver, _ := strings.Cut(fields["Source"], " ")
-		p.Source = cmp.Or(src, p.Name)
-		p.SourceVersion = cmp.Or(strings.Trim(ver, "()"), p.Version)
-		m.Packages = append(m.Packages, p)
-	}
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			flush()
-		case line[0] == ' ' || line[0] == '\t':
-			// A continuation line of a multi-line field.
-		default:
-			if k, v, ok := strings.Cut(line, ":"); ok {
-				fields[k] = strings.TrimSpace(v)
-			}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Status, " installed") {
+			m.Packages = append(m.Packages, Package{Name: e.Package, Version: e.Version, Architecture: e.Architecture,
+				Source: e.Source, SourceVersion: e.SourceVersion})
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("dpkg status: %w", err)
-	}
-	flush()
 	sortPackages(m.Packages)
 	return m, nil
 }

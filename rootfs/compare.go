@@ -3,7 +3,6 @@ package rootfs
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -20,7 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/debian/deb"
 )
 
 // Entry is one file of a tree or a tar archive, in terms both can express.
@@ -200,7 +199,7 @@ func lxattrs(name string) (map[string]string, error) {
 // "SCHILY.xattr." records.
 func ReadTar(r io.Reader) (map[string]Entry, error) {
 	br := bufio.NewReader(r)
-	zr, err := apt.Decompress(br, "archive"+sniffCompression(br))
+	zr, err := deb.Decompress(br, "archive"+deb.Sniff(br))
 	if err != nil {
 		return nil, err
 	}
@@ -221,21 +220,6 @@ func ReadTar(r io.Reader) (map[string]Entry, error) {
 		}
 		entries[e.Path] = e
 	}
-}
-
-// sniffCompression returns the file extension of the compression r starts
-// with, "" for none.
-func sniffCompression(r *bufio.Reader) string {
-	magic, _ := r.Peek(6)
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		return ".gz"
-	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return ".xz"
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return ".zst"
-	}
-	return ""
 }
 
 // tarEntry converts h, hashing the content of regular files from r.

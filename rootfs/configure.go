@@ -17,7 +17,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-	"pault.ag/go/debian/dependency"
+
+	"github.com/basebuild/basebuild/debian/control"
 )
 
 // configurePolicyRCD denies every service start while maintainer scripts run.
@@ -670,7 +671,7 @@ func dependencies(p *Installed, byName map[string]*Installed, providers map[stri
 // relationNames lists the package names a relationship field of p's
 // control file mentions, alternatives included.
 func relationNames(p *Installed, field string) []string {
-	dep, err := dependency.Parse(controlValue(p.Control, field))
+	dep, err := control.ParseRelations(controlValue(p.Control, field))
 	if err != nil {
 		return nil
 	}
@@ -681,21 +682,12 @@ func relationNames(p *Installed, field string) []string {
 	return names
 }
 
-// controlValue returns a field of a control file, its continuation lines
-// joined by spaces.
+// controlValue returns a field of a control file (its first paragraph),
+// its continuation lines joined by spaces, or "" for none.
 func controlValue(ctl []byte, field string) string {
-	var value []string
-	for _, line := range strings.Split(string(ctl), "\n") {
-		if value != nil {
-			if !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, "\t") {
-				break
-			}
-			value = append(value, strings.TrimSpace(line))
-			continue
-		}
-		if name, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(name, field) {
-			value = append(value, strings.TrimSpace(v))
-		}
+	p, err := control.Parse(ctl)
+	if err != nil {
+		return ""
 	}
-	return strings.Join(value, " ")
+	return strings.ReplaceAll(p.Get(field), "\n", " ")
 }

@@ -306,7 +306,7 @@ func TestWriteDatabaseErrors(t *testing.T) {
 		{"bad member", []*Installed{{Name: "p", Control: control, Members: map[string][]byte{"../x": nil}}}, `package p: control member "../x": bad name`},
 		{"bad trigger", []*Installed{{Name: "p", Control: control, Members: map[string][]byte{"triggers": []byte("interest ../x\n")}}}, `package p: triggers: bad trigger name "../x"`},
 		{"bad directive", []*Installed{{Name: "p", Control: control, Members: map[string][]byte{"triggers": []byte("frob x\n")}}}, `package p: triggers: unknown directive "frob"`},
-		{"bad control", []*Installed{{Name: "p", Control: []byte(" continuation\n")}}, "package p: control: line 1: continuation line before any field"},
+		{"bad control", []*Installed{{Name: "p", Control: []byte(" continuation\n")}}, "package p: control: line 1: continuation line without a field"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := WriteDatabase(t.TempDir(), "amd64", c.pkgs)

@@ -1,7 +1,6 @@
 package rootfs
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"pault.ag/go/debian/version"
 
 	"github.com/basebuild/basebuild/debian"
+	"github.com/basebuild/basebuild/debian/control"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
@@ -226,42 +226,15 @@ func readDpkgStatus(root *os.Root) ([]statusPackage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dpkg status: %w", err)
 	}
-	var pkgs []statusPackage
-	var p statusPackage
-	flush := func() {
-		if p.name != "" {
-			pkgs = append(pkgs, p)
-		}
-		p = statusPackage{}
+	entries, err := control.ReadStatus(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" {
-			flush()
-			continue
-		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t") {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch strings.ToLower(k) {
-		case "package":
-			p.name = v
-		case "version":
-			p.version = v
-		case "architecture":
-			p.arch = v
-		case "multi-arch":
-			p.multiArch = v
-		case "status":
-			p.status = v
-		}
+	pkgs := make([]statusPackage, len(entries))
+	for i, e := range entries {
+		pkgs[i] = statusPackage{name: e.Package, version: e.Version, arch: e.Architecture, multiArch: e.MultiArch, status: e.Status}
 	}
-	flush()
-	return pkgs, sc.Err()
+	return pkgs, nil
 }
 
 // findInstalled returns the installed package name.

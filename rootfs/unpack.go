@@ -18,10 +18,11 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"pault.ag/go/debian/dependency"
 	"pault.ag/go/debian/version"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/debian/control"
+	"github.com/basebuild/basebuild/debian/deb"
 )
 
 // Unpack unpacks debs into dir as debootstrap installs them, jobs packages
@@ -139,15 +140,16 @@ func requiredSet(debs []DebFile, pkgs []*Installed) []bool {
 // firstAlternatives lists the packages a control file's Depends and
 // Pre-Depends name first in each relation, as debootstrap's GETDEPS
 // reads them: without version or architecture qualifiers.
-func firstAlternatives(control []byte) []string {
+func firstAlternatives(ctl []byte) []string {
 	var names []string
 	for _, field := range []string{"Depends", "Pre-Depends"} {
-		for rel := range strings.SplitSeq(controlValue(control, field), ",") {
-			name, _, _ := strings.Cut(rel, "|")
-			name, _, _ = strings.Cut(name, "(")
-			name, _, _ = strings.Cut(name, ":")
-			if name = strings.TrimSpace(name); name != "" {
-				names = append(names, name)
+		dep, err := control.ParseRelations(controlValue(ctl, field))
+		if err != nil {
+			continue
+		}
+		for _, rel := range dep.Relations {
+			if len(rel.Possibilities) > 0 {
+				names = append(names, rel.Possibilities[0].Name)
 			}
 		}
 	}
@@ -303,7 +305,7 @@ func (t *tree) unpackDeb(ctx context.Context, i int, d DebFile, buf []byte) (*In
 		defer cached.Close()
 		stream = cached
 	} else {
-		zr, err := memberTar(data)
+		zr, err := data.Open()
 		if err != nil {
 			return nil, fmt.Errorf("package %s: %w", name, err)
 		}
@@ -316,7 +318,7 @@ func (t *tree) unpackDeb(ctx context.Context, i int, d DebFile, buf []byte) (*In
 	// As dpkg, create symlinks after everything else, so that none can
 	// redirect a later member of the same package.
 	var symlinks []*tar.Header
-	err = walkTar(stream, data.name, func(hdr *tar.Header, r io.Reader) error {
+	err = deb.WalkTar(stream, data.Name, func(hdr *tar.Header, r io.Reader) error {
 		if err := context.Cause(ctx); err != nil {
 			return err
 		}
@@ -552,7 +554,7 @@ func (u *debUnpack) writeFile(e *newEntry, r io.Reader) error {
 	}
 	defer f.Close()
 	if _, err := io.CopyBuffer(f, r, u.buf); err != nil {
-		return truncated(err)
+		return err
 	}
 	// chown clears setuid and setgid: chmod comes after it. Extended
 	// attributes in the member's PAX records are ignored, as dpkg ignores
@@ -693,7 +695,7 @@ func replaces(p, q *Installed) bool {
 	if field == "" {
 		return false
 	}
-	dep, err := dependency.Parse(field)
+	dep, err := control.ParseRelations(field)
 	if err != nil {
 		return false
 	}

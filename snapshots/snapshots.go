@@ -3,7 +3,6 @@
 package snapshots
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/debian/control"
 )
 
 // DefaultServer is snapshot.debian.org, the default --snapshot-server.
@@ -114,39 +114,28 @@ type entry struct {
 	file   string
 }
 
-// readDeb822 returns the deb entries of a deb822 .sources file.
+// readDeb822 returns the deb entries of a deb822 .sources file, those
+// before any line it cannot read.
 func readDeb822(path string) []entry {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
+	r := control.NewReader(f)
+	r.Comments = true
 	var entries []entry
-	fields := map[string]string{}
-	flush := func() {
-		if strings.Contains(" "+fields["types"]+" ", " deb ") && fields["enabled"] != "no" {
-			for _, uri := range strings.Fields(fields["uris"]) {
-				entries = append(entries, entry{uri, strings.Fields(fields["suites"]), path})
-			}
+	for {
+		p, err := r.Next()
+		if err != nil {
+			return entries
 		}
-		fields = map[string]string{}
-	}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.TrimSpace(line) == "":
-			flush()
-		case strings.HasPrefix(line, "#"), strings.HasPrefix(line, " "), strings.HasPrefix(line, "\t"):
-			// comments and continuation lines carry nothing we read
-		default:
-			if k, v, ok := strings.Cut(line, ":"); ok {
-				fields[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+		if slices.Contains(strings.Fields(p.Get("types")), "deb") && p.Get("enabled") != "no" {
+			for _, uri := range strings.Fields(p.Get("uris")) {
+				entries = append(entries, entry{uri, strings.Fields(p.Get("suites")), path})
 			}
 		}
 	}
-	flush()
-	return entries
 }
 
 // readOneLine returns the deb entries of a one-line sources.list.

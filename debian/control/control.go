@@ -37,6 +37,12 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{r: bufio.NewReaderSize(r, 64<<10)}
 }
 
+// newReaderSize returns a Reader of r with a buffer of size bytes, for
+// data known to be small.
+func newReaderSize(r io.Reader, size int) *Reader {
+	return &Reader{r: bufio.NewReaderSize(r, size)}
+}
+
 // A Paragraph is one paragraph of a deb822 file. A paragraph that Next
 // returned is valid until the next call to Next; Clone keeps one longer.
 type Paragraph struct {
@@ -180,7 +186,7 @@ func (r *Reader) readLine() ([]byte, error) {
 // Parse reads the first paragraph of data, a control file, in which
 // "#" starts a comment line. data holding no field is an error.
 func Parse(data []byte) (*Paragraph, error) {
-	r := NewReader(bytes.NewReader(data))
+	r := newReaderSize(bytes.NewReader(data), min(len(data)+1, 64<<10))
 	r.Comments = true
 	p, err := r.Next()
 	if err == io.EOF {
