@@ -1,7 +1,9 @@
 package control
 
 import (
+	"bytes"
 	"io"
+	"os"
 	"strings"
 	"testing"
 )
@@ -151,4 +153,43 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkReader reads $BASEBUILD_PACKAGES (an uncompressed Packages
+// file, such as bookworm's main/binary-amd64) if set, or a synthetic
+// index, and the fields a Packages parse reads.
+func BenchmarkReader(b *testing.B) {
+	var data []byte
+	if path := os.Getenv("BASEBUILD_PACKAGES"); path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		data = []byte(strings.Repeat("Package: p\nVersion: 1\nDepends: a, b (>= 1)\nDescription: x\n long\n .\n more\nSHA256: 00\n\n", 10000))
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		r := NewReader(bytes.NewReader(data))
+		n := 0
+		for {
+			p, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range p.Len() {
+				switch p.Key(i) {
+				case "package", "version", "depends", "sha256":
+					_ = p.Value(i)
+				}
+			}
+			n++
+		}
+		if n == 0 {
+			b.Fatal("no paragraphs")
+		}
+	}
 }
