@@ -29,8 +29,9 @@ func Version(codename string) string {
 	return ""
 }
 
-// Unstable reports whether suite is the development distribution, sid, by
-// one of its names (unstable, experimental and rc-buggy are sid's).
+// Unstable reports whether suite is Debian's development suite, sid
+// (unstable), or experimental (rc-buggy), which sits on top of it: suites
+// with no version number and no -updates or -security suite.
 func Unstable(suite string) bool {
 	switch suite {
 	case "sid", "unstable", "experimental", "rc-buggy":
@@ -50,7 +51,7 @@ func SecuritySuite(suite string) string {
 }
 
 // UpdateSuites are the suites that carry suite's updates, suite-updates
-// and its security suite, or none for sid, which never has updates.
+// and its security suite, or none for an Unstable suite.
 func UpdateSuites(suite string) []string {
 	if Unstable(suite) {
 		return nil
