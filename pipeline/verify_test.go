@@ -11,6 +11,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/apttest"
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/rootfs"
 )
@@ -31,9 +32,7 @@ const (
 // TestFixedTreeDigest makes the image of a fixed tree, as Image does after
 // building the rootfs, and checks its digest.
 func TestFixedTreeDigest(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("owning files by other users needs root")
-	}
+	testenv.RequireRoot(t)
 	defer unix.Umask(unix.Umask(0o022)) // the tree is fixed, whatever the caller's umask
 	dir := t.TempDir()
 	must := func(err error) {
@@ -77,9 +76,7 @@ func TestFixedTreeDigest(t *testing.T) {
 // database as a build does before configuring (which needs a real dpkg in
 // the tree), and checks the layer's digest.
 func TestFixedDebsLayerDigest(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("unpacking needs root")
-	}
+	testenv.RequireRoot(t)
 	// As basebuild's main does: the dpkg database's directories are made
 	// with the umask's modes.
 	defer unix.Umask(unix.Umask(0o022))

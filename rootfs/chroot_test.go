@@ -11,15 +11,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // busyboxRoot makes a root filesystem whose only program is a static
 // busybox, with no /dev or /sys for EnterChroot to create.
 func busyboxRoot(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("chroot and mounts need root")
-	}
+	testenv.RequireRoot(t)
 	const busybox = "/bin/busybox"
 	if _, err := os.Stat(busybox); err != nil {
 		t.Fatalf("%v: install busybox-static (scripts/install-deps.sh)", err)

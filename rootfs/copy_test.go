@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // copySource makes a small tree: a file, an executable, a subdirectory
@@ -62,9 +64,7 @@ func TestParseCopyRefuses(t *testing.T) {
 }
 
 func TestCopyIntoAndAptConf(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown")
-	}
+	testenv.RequireRoot(t)
 	src := copySource(t)
 	c, err := ParseCopy(src + ":/opt/site")
 	if err != nil {

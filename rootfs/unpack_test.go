@@ -24,14 +24,13 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/apttest"
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // needRoot skips tests that chown and set security xattrs.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testenv.RequireRoot(t)
 }
 
 // writeDeb builds d into a file of the test's temporary directory.

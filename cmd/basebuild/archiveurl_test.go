@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // TestArchiveURLCredentials runs the binary with credentials in each
@@ -43,7 +45,7 @@ func TestArchiveURLCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bin := buildBinary(t)
+	bin := testenv.Binary(t)
 	for _, tc := range []struct {
 		args []string
 		want string

@@ -11,6 +11,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/audit"
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/oci"
 )
 
@@ -18,14 +19,9 @@ import (
 // --sbom, and reads the attached package manifest back from the layout
 // and the registry, and diffs the image with an edited package list.
 func TestAuditBookworm(t *testing.T) {
-	server := snapshotServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("building a rootfs needs root")
-	}
-	registry := os.Getenv("BASEBUILD_REGISTRY")
-	if registry == "" {
-		t.Skip("BASEBUILD_REGISTRY unset: run through make test")
-	}
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
+	registry := testenv.Registry(t)
 	work := t.TempDir()
 	layout, sbomFile := filepath.Join(work, "layout"), filepath.Join(work, "sbom.json")
 	ref := registry + "/audit/debian:bookworm"

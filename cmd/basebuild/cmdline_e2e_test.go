@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/basebuild/basebuild/internal/sentinel"
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // TestBadCommandLineBeforeFetch runs the binary as users do with command
@@ -18,7 +19,7 @@ import (
 // connection to the archive (a listener counting them stands in for the
 // mirror), and nothing is written.
 func TestBadCommandLineBeforeFetch(t *testing.T) {
-	bin := buildBinary(t)
+	bin := testenv.Binary(t)
 	mirror := sentinel.Listen(t)
 	for _, tc := range []struct {
 		args []string

@@ -10,6 +10,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/apttest"
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/rootfs"
 )
@@ -19,10 +20,8 @@ import (
 // path, /proc/1/root, a mount) and checks that nothing on the host changed
 // and the writes landed inside the rootfs.
 func TestContainmentEvilDeb(t *testing.T) {
-	snapshotServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("configuring a rootfs needs root")
-	}
+	testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
 	work := t.TempDir()
 	before := hostState(t, work)
 	sentinel := filepath.Join(filepath.Dir(work), "sentinel")

@@ -11,16 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
 // TestCustomizeBookworm builds bookworm's rootfs with --apt-conf, --copy
 // and --customize, and beside it one whose hook fails.
 func TestCustomizeBookworm(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	snapshotServer(t)
+	testenv.RequireRoot(t)
+	testenv.SnapshotServer(t)
 	start := time.Now()
 	src := filepath.Join(t.TempDir(), "site")
 	must := func(err error) {

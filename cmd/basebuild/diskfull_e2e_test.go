@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // mountTmpfs mounts a tmpfs of size (as mount's size= option), mode 0755
@@ -73,11 +74,9 @@ func checkSets(t *testing.T, cache string) {
 // partial output, temporary file or mount; then, with enough space, the
 // same filesystems take a build.
 func TestDiskFull(t *testing.T) {
-	server := snapshotServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	bin := buildBinary(t)
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
+	bin := testenv.Binary(t)
 	// One tmpfs each for the cache, the outputs and TMPDIR, shrunk in
 	// turn; each case starts from what the previous ones left.
 	cacheFS, outFS, tmpFS := mountTmpfs(t, "5m"), mountTmpfs(t, "20m"), mountTmpfs(t, "20m")

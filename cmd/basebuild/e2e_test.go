@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/rootfs"
 )
-
-// referenceDir is where scripts/reference-rootfs.sh keeps debuerreotype's
-// builds between runs; they take a minute each.
-const referenceDir = "/var/cache/basebuild-test/reference"
 
 // mirrorSnapshot is the --snapshot of the tests that build through the
 // snapshot server, which serves the mirror's current state for any time.
@@ -27,44 +23,15 @@ var (
 	mirrorDate     = mirrorSnapshot[:8]
 )
 
-// snapshotServer returns the local snapshot-shaped server that make test
-// starts in front of the host's mirror.
-func snapshotServer(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("BASEBUILD_SNAPSHOT_SERVER")
-	if url == "" {
-		t.Skip("BASEBUILD_SNAPSHOT_SERVER unset: run through make test")
-	}
-	return url
-}
-
-// reference builds (or reuses) debuerreotype's rootfs of suite from the
-// host's mirror and returns its directory.
-func reference(t *testing.T, suite string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("debuerreotype needs root")
-	}
-	dir := filepath.Join(referenceDir, suite)
-	cmd := exec.Command("../../scripts/reference-rootfs.sh", suite, dir)
-	cmd.Stderr = os.Stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("reference-rootfs.sh %s: %v", suite, err)
-	}
-	t.Logf("reference %s ready in %s", suite, time.Since(start).Round(time.Second))
-	return dir
-}
-
 // TestDryRunMatchesDebuerreotype checks the acceptance criterion of the
 // resolver: basebuild's package set is exactly the one of a debuerreotype
 // image built from the same mirror (init, minimizing-config, sources with
 // -updates and -security, apt-get dist-upgrade).
 func TestDryRunMatchesDebuerreotype(t *testing.T) {
-	server := snapshotServer(t)
+	server := testenv.SnapshotServer(t)
 	for _, suite := range []string{"bookworm", "trixie", "bullseye", "sid"} {
 		t.Run(suite, func(t *testing.T) {
-			dir := reference(t, suite)
+			dir := testenv.Reference(t, suite)
 			want, err := os.ReadFile(filepath.Join(dir, "dpkg-query.txt"))
 			if err != nil {
 				t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/basebuild/basebuild/internal/faultproxy"
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/pipeline"
 )
 
@@ -36,16 +37,6 @@ func faultProxy(t *testing.T, upstream string, s faultproxy.Schedule) *faultprox
 	}
 	t.Cleanup(p.Close)
 	return p
-}
-
-// buildBinary builds basebuild, for tests that run it as a child process.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "basebuild")
-	if msg, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, msg)
-	}
-	return bin
 }
 
 // checkCache fails t unless every entry under cache/sha256 hashes to its
@@ -144,7 +135,7 @@ func oneLineError(t *testing.T, what string, err error, want string) {
 // truncates and slows down requests: retries get the same package list as
 // a direct run, and the cache holds only good entries.
 func TestFaultsDryRun(t *testing.T) {
-	server := snapshotServer(t)
+	server := testenv.SnapshotServer(t)
 	args := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot, "--dry-run"}
 	want, stderr, err := runCLI(t, append(args, "--snapshot-server", server, "--cache-dir", t.TempDir())...)
 	if err != nil {
@@ -182,10 +173,8 @@ func TestFaultsDryRun(t *testing.T) {
 // the build fails in one line naming the mismatch, the cache holds no bad
 // entry, and neither the destination nor any temporary file is left.
 func TestFaultsCorruptDebs(t *testing.T) {
-	server := snapshotServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("building a rootfs needs root")
-	}
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
 	p := faultProxy(t, server, func(r *http.Request, _, _ int) faultproxy.Fault {
 		if strings.HasSuffix(r.URL.Path, ".deb") {
 			return faultproxy.Corrupt
@@ -210,11 +199,9 @@ func TestFaultsCorruptDebs(t *testing.T) {
 // the cache holds only good entries, and the host is unchanged outside
 // the builds' directories.
 func TestFaultsConcurrentBuilds(t *testing.T) {
-	server := snapshotServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("building a rootfs needs root")
-	}
-	bin := buildBinary(t)
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
+	bin := testenv.Binary(t)
 	p := faultProxy(t, server, transientFaults)
 	work := t.TempDir()
 	cache := filepath.Join(work, "cache")
@@ -328,14 +315,9 @@ func hostUnchanged(t *testing.T, before, after map[string]string) {
 // transient faults the push succeeds; when every uploaded blob arrives
 // corrupted it fails in one line and the tag stays where it was.
 func TestFaultsPush(t *testing.T) {
-	server := snapshotServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("building a rootfs needs root")
-	}
-	registry := os.Getenv("BASEBUILD_REGISTRY")
-	if registry == "" {
-		t.Skip("BASEBUILD_REGISTRY unset: run through make test")
-	}
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
+	registry := testenv.Registry(t)
 	t.Setenv("TMPDIR", t.TempDir())
 	common := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 		"--snapshot-server", server, "--cache-dir", sharedCache}

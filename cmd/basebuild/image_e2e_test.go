@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -20,14 +21,9 @@ import (
 // with credentials from a docker config, then reads each result back with
 // other tools: skopeo, umoci and go-containerregistry's puller.
 func TestImageBookworm(t *testing.T) {
-	server := snapshotServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("building a rootfs needs root")
-	}
-	registry, config := os.Getenv("BASEBUILD_REGISTRY_AUTH"), os.Getenv("BASEBUILD_REGISTRY_AUTH_CONFIG")
-	if registry == "" || config == "" {
-		t.Skip("BASEBUILD_REGISTRY_AUTH unset: run through make test")
-	}
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
+	registry, config := testenv.RegistryAuth(t)
 	t.Setenv("DOCKER_CONFIG", config)
 	work := t.TempDir()
 	rootDir, layout, archive := filepath.Join(work, "rootfs"), filepath.Join(work, "layout"), filepath.Join(work, "image.tar")

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/rootfs"
 )
@@ -55,14 +56,9 @@ func TestMultiArchUsage(t *testing.T) {
 // linux/arm64/v8, the printed digest the index's, and each image the one
 // a single-architecture build gives.
 func TestMultiArchIndex(t *testing.T) {
-	snapshotServer(t)
-	registry := os.Getenv("BASEBUILD_REGISTRY")
-	if registry == "" {
-		t.Skip("BASEBUILD_REGISTRY unset: run through make test")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("building a rootfs needs root")
-	}
+	testenv.SnapshotServer(t)
+	registry := testenv.Registry(t)
+	testenv.RequireRoot(t)
 	archs := []string{"amd64", "arm64"}
 	for _, a := range archs {
 		if err := rootfs.CheckArch(a); err != nil {

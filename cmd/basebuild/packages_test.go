@@ -19,6 +19,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/audit"
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/oci"
 )
 
@@ -172,10 +173,7 @@ Version: 2.10-3
 // TestPackagesRegistry attaches the artifacts to an image in the loopback
 // registry, which has no referrers API, and reads them back.
 func TestPackagesRegistry(t *testing.T) {
-	registry := os.Getenv("BASEBUILD_REGISTRY")
-	if registry == "" {
-		t.Skip("BASEBUILD_REGISTRY unset: run through make test")
-	}
+	registry := testenv.Registry(t)
 	ref := registry + "/audit/random:" + strings.ToLower(t.Name())
 	img, arts := auditedImage(t, "bash 5.2.15-2 bash", "libc6 2.36-9 glibc")
 	ctx := t.Context()

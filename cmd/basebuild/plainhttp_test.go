@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // TestRegistryCredentialsNotInPlainHTTP reads an image, with the real
@@ -52,7 +54,7 @@ func TestRegistryCredentialsNotInPlainHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bin := buildBinary(t)
+	bin := testenv.Binary(t)
 	for _, reg := range registries {
 		for _, insecure := range []bool{false, true} {
 			args := []string{"packages", reg + "/debian:bookworm"}

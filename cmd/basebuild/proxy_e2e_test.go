@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
 
@@ -76,16 +77,11 @@ func (p *forwardProxy) count(method, host, part string) int {
 // pushes two tags made of placeholders. Nothing of the proxy may end up
 // in the image.
 func TestProxyAndTags(t *testing.T) {
-	server := snapshotServer(t)
-	registry := os.Getenv("BASEBUILD_REGISTRY")
-	if registry == "" {
-		t.Skip("BASEBUILD_REGISTRY unset: run through make test")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	server := testenv.SnapshotServer(t)
+	registry := testenv.Registry(t)
+	testenv.RequireRoot(t)
 	proxy := newForwardProxy(t)
-	bin := buildBinary(t)
+	bin := testenv.Binary(t)
 	_, serverPort, _ := strings.Cut(strings.TrimPrefix(server, "http://"), ":")
 	_, registryPort, _ := strings.Cut(registry, ":")
 	archiveHost := "archive" + fakeDomain + ":" + serverPort

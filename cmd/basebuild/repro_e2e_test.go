@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/rootfs"
 )
@@ -18,17 +19,10 @@ import (
 // output directory, --jobs, hostname (the second runs in its own UTS
 // namespace) and the wall-clock time. The digests and layers must match.
 func TestReproducible(t *testing.T) {
-	server := snapshotServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("building a rootfs needs root")
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("no unshare (util-linux)")
-	}
-	bin := filepath.Join(t.TempDir(), "basebuild")
-	if msg, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, msg)
-	}
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
+	testenv.LookPath(t, "unshare")
+	bin := testenv.Binary(t)
 	hostname, _ := os.Hostname()
 	type variant struct {
 		name, cache, umask, hostname string

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -31,9 +31,11 @@ func TestRootfsBullseye(t *testing.T) { testRootfs(t, "bullseye") }
 // sid's InRelease on the host's mirror is past its Valid-Until (the mirror
 // is not refreshed as often as sid's signatures expire), so sid is read
 // through the snapshot server at the reference's epoch, when it was valid.
+// The server is checked before the reference, a 309 MB build, is made.
 func TestRootfsSid(t *testing.T) {
-	epoch := readEpoch(t, reference(t, "sid"))
-	testRootfs(t, "sid", "--snapshot", epoch.UTC().Format("20060102T150405Z"), "--snapshot-server", snapshotServer(t))
+	server := testenv.SnapshotServer(t)
+	epoch := readEpoch(t, testenv.Reference(t, "sid"))
+	testRootfs(t, "sid", "--snapshot", epoch.UTC().Format("20060102T150405Z"), "--snapshot-server", server)
 }
 
 // TestRootfsBookwormSlim compares --variant slim with debuerreotype's
@@ -45,10 +47,12 @@ func TestRootfsBookwormSlim(t *testing.T) { testRootfs(t, "bookworm", "--variant
 // set installed, a working shell and apt, and the same files as
 // debuerreotype's image built from the same mirror and epoch.
 func testRootfs(t *testing.T, suite string, flags ...string) {
-	snapshotServer(t)
-	ref := reference(t, suite)
+	testenv.SnapshotServer(t)
+	var ref string
 	if slices.Contains(flags, "slim") {
-		ref = referenceSlim(t, suite)
+		ref = testenv.ReferenceSlim(t, suite)
+	} else {
+		ref = testenv.Reference(t, suite)
 	}
 	dir := filepath.Join(t.TempDir(), "rootfs")
 	common := append([]string{"--suite", suite, "--arch", "amd64", "--cache-dir", sharedCache}, flags...)
@@ -140,19 +144,6 @@ func testRootfs(t *testing.T, suite string, flags ...string) {
 	if s := run("hello"); !strings.Contains(s, "Hello, world!") {
 		t.Errorf("hello printed %q", s)
 	}
-}
-
-// referenceSlim builds (or reuses) debuerreotype's slim rootfs of suite,
-// made from the default one reference has built, and returns its directory.
-func referenceSlim(t *testing.T, suite string) string {
-	t.Helper()
-	dir := filepath.Join(referenceDir, suite+"-slim")
-	cmd := exec.Command("../../scripts/reference-slim.sh", suite, dir)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("reference-slim.sh %s: %v", suite, err)
-	}
-	return dir
 }
 
 // history is what debuerreotype did after debootstrap and basebuild does

@@ -18,6 +18,7 @@ import (
 
 	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/internal/sentinel"
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // TestSandboxHostileRepo builds bookworm through the binary with a signed
@@ -29,11 +30,9 @@ import (
 // files are unchanged, no connection arrives, no process outlives the
 // build, and the secrets are in no output.
 func TestSandboxHostileRepo(t *testing.T) {
-	server := snapshotServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	bin := buildBinary(t)
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
+	bin := testenv.Binary(t)
 	ts := time.Now().UTC().Format("20060102T150405Z")
 	work := t.TempDir()
 	before := hostState(t, work)
@@ -209,11 +208,9 @@ func imageFiles(t *testing.T, dir string) map[string]string {
 // symlink to a host file fails the build in one line, and the host file
 // is untouched (basebuild writes the epoch there before configuring).
 func TestSandboxEpochSymlink(t *testing.T) {
-	server := snapshotServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	bin := buildBinary(t)
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
+	bin := testenv.Binary(t)
 	ts := time.Now().UTC().Format("20060102T150405Z")
 	work := t.TempDir()
 	target := filepath.Join(t.TempDir(), "host-file")

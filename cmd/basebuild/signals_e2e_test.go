@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/basebuild/basebuild/internal/faultproxy"
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/pipeline"
 )
 
@@ -22,12 +23,9 @@ import (
 // no mount and no temporary directory, leave the destination untouched,
 // and a rerun must succeed.
 func TestSignals(t *testing.T) {
-	server := snapshotServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("building a rootfs needs root")
-	}
-	registry := os.Getenv("BASEBUILD_REGISTRY")
-	bin := buildBinary(t)
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
+	bin := testenv.Binary(t)
 	phases := []struct {
 		name string
 		when string // the stderr line that starts the phase
@@ -62,9 +60,7 @@ func TestSignals(t *testing.T) {
 			}
 			var ref string
 			if ph.push {
-				if registry == "" {
-					t.Skip("BASEBUILD_REGISTRY unset: run through make test")
-				}
+				registry := testenv.Registry(t)
 				// Slow answers keep the push going until the signal lands.
 				p := faultProxy(t, registry, func(*http.Request, int, int) faultproxy.Fault { return faultproxy.Slow })
 				ref = fmt.Sprintf("%s/signals-%d/debian:bookworm", p.Host, time.Now().UnixNano())

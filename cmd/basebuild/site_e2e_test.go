@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/basebuild/basebuild/internal/apttest"
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // TestSiteBookworm builds bookworm with an organisation's signed
@@ -22,11 +23,9 @@ import (
 // and checks the resolution against real apt and the image's apt against
 // both repositories.
 func TestSiteBookworm(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	server := snapshotServer(t)
-	ref := reference(t, "bookworm")
+	testenv.RequireRoot(t)
+	server := testenv.SnapshotServer(t)
+	ref := testenv.Reference(t, "bookworm")
 	ts := time.Now().UTC().Format("20060102T150405Z")
 	dir := t.TempDir()
 
@@ -227,14 +226,9 @@ func applySimulation(t *testing.T, dpkgQuery string, sim []byte) string {
 // tags, pushed with --if-changed; the second run finds both tags up to
 // date and builds nothing.
 func TestSiteConfigNightly(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	server := snapshotServer(t)
-	registry := os.Getenv("BASEBUILD_REGISTRY")
-	if registry == "" {
-		t.Skip("BASEBUILD_REGISTRY unset: run through make test")
-	}
+	testenv.RequireRoot(t)
+	server := testenv.SnapshotServer(t)
+	registry := testenv.Registry(t)
 	dir := t.TempDir()
 	acme := apttest.NewAt(t, "127.0.0.2:0", apttest.Suite{Archive: "acme", Name: "bookworm", Origin: "Acme",
 		Debs: []apttest.Deb{{Name: "acme-motd", Version: "1.0", Arch: "all",

@@ -2,12 +2,13 @@ package main
 
 import (
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // lastLine is the last line of out, where basebuild prints the digest.
@@ -37,14 +38,9 @@ func exitCode(err error) int {
 // with the files and packages that differ) and fails on a registry it
 // cannot read (exit 2).
 func TestIfChangedAndVerify(t *testing.T) {
-	server := snapshotServer(t)
-	if os.Geteuid() != 0 {
-		t.Skip("building a rootfs needs root")
-	}
-	registry := os.Getenv("BASEBUILD_REGISTRY")
-	if registry == "" {
-		t.Skip("BASEBUILD_REGISTRY unset: run through make test")
-	}
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
+	registry := testenv.Registry(t)
 	work := t.TempDir()
 	layout := filepath.Join(work, "layout")
 	common := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot, "--snapshot-server", server,
@@ -124,10 +120,7 @@ func TestIfChangedAndVerify(t *testing.T) {
 	}
 
 	// A registry that cannot be reached: exit 2, one line, before any build.
-	bin := filepath.Join(t.TempDir(), "basebuild")
-	if msg, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, msg)
-	}
+	bin := testenv.Binary(t)
 	cmd := exec.Command(bin, append(append([]string{"verify"}, common...), "127.0.0.1:1/debian:bookworm")...)
 	msg, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
