@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -142,7 +143,7 @@ func TestWriteIndexRefusesOtherTypes(t *testing.T) {
 }
 
 func TestPushIndex(t *testing.T) {
-	registry := testRegistry(t, "BASEBUILD_REGISTRY")
+	registry := testenv.Registry(t)
 	ctx := testContext(t)
 	a, _ := testImage(t)
 	b, _ := testImage(t)

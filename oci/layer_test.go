@@ -2,7 +2,6 @@ package oci
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -196,11 +196,9 @@ const debuerreotypeScripts = "/usr/share/debuerreotype/scripts"
 func TestWriteTarMatchesDebuerreotype(t *testing.T) {
 	excludeFrom := filepath.Join(debuerreotypeScripts, ".tar-exclude")
 	if _, err := os.Stat(excludeFrom); err != nil {
-		t.Skipf("no debuerreotype: %v", err)
+		testenv.Missing(t, "no debuerreotype: %v", err)
 	}
-	if _, err := exec.LookPath("tar"); err != nil {
-		t.Skip("no tar")
-	}
+	testenv.LookPath(t, "tar")
 	dir := t.TempDir()
 	makeTree(t, dir, treeOptions{excluded: true})
 	want := filepath.Join(t.TempDir(), "rootfs.tar")
@@ -226,7 +224,7 @@ func TestWriteTarMatchesDebuerreotype(t *testing.T) {
 func TestTarExcludes(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(debuerreotypeScripts, ".tar-exclude"))
 	if err != nil {
-		t.Skipf("no debuerreotype: %v", err)
+		testenv.Missing(t, "no debuerreotype: %v", err)
 	}
 	var want []string
 	for line := range strings.Lines(string(data)) {
@@ -576,9 +574,6 @@ func sha256Hex(b []byte) string {
 // it in other processes with different umasks, time zones, GOMAXPROCS and
 // temporary directories: the digests must not change.
 func TestDeterminism(t *testing.T) {
-	if os.Getenv("BASEBUILD_OCI_HELPER") != "" {
-		t.Skip("in the helper")
-	}
 	dir := t.TempDir()
 	makeTree(t, filepath.Join(dir, "a"), treeOptions{xattrs: true, newer: true})
 	copyDir := filepath.Join(dir, "b")
@@ -586,8 +581,8 @@ func TestDeterminism(t *testing.T) {
 		t.Fatalf("cp -a: %v\n%s", err, out)
 	}
 	run := func(tree, umask, tz, procs string) string {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestDeterminismHelper$", "-test.v")
-		cmd.Env = append(os.Environ(), "BASEBUILD_OCI_HELPER="+tree, "BASEBUILD_OCI_UMASK="+umask, "TZ="+tz, "GOMAXPROCS="+procs, "TMPDIR="+t.TempDir())
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), determinismEnv+"="+tree, "BASEBUILD_OCI_UMASK="+umask, "TZ="+tz, "GOMAXPROCS="+procs, "TMPDIR="+t.TempDir())
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("helper: %v\n%s", err, out)
@@ -608,62 +603,89 @@ func TestDeterminism(t *testing.T) {
 	t.Logf("digests: %s", a)
 }
 
-// TestDeterminismHelper runs in TestDeterminism's processes.
-func TestDeterminismHelper(t *testing.T) {
-	dir := os.Getenv("BASEBUILD_OCI_HELPER")
-	if dir == "" {
-		t.Skip("run by TestDeterminism")
+// determinismEnv names the tree a copy of the test binary started by
+// TestDeterminism makes the layers and image of (see TestMain).
+const determinismEnv = "BASEBUILD_OCI_HELPER"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(determinismEnv); dir != "" {
+		if err := printDigests(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// printDigests prints the digests of the layers and image of dir, made
+// with the umask BASEBUILD_OCI_UMASK, for TestDeterminism.
+func printDigests(dir string) error {
 	var umask int
 	fmt.Sscanf(os.Getenv("BASEBUILD_OCI_UMASK"), "%o", &umask)
 	syscall.Umask(umask)
 	var out []string
 	for _, c := range []Compression{Gzip, Zstd} {
 		l, err := NewLayer(dir, LayerOptions{Epoch: testEpoch, Compression: c})
-		must(t, err)
+		if err != nil {
+			return err
+		}
 		defer l.Close()
 		img, err := NewImage(l, ImageOptions{Arch: "arm64", Epoch: testEpoch, Suite: "bookworm", Snapshot: testEpoch, CreatedBy: "basebuild test"})
-		must(t, err)
-		ld, _ := l.Digest()
+		if err != nil {
+			return err
+		}
+		ld, err := l.Digest()
+		if err != nil {
+			return err
+		}
 		id, err := img.Digest()
-		must(t, err)
+		if err != nil {
+			return err
+		}
 		out = append(out, fmt.Sprintf("%s layer %s image %s", c, ld, id))
 	}
 	fmt.Printf("digests: %s\n", strings.Join(out, "; "))
+	return nil
 }
 
-// TestReferenceRootfs compares WriteTar of the debuerreotype reference
-// rootfs with its rootfs.tar, when the tests' reference cache has one.
+// TestReferenceRootfs checks the README's claim that the layer tar is byte
+// for byte what debuerreotype-tar writes: WriteTar of debuerreotype's
+// bookworm rootfs, built (or reused) as the end-to-end tests do, against
+// the rootfs.tar debuerreotype-tar wrote of it.
 func TestReferenceRootfs(t *testing.T) {
-	ref := os.Getenv("BASEBUILD_TEST_DIR")
-	if ref == "" {
-		ref = "/var/cache/basebuild-test"
+	if testing.Short() {
+		t.Skip("builds debuerreotype's bookworm rootfs")
 	}
-	ref = filepath.Join(ref, "reference", "bookworm")
-	if _, err := os.Stat(filepath.Join(ref, "rootfs.ok")); err != nil || testing.Short() {
-		t.Skip("no bookworm reference rootfs")
-	}
-	// Hold off a rebuild of the reference (scripts/reference-rootfs.sh).
+	ref := testenv.Reference(t, "bookworm")
+	// Hold off a rebuild of the reference (scripts/reference-rootfs.sh),
+	// and make sure none started since it was built.
 	lock, err := os.Open(filepath.Join(ref, ".lock"))
 	must(t, err)
 	defer lock.Close()
 	must(t, unix.Flock(int(lock.Fd()), unix.LOCK_SH))
+	if _, err := os.Stat(filepath.Join(ref, "rootfs.ok")); err != nil {
+		t.Fatalf("the reference is being rebuilt: %v", err)
+	}
 	data, err := os.ReadFile(filepath.Join(ref, "epoch"))
 	must(t, err)
 	var sec int64
 	fmt.Sscan(string(data), &sec)
-	want, err := os.Open(filepath.Join(ref, "rootfs.tar"))
+	want, err := os.ReadFile(filepath.Join(ref, "rootfs.tar"))
 	must(t, err)
-	defer want.Close()
-	// The reference leaves /etc/machine-id out as examples/debian.sh does;
-	// rootfs.Finish removes it from the tree instead.
+	// The reference's tree has no /etc/machine-id (debuerreotype-tar
+	// leaves it out of the tar, as examples/debian.sh does, and the tree
+	// kept is the one after the fixups), so the tars can be the same.
 	var got bytes.Buffer
 	must(t, WriteTar(&got, filepath.Join(ref, "rootfs"), time.Unix(sec, 0), nil))
+	if bytes.Equal(got.Bytes(), want) {
+		return
+	}
+	t.Errorf("WriteTar differs from debuerreotype-tar (%d vs %d bytes) at byte %d", got.Len(), len(want), firstDiff(got.Bytes(), want))
 	gotEntries, err := rootfs.ReadTar(bytes.NewReader(got.Bytes()))
 	must(t, err)
-	wantEntries, err := rootfs.ReadTar(bufio.NewReader(want))
+	wantEntries, err := rootfs.ReadTar(bytes.NewReader(want))
 	must(t, err)
-	delete(gotEntries, "./etc/machine-id")
 	for _, d := range rootfs.Compare(gotEntries, wantEntries) {
 		t.Error(d)
 	}

@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -64,13 +65,6 @@ func testImageOf(t *testing.T, c Compression, o treeOptions) (v1.Image, string) 
 	return img, dir
 }
 
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("no %s", name)
-	}
-}
-
 func run(t *testing.T, name string, args ...string) []byte {
 	t.Helper()
 	out, err := exec.Command(name, args...).Output()
@@ -102,8 +96,8 @@ func inspect(t *testing.T, ref string) skopeoInspect {
 }
 
 func TestOCILayout(t *testing.T) {
-	needTool(t, "skopeo")
-	needTool(t, "umoci")
+	testenv.LookPath(t, "skopeo")
+	testenv.LookPath(t, "umoci")
 	img, tree := testImageOf(t, Gzip, treeOptions{xattrs: true, dotLinks: true, newer: true})
 	dir := filepath.Join(t.TempDir(), "layout")
 	out := Output{OCILayout, dir}
@@ -164,7 +158,7 @@ func TestOCILayout(t *testing.T) {
 // TestOCILayoutUpdate writes two tags into one layout, then one again:
 // each tag names one image, the last written.
 func TestOCILayoutUpdate(t *testing.T) {
-	needTool(t, "skopeo")
+	testenv.LookPath(t, "skopeo")
 	gz, _ := testImageOf(t, Gzip, treeOptions{xattrs: true, dotLinks: true})
 	zst, _ := testImageOf(t, Zstd, treeOptions{xattrs: true, dotLinks: true})
 	dir := filepath.Join(t.TempDir(), "layout")
@@ -257,7 +251,7 @@ func TestOCILayoutRefusesOtherDirectory(t *testing.T) {
 }
 
 func TestDockerArchive(t *testing.T) {
-	needTool(t, "skopeo")
+	testenv.LookPath(t, "skopeo")
 	img, _ := testImageOf(t, Gzip, treeOptions{xattrs: true, dotLinks: true})
 	file := filepath.Join(t.TempDir(), "debian.tar")
 	must(t, Output{DockerArchive, file}.Write(img, "basebuild/debian:bookworm"))

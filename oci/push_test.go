@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -30,18 +31,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
-
-// The registries come from make test (scripts/registry.sh): BASEBUILD_REGISTRY
-// without auth, BASEBUILD_REGISTRY_AUTH with htpasswd auth and
-// BASEBUILD_REGISTRY_AUTH_CONFIG the DOCKER_CONFIG directory for it.
-func testRegistry(t *testing.T, env string) string {
-	t.Helper()
-	v := os.Getenv(env)
-	if v == "" {
-		t.Skipf("%s is not set; make test starts the registries (scripts/registry.sh)", env)
-	}
-	return v
-}
 
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -109,7 +98,7 @@ func checkOneLine(t *testing.T, err error, ref string, want ...string) {
 }
 
 func TestPushPlain(t *testing.T) {
-	reg := testRegistry(t, "BASEBUILD_REGISTRY")
+	reg := testenv.Registry(t)
 	ctx := testContext(t)
 	img, want := testImage(t)
 	ref := testRepo(t, reg) + ":bookworm"
@@ -127,8 +116,7 @@ func TestPushPlain(t *testing.T) {
 }
 
 func TestPushAuth(t *testing.T) {
-	reg := testRegistry(t, "BASEBUILD_REGISTRY_AUTH")
-	config := testRegistry(t, "BASEBUILD_REGISTRY_AUTH_CONFIG")
+	reg, config := testenv.RegistryAuth(t)
 	ctx := testContext(t)
 	img, want := testImage(t)
 	ref := testRepo(t, reg) + ":bookworm"
@@ -212,8 +200,7 @@ func writeDockerConfig(t *testing.T, registry, user, password string) string {
 }
 
 func TestPushWrongPassword(t *testing.T) {
-	reg := testRegistry(t, "BASEBUILD_REGISTRY_AUTH")
-	config := testRegistry(t, "BASEBUILD_REGISTRY_AUTH_CONFIG")
+	reg, config := testenv.RegistryAuth(t)
 	ctx := testContext(t)
 	user, password := dockerLogin(t, config, reg)
 	good := remote.WithAuth(&authn.Basic{Username: user, Password: password})
@@ -365,7 +352,7 @@ func (p *countingProxy) counts() (uploads, manifestPuts int) {
 }
 
 func TestPushSkipsExistingBlobs(t *testing.T) {
-	p := newCountingProxy(t, testRegistry(t, "BASEBUILD_REGISTRY"))
+	p := newCountingProxy(t, testenv.Registry(t))
 	ctx := testContext(t)
 	img, want := testImage(t)
 	repo := testRepo(t, p.addr)
@@ -395,7 +382,7 @@ func TestPushSkipsExistingBlobs(t *testing.T) {
 }
 
 func TestPushFailedBlobKeepsTag(t *testing.T) {
-	p := newCountingProxy(t, testRegistry(t, "BASEBUILD_REGISTRY"))
+	p := newCountingProxy(t, testenv.Registry(t))
 	ctx := testContext(t)
 	old, oldDigest := testImage(t)
 	img, _ := testImage(t)
@@ -437,7 +424,7 @@ func TestPushFailedBlobKeepsTag(t *testing.T) {
 // http.ProxyFromEnvironment reads the environment once per process: the
 // child pushes to a registry behind the proxy and to loopback ones.
 func TestPushProxyFromEnvironment(t *testing.T) {
-	reg := testRegistry(t, "BASEBUILD_REGISTRY")
+	reg := testenv.Registry(t)
 	if os.Getenv("BASEBUILD_PUSH_PROXY_CHILD") != "" {
 		pushProxyChild(t, reg)
 		return

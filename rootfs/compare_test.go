@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,9 +83,7 @@ func TestReadTree(t *testing.T) {
 // A tar of a tree, made as debuerreotype-tar makes the image, has the
 // tree's entries.
 func TestReadTarMatchesTree(t *testing.T) {
-	if _, err := exec.LookPath("tar"); err != nil {
-		t.Skip("no tar")
-	}
+	testenv.LookPath(t, "tar")
 	dir := compareTree(t)
 	tree := mustReadTree(t, dir)
 	for _, compress := range []string{"", "--gzip", "--xz"} {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -205,7 +206,7 @@ dpkg --force-confold --force-configure-any --force-depends --configure --pending
 }
 
 func TestFirstStage(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	dir := t.TempDir()
 	old := time.Date(2023, 1, 8, 21, 50, 0, 0, time.UTC)
 	for _, d := range []string{"dev", "proc"} {

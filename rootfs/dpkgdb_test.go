@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/basebuild/basebuild/internal/apttest"
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // dbDebs are packages exercising what the dpkg database records: field
@@ -67,7 +68,7 @@ func dbDebs(t *testing.T, arch string) []DebFile {
 }
 
 func TestWriteDatabase(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	_, dir := newRoot(t)
 	debs := dbDebs(t, "amd64")
 	// The index's, over the control file's: in status only for a
@@ -334,10 +335,8 @@ func TestFormatDependency(t *testing.T) {
 // TestMatchesDpkg unpacks the same debs with dpkg --unpack and with
 // Unpack and WriteDatabase, and compares the trees and the databases.
 func TestMatchesDpkg(t *testing.T) {
-	needRoot(t)
-	if _, err := exec.LookPath("dpkg"); err != nil {
-		t.Skip("no dpkg")
-	}
+	testenv.RequireRoot(t)
+	testenv.LookPath(t, "dpkg")
 	out, err := exec.Command("dpkg", "--print-architecture").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -350,7 +349,10 @@ func TestMatchesDpkg(t *testing.T) {
 		os.MkdirAll(filepath.Join(want, d), 0o755)
 	}
 	os.WriteFile(filepath.Join(want, "var/lib/dpkg/status"), nil, 0o644)
-	args := []string{"--root=" + want, "--force-depends", "--unpack"}
+	// dpkg logs to the host's /var/log/dpkg.log even with --root: the
+	// log goes to a file of the test's, and the host's is left alone.
+	log := filepath.Join(t.TempDir(), "dpkg.log")
+	args := []string{"--root=" + want, "--log=" + log, "--force-depends", "--unpack"}
 	for _, d := range debs {
 		args = append(args, d.Path)
 	}
@@ -358,6 +360,20 @@ func TestMatchesDpkg(t *testing.T) {
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("dpkg --unpack: %v\n%s", err, out)
+	}
+	logged, err := os.ReadFile(log)
+	if err != nil || !strings.Contains(string(logged), " unpacked ") {
+		t.Errorf("dpkg --log: %v\n%s", err, logged)
+	}
+	// Each line is timestamped: none can be in the host's log by chance.
+	hostLog, err := os.ReadFile("/var/log/dpkg.log")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(logged)) {
+		if strings.Contains(string(hostLog), line) {
+			t.Errorf("dpkg --unpack wrote to the host's /var/log/dpkg.log: %s", line)
+		}
 	}
 
 	got := t.TempDir()

@@ -27,12 +27,6 @@ import (
 	"github.com/basebuild/basebuild/internal/testenv"
 )
 
-// needRoot skips tests that chown and set security xattrs.
-func needRoot(t *testing.T) {
-	t.Helper()
-	testenv.RequireRoot(t)
-}
-
 // writeDeb builds d into a file of the test's temporary directory.
 func writeDeb(t *testing.T, d apttest.Deb) DebFile {
 	t.Helper()
@@ -136,7 +130,7 @@ func dirHdr(name string) *tar.Header {
 }
 
 func TestUnpack(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	parent, dir := newRoot(t)
 	foo := writeDeb(t, apttest.Deb{
 		Name: "foo", Version: "1.0",
@@ -251,7 +245,7 @@ func TestUnpack(t *testing.T) {
 }
 
 func TestUnpackMergedUsr(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	_, dir := newRoot(t)
 	if err := MergeUsr(dir, "amd64"); err != nil {
 		t.Fatal(err)
@@ -353,7 +347,7 @@ func TestMergeUsr(t *testing.T) {
 }
 
 func TestUnpackThroughAbsoluteSymlink(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	parent, dir := newRoot(t)
 	debs := []DebFile{
 		writeDeb(t, apttest.Deb{Name: "a", Version: "1", Files: []apttest.File{
@@ -381,7 +375,7 @@ func TestUnpackThroughAbsoluteSymlink(t *testing.T) {
 }
 
 func TestUnpackRefuses(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	outside := filepath.Join(os.TempDir(), fmt.Sprintf("basebuild-escape-%d", time.Now().UnixNano()))
 	reg := func(name string) *tar.Header { return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644} }
 	for _, c := range []struct {
@@ -500,7 +494,7 @@ func TestUnpackBadArchive(t *testing.T) {
 }
 
 func TestUnpackLongNames(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	_, dir := newRoot(t)
 	long := "usr/share/" + strings.Repeat("d", 255)
 	file := long + "/" + strings.Repeat("f", 255)
@@ -533,7 +527,7 @@ func TestUnpackLongNames(t *testing.T) {
 // must not give itself file capabilities or trusted.* attributes that
 // the layer would carry.
 func TestUnpackIgnoresXattrs(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	_, dir := newRoot(t)
 	// VFS_CAP_REVISION_2 with the effective flag, cap_net_raw permitted.
 	capNetRaw := string([]byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
@@ -558,7 +552,7 @@ func TestUnpackIgnoresXattrs(t *testing.T) {
 }
 
 func TestUnpackCollisions(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	debs := []DebFile{
 		writeDeb(t, apttest.Deb{Name: "a", Version: "1", Files: []apttest.File{
 			{Path: "opt/d", Type: tar.TypeDir, Mode: 0o700},
@@ -606,7 +600,7 @@ func TestUnpackCollisions(t *testing.T) {
 // other at its version, as dpkg: a third-party package cannot silently
 // replace a Debian package's files.
 func TestUnpackReplaces(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	deb := func(name, version, replaces string, files ...apttest.File) DebFile {
 		var fields map[string]string
 		if replaces != "" {
@@ -658,7 +652,7 @@ func TestUnpackReplaces(t *testing.T) {
 }
 
 func TestUnpackKeepsExistingDirectory(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	_, dir := newRoot(t)
 	os.Mkdir(filepath.Join(dir, "srv"), 0o711)
 	os.Chmod(filepath.Join(dir, "srv"), 0o711)
@@ -694,7 +688,7 @@ func TestUnpackCanceled(t *testing.T) {
 }
 
 func TestUnpackCompressions(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	var debs []DebFile
 	for _, c := range []string{"xz", "gz", "zst", "none"} {
 		debs = append(debs, writeDeb(t, apttest.Deb{Name: "p-" + c, Version: "1", Compression: c,
@@ -816,7 +810,7 @@ func TestPlanDirs(t *testing.T) {
 // TestUnpackFirstStageDirs checks the directory mtimes of required
 // packages, which debootstrap extracts with tar before dpkg unpacks them.
 func TestUnpackFirstStageDirs(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	_, dir := newRoot(t)
 	old := time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
 	debs := []DebFile{
@@ -859,7 +853,7 @@ func TestUnpackFirstStageDirs(t *testing.T) {
 // refused before use, removed and made again from the deb, and a failed
 // unpack leaves no entry.
 func TestUnpackDataCache(t *testing.T) {
-	needRoot(t)
+	testenv.RequireRoot(t)
 	cache, err := apt.OpenCache(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -21,16 +21,10 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 )
-
-func need(t *testing.T, tool string) {
-	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		t.Skipf("%s not installed", tool)
-	}
-}
 
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
@@ -172,7 +166,7 @@ var testDeb = Deb{
 }
 
 func TestBuildDeb(t *testing.T) {
-	need(t, "dpkg-deb")
+	testenv.LookPath(t, "dpkg-deb")
 	for _, comp := range []string{"", "xz", "gz", "zst", "none"} {
 		t.Run("compression="+comp, func(t *testing.T) {
 			d := testDeb
@@ -366,7 +360,7 @@ func TestInReleaseSignature(t *testing.T) {
 		t.Errorf("InRelease text differs from Release:\n%s\n---\n%s", block.Plaintext, release)
 	}
 
-	need(t, "gpgv")
+	testenv.LookPath(t, "gpgv")
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, b, 0644); err != nil {
@@ -647,8 +641,8 @@ func TestSnapshot(t *testing.T) {
 // InRelease against the keyring, the indexes against Release and the deb
 // against Packages.
 func TestAptGet(t *testing.T) {
-	need(t, "apt-get")
-	need(t, "gpgv")
+	testenv.LookPath(t, "apt-get")
+	testenv.LookPath(t, "gpgv")
 	a := newTestArchive(t)
 	dir := t.TempDir()
 	for _, d := range []string{"etc/apt.conf.d", "etc/preferences.d", "etc/sources.list.d", "state/lists/partial", "cache/archives/partial", "out"} {
