@@ -41,12 +41,12 @@ func TestForeignArchBookworm(t *testing.T) {
 	work := t.TempDir()
 	dir, layoutDir := filepath.Join(work, "rootfs"), filepath.Join(work, "layout")
 	common := []string{"--suite", "bookworm", "--arch", arch, "--cache-dir", sharedCache}
-	list, stderr, err := runCLI(t, append(common, "--dry-run")...)
+	list, stderr, err := runBinary(t, append(common, "--dry-run")...)
 	if err != nil {
 		t.Fatalf("--dry-run: %v\n%s", err, stderr)
 	}
 	start := time.Now()
-	out, stderr, err := runCLI(t, append(common, "--rootfs", dir, "--output", "oci:"+layoutDir)...)
+	out, stderr, err := runBinary(t, append(common, "--rootfs", dir, "--output", "oci:"+layoutDir)...)
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, stderr)
 	}

@@ -25,7 +25,7 @@ func TestAuditBookworm(t *testing.T) {
 	work := t.TempDir()
 	layout, sbomFile := filepath.Join(work, "layout"), filepath.Join(work, "sbom.json")
 	ref := registry + "/audit/debian:bookworm"
-	out, stderr, err := runCLI(t, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
+	out, stderr, err := runBinary(t, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 		"--snapshot-server", server, "--cache-dir", sharedCache,
 		"--output", "oci:"+layout, "--push", ref, "--sbom", sbomFile)
 	if err != nil {
@@ -56,11 +56,11 @@ func TestAuditBookworm(t *testing.T) {
 	}
 
 	// packages reads the same list from the layout and the registry.
-	fromLayout, _, err := runCLI(t, "packages", "oci:"+layout)
+	fromLayout, _, err := runBinary(t, "packages", "oci:"+layout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromRegistry, _, err := runCLI(t, "packages", ref)
+	fromRegistry, _, err := runBinary(t, "packages", ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestAuditBookworm(t *testing.T) {
 	// diff against the same packages, with hello added, bash upgraded
 	// and libc6 dropped.
 	var got []imagePackages
-	j, _, err := runCLI(t, "packages", "--json", ref)
+	j, _, err := runBinary(t, "packages", "--json", ref)
 	if err != nil || json.Unmarshal([]byte(j), &got) != nil {
 		t.Fatalf("packages --json: %v", err)
 	}
@@ -112,7 +112,7 @@ func TestAuditBookworm(t *testing.T) {
 	}
 	other := filepath.Join(work, "other")
 	writeLayout(t, other, "bookworm", edited, arts[0])
-	d, _, err := runCLI(t, "diff", ref, "oci:"+other)
+	d, _, err := runBinary(t, "diff", ref, "oci:"+other)
 	if err != nil {
 		t.Fatal(err)
 	}

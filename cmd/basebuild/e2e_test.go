@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +24,27 @@ var (
 	mirrorSnapshot = time.Now().UTC().Format("20060102T150405Z")
 	mirrorDate     = mirrorSnapshot[:8]
 )
+
+// runBinary runs the basebuild binary with args as a user does: as root,
+// a build (and verify) runs again in a mount namespace of its own and
+// builds in a tmpfs there (namespace.go), which run, called in-process by
+// runCLI, never does. When it exits non-zero, err is an *exec.ExitError
+// (see exitCode) with what it printed from its last "basebuild: " line on,
+// the error main wrote.
+func runBinary(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(testenv.Binary(t), args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		msg := errOut.String()
+		if i := strings.LastIndex("\n"+msg, "\nbasebuild: "); i >= 0 {
+			msg = msg[i:]
+		}
+		return out.String(), errOut.String(), fmt.Errorf("%w: %s", err, strings.TrimSuffix(msg, "\n"))
+	}
+	return out.String(), errOut.String(), nil
+}
 
 // TestDryRunMatchesDebuerreotype checks the acceptance criterion of the
 // resolver: basebuild's package set is exactly the one of a debuerreotype

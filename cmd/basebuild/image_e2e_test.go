@@ -30,7 +30,7 @@ func TestImageBookworm(t *testing.T) {
 	ref := registry + "/debian:bookworm"
 	common := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot, "--snapshot-server", server,
 		"--cache-dir", sharedCache}
-	out, stderr, err := runCLI(t, append(common, "--rootfs", rootDir, "--output", "oci:"+layout,
+	out, stderr, err := runBinary(t, append(common, "--rootfs", rootDir, "--output", "oci:"+layout,
 		"--output", "docker-archive:"+archive, "--push", ref)...)
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, stderr)
@@ -101,7 +101,7 @@ func TestImageBookworm(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("DOCKER_CONFIG", bad)
-	_, _, err = runCLI(t, append(common, "--include", "hello", "--push", ref)...)
+	_, _, err = runBinary(t, append(common, "--include", "hello", "--push", ref)...)
 	if err == nil || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("push with a wrong password: err = %v, want a one-line 401 error", err)
 	}

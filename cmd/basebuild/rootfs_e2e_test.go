@@ -56,11 +56,11 @@ func testRootfs(t *testing.T, suite string, flags ...string) {
 	}
 	dir := filepath.Join(t.TempDir(), "rootfs")
 	common := append([]string{"--suite", suite, "--arch", "amd64", "--cache-dir", sharedCache}, flags...)
-	list, stderr, err := runCLI(t, append(common, "--dry-run")...)
+	list, stderr, err := runBinary(t, append(common, "--dry-run")...)
 	if err != nil {
 		t.Fatalf("--dry-run: %v\n%s", err, stderr)
 	}
-	out, stderr, err := runCLI(t, append(common, "--rootfs", dir)...)
+	out, stderr, err := runBinary(t, append(common, "--rootfs", dir)...)
 	if err != nil {
 		t.Fatalf("--rootfs: %v\n%s", err, stderr)
 	}

@@ -114,7 +114,7 @@ func TestSiteBookworm(t *testing.T) {
 	t.Run("rootfs", func(t *testing.T) {
 		work := t.TempDir()
 		root, sbom, report := filepath.Join(work, "rootfs"), filepath.Join(work, "sbom.json"), filepath.Join(work, "report.json")
-		out, stderr, err := runCLI(t, append(common, "--apt-preferences", prefsPath+":acme", "--rootfs", root,
+		out, stderr, err := runBinary(t, append(common, "--apt-preferences", prefsPath+":acme", "--rootfs", root,
 			"--output", "oci:"+filepath.Join(work, "layout"), "--sbom", sbom, "--report", report)...)
 		if err != nil {
 			t.Fatalf("build: %v\n%s", err, stderr)
@@ -221,7 +221,7 @@ func applySimulation(t *testing.T, dpkgQuery string, sim []byte) string {
 	return b.String()
 }
 
-// TestSiteConfigNightly runs the README's nightly job: one config file
+// TestSiteConfigNightly runs the README's nightly job through the binary: one config file
 // with an extra repository, its pin, apt settings and two placeholder
 // tags, pushed with --if-changed; the second run finds both tags up to
 // date and builds nothing.
@@ -265,7 +265,7 @@ push:
 		}
 	}
 	cfg := filepath.Join(dir, "site.yaml")
-	out, stderr, err := runCLI(t, "--config", cfg, "--if-changed")
+	out, stderr, err := runBinary(t, "--config", cfg, "--if-changed")
 	if err != nil {
 		t.Fatalf("first run: %v\n%s", err, stderr)
 	}
@@ -275,12 +275,12 @@ push:
 			t.Errorf("tag %s: %s, want %s", tag, got, digest)
 		}
 	}
-	out, stderr, err = runCLI(t, "--config", cfg, "--if-changed")
+	out, stderr, err = runBinary(t, "--config", cfg, "--if-changed")
 	if err != nil || lastLine(out) != digest || !strings.Contains(stderr, "up to date") {
 		t.Errorf("second run: %v, digest %s (want %s)\n%s", err, lastLine(out), digest, stderr)
 	}
 	// The image is Acme's slim bookworm.
-	pkgs, _, err := runCLI(t, "packages", "--json", registry+"/"+repo+"/bookworm:latest")
+	pkgs, _, err := runBinary(t, "packages", "--json", registry+"/"+repo+"/bookworm:latest")
 	if err != nil || !strings.Contains(pkgs, `"acme-motd"`) {
 		t.Errorf("packages of the pushed image: %v\n%s", err, pkgs)
 	}

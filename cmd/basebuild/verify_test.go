@@ -17,12 +17,16 @@ func lastLine(out string) string {
 	return lines[len(lines)-1]
 }
 
-// exitCode is the exit status main gives err.
+// exitCode is the exit status main gives err, from runCLI, or the
+// binary's, from runBinary.
 func exitCode(err error) int {
 	var exit *exitError
+	var binary *exec.ExitError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &binary):
+		return binary.ExitCode()
 	case errors.As(err, &exit):
 		return exit.code
 	case errors.Is(err, errUsage):
@@ -31,7 +35,7 @@ func exitCode(err error) int {
 	return 1
 }
 
-// TestIfChangedAndVerify builds bookworm once, then checks that
+// TestIfChangedAndVerify builds bookworm once through the binary, then checks that
 // --if-changed skips the build for an oci: output and a registry that hold
 // that image and rebuilds when an input changes, saying what changed, and
 // that verify tells the same image (exit 0) from a different one (exit 1,
@@ -45,7 +49,7 @@ func TestIfChangedAndVerify(t *testing.T) {
 	layout := filepath.Join(work, "layout")
 	common := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot, "--snapshot-server", server,
 		"--cache-dir", sharedCache}
-	out, stderr, err := runCLI(t, append(common, "--output", "oci:"+layout)...)
+	out, stderr, err := runBinary(t, append(common, "--output", "oci:"+layout)...)
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, stderr)
 	}
@@ -53,7 +57,7 @@ func TestIfChangedAndVerify(t *testing.T) {
 
 	// Unchanged: no build, the destination's digest, quickly.
 	start := time.Now()
-	out, stderr, err = runCLI(t, append(common, "--output", "oci:"+layout, "--if-changed")...)
+	out, stderr, err = runBinary(t, append(common, "--output", "oci:"+layout, "--if-changed")...)
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("--if-changed: %v\n%s", err, stderr)
@@ -75,14 +79,14 @@ func TestIfChangedAndVerify(t *testing.T) {
 		t.Fatalf("skopeo copy: %v\n%s", err, msg)
 	}
 	start = time.Now()
-	out, stderr, err = runCLI(t, append(common, "--push", ref, "--if-changed")...)
+	out, stderr, err = runBinary(t, append(common, "--push", ref, "--if-changed")...)
 	if err != nil || lastLine(out) != digest || !strings.Contains(stderr, "up to date") {
 		t.Errorf("--if-changed --push %s: %v, printed %q, want %s\n%s", ref, err, lastLine(out), digest, stderr)
 	}
 	t.Logf("--if-changed, unchanged, registry: %s", time.Since(start))
 
 	// verify: the rebuild is the pushed image.
-	out, stderr, err = runCLI(t, append(append([]string{"verify"}, common...), ref)...)
+	out, stderr, err = runBinary(t, append(append([]string{"verify"}, common...), ref)...)
 	if err != nil || out != ref+": same image, "+digest+"\n" {
 		t.Errorf("verify %s: %v (exit %d)\nstdout: %s\nstderr: %s", ref, err, exitCode(err), out, lastLines(stderr, 5))
 	}
@@ -92,7 +96,7 @@ func TestIfChangedAndVerify(t *testing.T) {
 	if msg, err := exec.Command("cp", "-a", layout, changed).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v\n%s", err, msg)
 	}
-	out, stderr, err = runCLI(t, append(common, "--include", "hello", "--output", "oci:"+changed, "--if-changed")...)
+	out, stderr, err = runBinary(t, append(common, "--include", "hello", "--output", "oci:"+changed, "--if-changed")...)
 	if err != nil {
 		t.Fatalf("--if-changed --include hello: %v\n%s", err, stderr)
 	}
@@ -104,7 +108,7 @@ func TestIfChangedAndVerify(t *testing.T) {
 	}
 
 	// verify without hello against the image with it: different.
-	out, stderr, err = runCLI(t, append(append([]string{"verify"}, common...), "oci:"+changed+":bookworm")...)
+	out, stderr, err = runBinary(t, append(append([]string{"verify"}, common...), "oci:"+changed+":bookworm")...)
 	if exitCode(err) != 1 {
 		t.Fatalf("verify of a different image: %v, exit %d, want 1\n%s", err, exitCode(err), stderr)
 	}
@@ -120,12 +124,9 @@ func TestIfChangedAndVerify(t *testing.T) {
 	}
 
 	// A registry that cannot be reached: exit 2, one line, before any build.
-	bin := testenv.Binary(t)
-	cmd := exec.Command(bin, append(append([]string{"verify"}, common...), "127.0.0.1:1/debian:bookworm")...)
-	msg, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 || strings.Count(strings.TrimSpace(string(msg)), "\n") != 0 {
-		t.Errorf("verify against an unreachable registry: %v, want exit 2 and one line:\n%s", err, msg)
+	out, stderr, err = runBinary(t, append(append([]string{"verify"}, common...), "127.0.0.1:1/debian:bookworm")...)
+	if exitCode(err) != 2 || out != "" || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("verify against an unreachable registry: %v, want exit 2 and one line:\n%s%s", err, out, stderr)
 	}
 }
 
