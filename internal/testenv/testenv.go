@@ -8,7 +8,6 @@
 package testenv
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,9 +17,9 @@ import (
 	"time"
 )
 
-// UnderMakeTest reports whether the tests run under make test, which
+// underMakeTest reports whether the tests run under make test, which
 // exports BASEBUILD_TEST_DIR (and the servers' addresses with it).
-func UnderMakeTest() bool {
+func underMakeTest() bool {
 	return os.Getenv("BASEBUILD_TEST_DIR") != ""
 }
 
@@ -29,7 +28,7 @@ func UnderMakeTest() bool {
 func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	why := fmt.Sprintf(format, args...)
-	if UnderMakeTest() {
+	if underMakeTest() {
 		t.Fatalf("%s: make test provides it (see the Makefile's test target)", why)
 	}
 	t.Skip(why)
@@ -195,14 +194,4 @@ func build(root string) (string, error) {
 		return "", fmt.Errorf("go build ./cmd/basebuild: %w\n%s", err, out)
 	}
 	return path, nil
-}
-
-// ExitCode returns the exit status of a command that ran and failed, or
-// -1 when err is not such a failure.
-func ExitCode(err error) int {
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return exit.ExitCode()
-	}
-	return -1
 }
