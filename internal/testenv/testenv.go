@@ -23,8 +23,8 @@ func underMakeTest() bool {
 	return os.Getenv("BASEBUILD_TEST_DIR") != ""
 }
 
-// Missing skips t for want of what why names, or fails it under make
-// test, which provides everything the tests need.
+// Missing skips t, which lacks what format and args describe, or fails it
+// under make test, which provides everything the tests need.
 func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	why := fmt.Sprintf(format, args...)
