@@ -7,11 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/basebuild/basebuild/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // checkIndex checks that ii is an OCI index of want, in order, with the

@@ -23,13 +23,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 func testContext(t *testing.T) context.Context {

@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/basebuild/basebuild/internal/testenv"
 	"golang.org/x/sys/unix"
+
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // sampleTree builds a tree with one of each kind of entry tar stores.

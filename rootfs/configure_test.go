@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/basebuild/basebuild/internal/testenv"
 	"golang.org/x/sys/unix"
+
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // fakeInstalled is a package with control fields and, if given, a preinst.

@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/basebuild/basebuild/internal/testenv"
 	"golang.org/x/sys/unix"
+
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // TestMinimizingConfig checks the files against debuerreotype 0.15's: the

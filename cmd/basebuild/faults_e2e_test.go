@@ -169,9 +169,10 @@ func TestFaultsDryRun(t *testing.T) {
 	}
 }
 
-// TestFaultsCorruptDebs builds through a proxy that corrupts every .deb:
-// the build fails in one line naming the mismatch, the cache holds no bad
-// entry, and neither the destination nor any temporary file is left.
+// TestFaultsCorruptDebs builds, through the binary, from a proxy that
+// corrupts every .deb: the build fails in one line naming the mismatch,
+// the cache holds no bad entry, and neither the destination nor any
+// temporary file (nor its tmpfs) is left.
 func TestFaultsCorruptDebs(t *testing.T) {
 	server := testenv.SnapshotServer(t)
 	testenv.RequireRoot(t)
@@ -184,7 +185,7 @@ func TestFaultsCorruptDebs(t *testing.T) {
 	work, tmp := t.TempDir(), t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	cache := filepath.Join(work, "cache")
-	_, _, err := runCLI(t, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
+	_, _, err := runBinary(t, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
 		"--snapshot-server", p.URL, "--cache-dir", cache,
 		"--output", "oci:"+filepath.Join(work, "layout"), "--output", "docker-archive:"+filepath.Join(work, "image.tar"),
 		"--rootfs", filepath.Join(work, "rootfs"))
@@ -311,9 +312,10 @@ func hostUnchanged(t *testing.T, before, after map[string]string) {
 	}
 }
 
-// TestFaultsPush pushes through a proxy in front of the registry: through
-// transient faults the push succeeds; when every uploaded blob arrives
-// corrupted it fails in one line and the tag stays where it was.
+// TestFaultsPush pushes, from the binary, through a proxy in front of the
+// registry: through transient faults the push succeeds; when every
+// uploaded blob arrives corrupted it fails in one line and the tag stays
+// where it was.
 func TestFaultsPush(t *testing.T) {
 	server := testenv.SnapshotServer(t)
 	testenv.RequireRoot(t)
@@ -327,7 +329,7 @@ func TestFaultsPush(t *testing.T) {
 	// spread over them, each of which fails one attempt (but Slow).
 	faults := map[int]faultproxy.Fault{2: faultproxy.Slow, 3: faultproxy.Reset, 9: faultproxy.Status500, 20: faultproxy.Truncate}
 	p := faultProxy(t, registry, func(_ *http.Request, n, _ int) faultproxy.Fault { return faults[n] })
-	out, stderr, err := runCLI(t, append(common, "--push", p.Host+repo)...)
+	out, stderr, err := runBinary(t, append(common, "--push", p.Host+repo)...)
 	if err != nil {
 		t.Fatalf("push through faults: %v\n%s", err, lastLines(stderr, 20))
 	}
@@ -359,7 +361,7 @@ func TestFaultsPush(t *testing.T) {
 		}
 		return faultproxy.None
 	})
-	_, _, err = runCLI(t, append(common, "--compression", "zstd", "--push", bad.Host+repo)...)
+	_, _, err = runBinary(t, append(common, "--compression", "zstd", "--push", bad.Host+repo)...)
 	t.Logf("corrupted push: %v", err)
 	oneLineError(t, "push of corrupted blobs", err, "push")
 	if got := tagged(); got != digest {

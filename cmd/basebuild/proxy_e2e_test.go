@@ -18,8 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 // forwardProxy is an HTTP proxy on loopback that serves names under

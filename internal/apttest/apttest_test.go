@@ -21,9 +21,10 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
-	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/basebuild/basebuild/internal/testenv"
 )
 
 func run(t *testing.T, name string, args ...string) string {
