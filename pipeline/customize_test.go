@@ -7,11 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
-// copySource makes a small tree: a file, an executable, a subdirectory
-// and a symlink, all older than the fingerprint inputs' epoch.
 func copySource(t *testing.T) string {
 	t.Helper()
 	src := filepath.Join(t.TempDir(), "site")
@@ -48,7 +47,7 @@ func TestFingerprintDefaultHasNoCustomizeLines(t *testing.T) {
 }
 
 func TestFingerprintCustomizeLines(t *testing.T) {
-	src := copySource(t)
+	src := testenv.CopySource(t)
 	c, err := rootfs.ParseCopy(src + ":/opt/site")
 	if err != nil {
 		t.Fatal(err)

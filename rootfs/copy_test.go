@@ -14,31 +14,8 @@ import (
 	"github.com/basebuild/basebuild/internal/testenv"
 )
 
-// copySource makes a small tree: a file, an executable, a subdirectory
-// and a symlink, all older than the fingerprint inputs' epoch.
-func copySource(t *testing.T) string {
-	t.Helper()
-	src := filepath.Join(t.TempDir(), "site")
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(os.MkdirAll(filepath.Join(src, "sub"), 0o755))
-	must(os.WriteFile(filepath.Join(src, "index.html"), []byte("hello\n"), 0o644))
-	must(os.WriteFile(filepath.Join(src, "sub", "run"), []byte("#!/bin/sh\necho run\n"), 0o755))
-	must(os.Chmod(filepath.Join(src, "sub", "run"), 0o750))
-	must(os.Symlink("sub/run", filepath.Join(src, "run")))
-	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, p := range []string{"index.html", "sub/run", "sub", "."} {
-		must(os.Chtimes(filepath.Join(src, p), old, old))
-	}
-	return src
-}
-
 func TestParseCopyRefuses(t *testing.T) {
-	src := copySource(t)
+	src := testenv.CopySource(t)
 	for _, arg := range []string{
 		"nocolon",
 		":/opt/x",
@@ -65,7 +42,7 @@ func TestParseCopyRefuses(t *testing.T) {
 
 func TestCopyIntoAndAptConf(t *testing.T) {
 	testenv.RequireRoot(t)
-	src := copySource(t)
+	src := testenv.CopySource(t)
 	c, err := ParseCopy(src + ":/opt/site")
 	if err != nil {
 		t.Fatal(err)
