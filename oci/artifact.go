@@ -4,19 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -209,165 +205,4 @@ func PushArtifacts(ctx context.Context, ref string, artifacts []v1.Image, o Push
 		}
 	}
 	return nil
-}
-
-// Source is an image read for inspection: from a registry or from an OCI
-// image layout.
-type Source struct {
-	Name   string // as the user gave it
-	Image  v1.Image
-	Digest v1.Hash
-
-	referrers func(artifactType string) ([]v1.Image, error)
-}
-
-// Open opens image, a registry reference or oci:DIR[:TAG]. A layout with
-// one image needs no TAG.
-func Open(ctx context.Context, image string, insecure bool) (*Source, error) {
-	s, err := open(ctx, image, insecure)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", image, err)
-	}
-	s.Name = image
-	if s.Digest, err = s.Image.Digest(); err != nil {
-		return nil, fmt.Errorf("image %s: %w", image, err)
-	}
-	return s, nil
-}
-
-func open(ctx context.Context, image string, insecure bool) (*Source, error) {
-	if p, ok := strings.CutPrefix(image, OCILayout+":"); ok {
-		return openLayout(p)
-	}
-	r, err := ParseReference(image, insecure)
-	if err != nil {
-		return nil, err
-	}
-	opts, _, err := remoteOptions(ctx, r, insecure, nil, newTransport())
-	if err != nil {
-		return nil, err
-	}
-	img, err := remote.Image(r, opts...)
-	if err != nil {
-		return nil, refused(err)
-	}
-	s := &Source{Image: img}
-	s.referrers = func(typ string) ([]v1.Image, error) {
-		h, err := img.Digest()
-		if err != nil {
-			return nil, err
-		}
-		ii, err := remote.Referrers(r.Context().Digest(h.String()), append(opts, remote.WithFilter("artifactType", typ))...)
-		if err != nil {
-			return nil, refused(err)
-		}
-		im, err := ii.IndexManifest()
-		if err != nil {
-			return nil, err
-		}
-		var out []v1.Image
-		for _, d := range im.Manifests {
-			if d.ArtifactType != typ {
-				continue
-			}
-			a, err := remote.Image(r.Context().Digest(d.Digest.String()), opts...)
-			if err != nil {
-				return nil, refused(err)
-			}
-			out = append(out, a)
-		}
-		return out, nil
-	}
-	return s, nil
-}
-
-func openLayout(arg string) (*Source, error) {
-	dir, tag := arg, ""
-	if _, err := os.Stat(dir); err != nil {
-		if i := strings.LastIndex(arg, ":"); i > 0 {
-			dir, tag = arg[:i], arg[i+1:]
-		}
-	}
-	lp, err := layout.FromPath(dir)
-	if err != nil {
-		return nil, err
-	}
-	ii, err := lp.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	im, err := ii.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	var found []v1.Descriptor
-	for _, d := range im.Manifests {
-		if !d.MediaType.IsImage() {
-			continue
-		}
-		// go-containerregistry gives images an artifactType too (their
-		// config's media type): artifacts are what has a subject.
-		if m, err := manifestIn(lp, d.Digest); err != nil || m.Subject != nil {
-			continue
-		}
-		if tag == "" || d.Annotations[AnnotationRefName] == tag {
-			found = append(found, d)
-		}
-	}
-	switch {
-	case len(found) == 0 && tag != "":
-		return nil, fmt.Errorf("no image tagged %q in %s", tag, dir)
-	case len(found) == 0:
-		return nil, fmt.Errorf("no image in %s", dir)
-	case len(found) > 1:
-		return nil, fmt.Errorf("%s has %d images: name one as oci:%s:TAG", dir, len(found), dir)
-	}
-	img, err := ii.Image(found[0].Digest)
-	if err != nil {
-		return nil, err
-	}
-	subject := found[0].Digest
-	s := &Source{Image: img}
-	s.referrers = func(typ string) ([]v1.Image, error) {
-		var out []v1.Image
-		for _, d := range im.Manifests {
-			if d.ArtifactType != typ {
-				continue
-			}
-			m, err := manifestIn(lp, d.Digest)
-			if err != nil {
-				return nil, err
-			}
-			if m.Subject == nil || m.Subject.Digest != subject {
-				continue
-			}
-			a, err := ii.Image(d.Digest)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, a)
-		}
-		return out, nil
-	}
-	return s, nil
-}
-
-// ErrNoArtifact is returned by Artifact when none of the type is attached.
-var ErrNoArtifact = errors.New("no artifact attached")
-
-// Artifact returns the data of the artifact of artifactType attached to
-// the image, or ErrNoArtifact.
-func (s *Source) Artifact(artifactType string) ([]byte, error) {
-	arts, err := s.referrers(artifactType)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: referrers: %w", s.Name, err)
-	}
-	if len(arts) == 0 {
-		return nil, fmt.Errorf("image %s: %w of type %s", s.Name, ErrNoArtifact, artifactType)
-	}
-	data, err := ArtifactData(arts[0])
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %s: %w", s.Name, artifactType, err)
-	}
-	return data, nil
 }

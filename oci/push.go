@@ -203,45 +203,6 @@ func (e *plainHTTPError) Error() string {
 	return fmt.Sprintf("plain HTTP to %s refused: it is not on loopback and --insecure-registry is not given", e.host)
 }
 
-// refused returns the plainHTTPError in err, if any, for a clearer message
-// than the failed HTTPS attempt beside it; else err.
-func refused(err error) error {
-	var pe *plainHTTPError
-	if errors.As(err, &pe) {
-		return pe
-	}
-	return err
-}
-
-// RemoteImage reads the image r names from its registry, with the docker
-// config's credentials and under the same plain-HTTP rule as Push; where
-// r names an index, its image for platform (if not nil). Only the
-// manifest is fetched here.
-func RemoteImage(ctx context.Context, r name.Reference, insecure bool, platform *v1.Platform) (v1.Image, error) {
-	opts, auth, err := remoteOptions(ctx, r, insecure, nil, newTransport())
-	if err != nil {
-		return nil, err
-	}
-	if platform != nil {
-		opts = append(opts, remote.WithPlatform(*platform))
-	}
-	img, err := remote.Image(r, opts...)
-	if err != nil {
-		return nil, &readError{describe(err, r.Context().RegistryStr(), 1, auth == authn.Anonymous), err}
-	}
-	return img, nil
-}
-
-// A readError is a failed read from a registry, said in one line as a
-// failed push is; it unwraps to what go-containerregistry returned.
-type readError struct {
-	msg string
-	err error
-}
-
-func (e *readError) Error() string { return e.msg }
-func (e *readError) Unwrap() error { return e.err }
-
 // ParseReference parses the registry reference ref, allowing plain HTTP if
 // insecure or if the registry is on loopback (the transport enforces it:
 // see plainHTTP).

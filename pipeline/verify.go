@@ -4,120 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/rootfs"
 )
-
-// ErrNoImage means a reference names no image: the tag or the layout's
-// image does not exist (yet).
-var ErrNoImage = errors.New("no such image")
-
-// ReadReference returns the image ref names: "oci:DIR[:TAG]" for an OCI
-// layout (TAG may be left out when it holds one image), else a registry
-// reference, read as oci.RemoteImage reads it. Only the manifest is
-// fetched here.
-func ReadReference(ctx context.Context, ref string, insecure bool) (v1.Image, error) {
-	return readReference(ctx, ref, insecure, "")
-}
-
-// readReference reads ref as ReadReference does; where ref names a
-// multi-architecture index, it returns the index's image for the Debian
-// architecture arch (ErrNoImage if it has none), or fails if arch is "".
-func readReference(ctx context.Context, ref string, insecure bool, arch string) (v1.Image, error) {
-	var platform *v1.Platform
-	if arch != "" {
-		p, err := oci.Platform(arch)
-		if err != nil {
-			return nil, err
-		}
-		platform = &p
-	}
-	if dir, ok := strings.CutPrefix(ref, "oci:"); ok {
-		img, err := readLayout(dir, platform)
-		if err != nil {
-			return nil, fmt.Errorf("image %s: %w", ref, err)
-		}
-		return img, nil
-	}
-	r, err := oci.ParseReference(ref, insecure)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", ref, err)
-	}
-	img, err := oci.RemoteImage(ctx, r, insecure, platform)
-	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
-			return nil, fmt.Errorf("image %s: %w", ref, ErrNoImage)
-		}
-		if platform != nil && strings.Contains(err.Error(), "no child with platform") {
-			return nil, fmt.Errorf("image %s: %w", ref, ErrNoImage)
-		}
-		// One line, though registries answer with whole documents.
-		return nil, fmt.Errorf("image %s: %s", ref, strings.Join(strings.Fields(err.Error()), " "))
-	}
-	return img, nil
-}
-
-// readLayout reads DIR[:TAG], an OCI layout and its image tagged TAG; if
-// TAG names an index, its image for platform.
-func readLayout(spec string, platform *v1.Platform) (v1.Image, error) {
-	dir, tag := spec, ""
-	if i := strings.LastIndexByte(spec, ':'); i >= 0 && !strings.Contains(spec[i:], "/") {
-		dir, tag = spec[:i], spec[i+1:]
-	}
-	if _, err := os.Stat(filepath.Join(dir, "index.json")); errors.Is(err, os.ErrNotExist) {
-		return nil, ErrNoImage
-	}
-	ii, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		return nil, err
-	}
-	m, err := ii.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	var found []v1.Descriptor
-	for _, d := range m.Manifests {
-		// Artifacts attached to the image (its SBOM) have no name.
-		if name := d.Annotations[oci.AnnotationRefName]; name != "" && (tag == "" || name == tag) {
-			found = append(found, d)
-		}
-	}
-	switch {
-	case len(found) == 0:
-		return nil, ErrNoImage
-	case len(found) > 1:
-		return nil, fmt.Errorf("%d images in the layout: name one as oci:%s:TAG", len(found), dir)
-	case !found[0].MediaType.IsIndex():
-		return ii.Image(found[0].Digest)
-	case platform == nil:
-		return nil, fmt.Errorf("oci:%s holds a multi-architecture index", spec)
-	}
-	idx, err := ii.ImageIndex(found[0].Digest)
-	if err != nil {
-		return nil, err
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range im.Manifests {
-		if d.Platform != nil && d.Platform.Satisfies(*platform) {
-			return idx.Image(d.Digest)
-		}
-	}
-	return nil, ErrNoImage
-}
 
 // NoDowngrade refuses to replace the image at a --push or oci: destination
 // of o with one built from older inputs than set's: an earlier epoch, or
@@ -132,16 +28,24 @@ func NoDowngrade(ctx context.Context, o *Options, set *apt.Set) error {
 			refs = append(refs, "oci:"+out.Path+":"+o.Tag())
 		}
 	}
+	var platform *v1.Platform
+	if set.Arch != "" {
+		p, err := oci.Platform(set.Arch)
+		if err != nil {
+			return err
+		}
+		platform = &p
+	}
 	inputs := o.Inputs(set)
 	for _, ref := range refs {
-		img, err := readReference(ctx, ref, o.InsecureRegistry, set.Arch)
-		if errors.Is(err, ErrNoImage) {
+		src, err := oci.OpenPlatform(ctx, ref, o.InsecureRegistry, platform)
+		if errors.Is(err, oci.ErrNoImage) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		old, err := ImageInputs(img)
+		old, err := ImageInputs(src.Image)
 		if err != nil {
 			return fmt.Errorf("image %s: %w", ref, err)
 		}
@@ -206,11 +110,11 @@ func Verify(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, want v
 		return v, nil
 	}
 
-	got, err := readLayout(filepath.Join(tmp, "layout"), nil)
+	got, err := oci.Open(ctx, oci.OCILayout+":"+filepath.Join(tmp, "layout"), false)
 	if err != nil {
 		return nil, fmt.Errorf("rebuilt image: %w", err)
 	}
-	gotTree, err := layerTree(got)
+	gotTree, err := layerTree(got.Image)
 	if err != nil {
 		return nil, fmt.Errorf("rebuilt image: %w", err)
 	}

@@ -22,7 +22,7 @@ import (
 
 	"github.com/basebuild/basebuild/internal/faultproxy"
 	"github.com/basebuild/basebuild/internal/testenv"
-	"github.com/basebuild/basebuild/pipeline"
+	"github.com/basebuild/basebuild/oci"
 )
 
 // transientFaults fault every third first attempt in every way a client
@@ -339,15 +339,11 @@ func TestFaultsPush(t *testing.T) {
 		t.Errorf("no fault injected in %d requests", p.Requests())
 	}
 	tagged := func() string {
-		img, err := pipeline.ReadReference(t.Context(), registry+repo, true)
+		src, err := oci.Open(t.Context(), registry+repo, true)
 		if err != nil {
 			t.Fatalf("read %s: %v", registry+repo, err)
 		}
-		d, err := img.Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d.String()
+		return src.Digest.String()
 	}
 	if got := tagged(); got != digest {
 		t.Errorf("registry has %s, basebuild printed %s", got, digest)

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/basebuild/basebuild/internal/testenv"
-	"github.com/basebuild/basebuild/pipeline"
+	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -72,11 +72,11 @@ func TestReproducible(t *testing.T) {
 	t.Errorf("two builds of the same inputs: %s != %s", digests[0], digests[1])
 	var trees []map[string]rootfs.Entry
 	for _, l := range layouts {
-		img, err := pipeline.ReadReference(t.Context(), "oci:"+l+":bookworm", false)
+		src, err := oci.Open(t.Context(), "oci:"+l+":bookworm", false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		layers, err := img.Layers()
+		layers, err := src.Image.Layers()
 		if err != nil || len(layers) != 1 {
 			t.Fatalf("%d layers, %v", len(layers), err)
 		}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/basebuild/basebuild/internal/faultproxy"
 	"github.com/basebuild/basebuild/internal/testenv"
-	"github.com/basebuild/basebuild/pipeline"
+	"github.com/basebuild/basebuild/oci"
 )
 
 // TestSignals interrupts a build with SIGINT or SIGTERM in each phase: it
@@ -127,7 +127,7 @@ func TestSignals(t *testing.T) {
 				checkNoLeftovers(t, work)
 			}
 			if ph.push {
-				if _, err := pipeline.ReadReference(t.Context(), ref, true); err == nil {
+				if _, err := oci.Open(t.Context(), ref, true); err == nil {
 					t.Errorf("%s was pushed despite %v", ref, ph.sig)
 				}
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/pipeline"
 )
 
@@ -71,7 +72,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("verify needs root to rebuild: maintainer scripts run in a chroot")
 	}
-	want, err := pipeline.ReadReference(ctx, ref, o.InsecureRegistry)
+	want, err := oci.Open(ctx, ref, o.InsecureRegistry)
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	v, err := pipeline.Verify(ctx, o, c, set, want)
+	v, err := pipeline.Verify(ctx, o, c, set, want.Image)
 	if err != nil {
 		return err
 	}
@@ -129,15 +130,15 @@ func upToDate(ctx context.Context, o *pipeline.Options, set *apt.Set, refs []str
 	inputs := o.Inputs(set)
 	digest := ""
 	for _, ref := range refs {
-		img, err := pipeline.ReadReference(ctx, ref, o.InsecureRegistry)
-		if errors.Is(err, pipeline.ErrNoImage) {
+		src, err := oci.Open(ctx, ref, o.InsecureRegistry)
+		if errors.Is(err, oci.ErrNoImage) {
 			fmt.Fprintf(stderr, "%s: no image yet: building\n", ref)
 			return "", nil
 		}
 		if err != nil {
 			return "", err
 		}
-		old, err := pipeline.ImageInputs(img)
+		old, err := pipeline.ImageInputs(src.Image)
 		if err != nil {
 			return "", fmt.Errorf("image %s: %w", ref, err)
 		}
@@ -153,11 +154,7 @@ func upToDate(ctx context.Context, o *pipeline.Options, set *apt.Set, refs []str
 			return "", nil
 		}
 		if digest == "" {
-			d, err := img.Digest()
-			if err != nil {
-				return "", fmt.Errorf("image %s: %w", ref, err)
-			}
-			digest = d.String()
+			digest = src.Digest.String()
 		}
 	}
 	fmt.Fprintf(stderr, "up to date (%s): not rebuilding\n", pipeline.Fingerprint(inputs))

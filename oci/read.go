@@ -1,0 +1,270 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// ErrNoImage means a reference names no image: the layout, the tag, or
+// the index's image for the platform wanted does not exist (yet).
+var ErrNoImage = errors.New("no image")
+
+// Source is an image read for inspection: from a registry or from an OCI
+// image layout.
+type Source struct {
+	Name   string // as the user gave it
+	Image  v1.Image
+	Digest v1.Hash
+
+	referrers func(artifactType string) ([]v1.Image, error)
+}
+
+// Open reads the image ref names, the one grammar every command that
+// reads an image takes: "oci:DIR[:TAG]" for an OCI image layout (TAG may
+// be left out when it holds one image; see splitLayout), else a registry
+// reference, read with the docker config's credentials and under the same
+// plain-HTTP rule as Push. A reference to a multi-architecture index is
+// an error; see OpenPlatform. Only the manifest is fetched here.
+func Open(ctx context.Context, ref string, insecure bool) (*Source, error) {
+	return open(ctx, ref, insecure, nil)
+}
+
+// OpenPlatform is Open where ref may name a multi-architecture index: it
+// reads the index's image for platform, and ErrNoImage if it has none. A
+// nil platform is Open's rule.
+func OpenPlatform(ctx context.Context, ref string, insecure bool, platform *v1.Platform) (*Source, error) {
+	return open(ctx, ref, insecure, platform)
+}
+
+func open(ctx context.Context, ref string, insecure bool, platform *v1.Platform) (*Source, error) {
+	var s *Source
+	var err error
+	if p, ok := strings.CutPrefix(ref, OCILayout+":"); ok {
+		s, err = openLayout(p, platform)
+	} else {
+		s, err = openRemote(ctx, ref, insecure, platform)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	s.Name = ref
+	if s.Digest, err = s.Image.Digest(); err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	return s, nil
+}
+
+func openRemote(ctx context.Context, ref string, insecure bool, platform *v1.Platform) (*Source, error) {
+	r, err := ParseReference(ref, insecure)
+	if err != nil {
+		return nil, err
+	}
+	opts, auth, err := remoteOptions(ctx, r, insecure, nil, newTransport())
+	if err != nil {
+		return nil, err
+	}
+	// Said in one line as a failed push is, though registries answer with
+	// whole documents.
+	readError := func(err error) error {
+		return &remoteError{describe(err, r.Context().RegistryStr(), 1, auth == authn.Anonymous), err}
+	}
+	imgOpts := opts
+	if platform != nil {
+		imgOpts = append(imgOpts[:len(imgOpts):len(imgOpts)], remote.WithPlatform(*platform))
+	}
+	img, err := remote.Image(r, imgOpts...)
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound ||
+			platform != nil && strings.Contains(err.Error(), "no child with platform") {
+			return nil, fmt.Errorf("%w: %w", ErrNoImage, readError(err))
+		}
+		return nil, readError(err)
+	}
+	s := &Source{Image: img}
+	s.referrers = func(typ string) ([]v1.Image, error) {
+		h, err := img.Digest()
+		if err != nil {
+			return nil, err
+		}
+		ii, err := remote.Referrers(r.Context().Digest(h.String()), append(opts[:len(opts):len(opts)], remote.WithFilter("artifactType", typ))...)
+		if err != nil {
+			return nil, readError(err)
+		}
+		im, err := ii.IndexManifest()
+		if err != nil {
+			return nil, err
+		}
+		var out []v1.Image
+		for _, d := range im.Manifests {
+			if d.ArtifactType != typ {
+				continue
+			}
+			a, err := remote.Image(r.Context().Digest(d.Digest.String()), opts...)
+			if err != nil {
+				return nil, readError(err)
+			}
+			out = append(out, a)
+		}
+		return out, nil
+	}
+	return s, nil
+}
+
+// A remoteError is a failed read from a registry, said in one line; it
+// unwraps to what go-containerregistry returned.
+type remoteError struct {
+	msg string
+	err error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.err }
+
+// splitLayout splits the DIR[:TAG] of an "oci:" reference. DIR may hold
+// colons itself, as an --output oci:DIR may: a spec that names a directory
+// as it is, is DIR; else TAG is what follows the last colon.
+func splitLayout(spec string) (dir, tag string) {
+	if fi, err := os.Stat(spec); err == nil && fi.IsDir() {
+		return spec, ""
+	}
+	if i := strings.LastIndexByte(spec, ':'); i > 0 {
+		return spec[:i], spec[i+1:]
+	}
+	return spec, ""
+}
+
+// openLayout reads DIR[:TAG], the image of the OCI layout DIR tagged TAG,
+// or its only image; where that is an index, its image for platform.
+// Artifacts attached to images (their SBOM, say) are not candidates.
+func openLayout(spec string, platform *v1.Platform) (*Source, error) {
+	dir, tag := splitLayout(spec)
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s is not an OCI layout (no index.json)", ErrNoImage, dir)
+	}
+	lp, err := layout.FromPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	ii, err := lp.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	im, err := ii.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var found []v1.Descriptor
+	for _, d := range im.Manifests {
+		if !d.MediaType.IsImage() && !d.MediaType.IsIndex() {
+			continue
+		}
+		// go-containerregistry gives images an artifactType too (their
+		// config's media type): artifacts are what has a subject.
+		if d.MediaType.IsImage() {
+			if m, err := manifestIn(lp, d.Digest); err != nil || m.Subject != nil {
+				continue
+			}
+		}
+		if tag == "" || d.Annotations[AnnotationRefName] == tag {
+			found = append(found, d)
+		}
+	}
+	switch {
+	case len(found) == 0 && tag != "":
+		return nil, fmt.Errorf("%w tagged %q in %s", ErrNoImage, tag, dir)
+	case len(found) == 0:
+		return nil, fmt.Errorf("%w in %s", ErrNoImage, dir)
+	case len(found) > 1:
+		return nil, fmt.Errorf("%s has %d images: name one as oci:%s:TAG", dir, len(found), dir)
+	}
+	var img v1.Image
+	switch {
+	case !found[0].MediaType.IsIndex():
+		img, err = ii.Image(found[0].Digest)
+	case platform == nil:
+		return nil, fmt.Errorf("%s holds a multi-architecture index", OCILayout+":"+spec)
+	default:
+		img, err = indexImage(ii, found[0].Digest, *platform)
+	}
+	if err != nil {
+		return nil, err
+	}
+	subject, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{Image: img}
+	s.referrers = func(typ string) ([]v1.Image, error) {
+		var out []v1.Image
+		for _, d := range im.Manifests {
+			if d.ArtifactType != typ {
+				continue
+			}
+			m, err := manifestIn(lp, d.Digest)
+			if err != nil {
+				return nil, err
+			}
+			if m.Subject == nil || m.Subject.Digest != subject {
+				continue
+			}
+			a, err := ii.Image(d.Digest)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, a)
+		}
+		return out, nil
+	}
+	return s, nil
+}
+
+// indexImage returns the image for platform of the index h in the
+// layout ii.
+func indexImage(ii v1.ImageIndex, h v1.Hash, platform v1.Platform) (v1.Image, error) {
+	idx, err := ii.ImageIndex(h)
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range im.Manifests {
+		if d.Platform != nil && d.Platform.Satisfies(platform) {
+			return idx.Image(d.Digest)
+		}
+	}
+	return nil, fmt.Errorf("%w for %s in index %s", ErrNoImage, platform.String(), h)
+}
+
+// ErrNoArtifact is returned by Artifact when none of the type is attached.
+var ErrNoArtifact = errors.New("no artifact attached")
+
+// Artifact returns the data of the artifact of artifactType attached to
+// the image, or ErrNoArtifact.
+func (s *Source) Artifact(artifactType string) ([]byte, error) {
+	arts, err := s.referrers(artifactType)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: referrers: %w", s.Name, err)
+	}
+	if len(arts) == 0 {
+		return nil, fmt.Errorf("image %s: %w of type %s", s.Name, ErrNoArtifact, artifactType)
+	}
+	data, err := ArtifactData(arts[0])
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %s: %w", s.Name, artifactType, err)
+	}
+	return data, nil
+}
