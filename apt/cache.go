@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/basebuild/basebuild/internal/atomicfile"
 )
 
 // Cache is a directory of verified downloads and of what basebuild made
@@ -156,9 +158,9 @@ func openEntry(p string) (*os.File, error) {
 }
 
 // create returns a new temporary file in the content directory, to be
-// passed to commit or discard.
-func (c *Cache) create() (*os.File, error) {
-	f, err := os.CreateTemp(filepath.Join(c.Dir, "sha256"), ".tmp-")
+// passed to commit or discarded.
+func (c *Cache) create() (*atomicfile.File, error) {
+	f, err := atomicfile.Create(filepath.Join(c.Dir, "sha256"), ".tmp-")
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
@@ -166,32 +168,16 @@ func (c *Cache) create() (*os.File, error) {
 }
 
 // commit makes the complete, verified temporary file f the entry for sum.
-func (c *Cache) commit(f *os.File, sum string) (string, error) {
+func (c *Cache) commit(f *atomicfile.File, sum string) (string, error) {
 	if !isLowerSHA256(sum) {
 		return "", fmt.Errorf("cache: bad sha256 %q", sum)
 	}
-	// CreateTemp makes files private; entries are public data.
-	if err := f.Chmod(0o644); err != nil {
-		return "", fmt.Errorf("cache: %w", err)
-	}
-	// Sync first so that a crash cannot leave a renamed but empty entry.
-	if err := f.Sync(); err != nil {
-		return "", fmt.Errorf("cache: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("cache: %w", err)
-	}
+	// Synced first so that a crash cannot leave a renamed but empty entry.
 	p := c.path(sum)
-	if err := os.Rename(f.Name(), p); err != nil {
+	if err := f.Commit(p, atomicfile.Options{Sync: true}); err != nil {
 		return "", fmt.Errorf("cache: %w", err)
 	}
 	return p, nil
-}
-
-// discard removes f unless commit renamed it.
-func (c *Cache) discard(f *os.File) {
-	f.Close()
-	os.Remove(f.Name())
 }
 
 func (c *Cache) urlPath(url string) string {
@@ -219,25 +205,7 @@ func (c *Cache) putURL(url string, data []byte) error {
 // put writes data to the entry p, through a temporary file renamed into
 // place once complete.
 func (c *Cache) put(p string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
-	if err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := atomicfile.WriteFile(p, data, atomicfile.Options{Sync: true}); err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
 	return nil

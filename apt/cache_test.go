@@ -61,7 +61,7 @@ func TestCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.discard(f)
+	f.Discard()
 	entries, _ := os.ReadDir(filepath.Join(dir, "sha256"))
 	if len(entries) != 1 {
 		t.Errorf("got %d entries, want 1", len(entries))

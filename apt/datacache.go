@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/basebuild/basebuild/internal/atomicfile"
 )
 
 // The data cache keeps the decompressed data.tar of debs already unpacked,
@@ -128,7 +130,7 @@ func (r *dataReader) Close() error {
 type DataEntry struct {
 	c   *Cache
 	sum string
-	f   *os.File
+	f   *atomicfile.File
 	h   hash.Hash // of what is written to f
 	zw  *zstd.Encoder
 	err error
@@ -140,15 +142,14 @@ func (c *Cache) NewData(debSHA256 string) *DataEntry {
 	if c == nil || !isLowerSHA256(debSHA256) {
 		return nil
 	}
-	f, err := os.CreateTemp(filepath.Join(c.Dir, "data"), ".tmp-")
+	f, err := atomicfile.Create(filepath.Join(c.Dir, "data"), ".tmp-")
 	if err != nil {
 		return nil
 	}
 	h := sha256.New()
 	zw, err := zstd.NewWriter(io.MultiWriter(f, h), zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
 	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
+		f.Discard()
 		return nil
 	}
 	return &DataEntry{c: c, sum: debSHA256, f: f, h: h, zw: zw}
@@ -175,28 +176,16 @@ func (e *DataEntry) Commit() {
 		trailer = binary.LittleEndian.AppendUint32(trailer, sha256.Size)
 		_, err = e.f.Write(e.h.Sum(trailer))
 	}
-	if err == nil {
-		err = e.f.Chmod(0o644)
-	}
 	// Synced before it is renamed, so that a crash cannot leave an
 	// entry in place that is not whole.
 	if err == nil {
-		err = e.f.Sync()
+		e.f.Commit(e.c.dataPath(e.sum), atomicfile.Options{Sync: true})
 	}
-	if cerr := e.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(e.f.Name(), e.c.dataPath(e.sum))
-	}
-	if err != nil {
-		os.Remove(e.f.Name())
-	}
+	e.f.Discard()
 }
 
 // Discard removes the entry.
 func (e *DataEntry) Discard() {
 	e.zw.Close()
-	e.f.Close()
-	os.Remove(e.f.Name())
+	e.f.Discard()
 }

@@ -292,7 +292,7 @@ func (c *Client) getVerifiedStream(ctx context.Context, url string, want FileHas
 	if err != nil {
 		return "", err
 	}
-	defer c.Cache.discard(f)
+	defer f.Discard()
 	err = c.fetch(ctx, url, func(r io.Reader) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return err

@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/basebuild/basebuild/internal/atomicfile"
 )
 
 // emptyConfig is the OCI 1.1 empty descriptor's content: artifacts have
@@ -172,10 +173,7 @@ func appendArtifacts(lp layout.Path, artifacts []v1.Image) error {
 	if err := readableByAll(string(lp)); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(string(lp), "index.json"), time.Time{}, func(w io.Writer) error {
-		_, err := w.Write(raw)
-		return err
-	})
+	return atomicfile.WriteFile(filepath.Join(string(lp), "index.json"), raw, atomicfile.Options{Sync: true})
 }
 
 func manifestIn(lp layout.Path, h v1.Hash) (*v1.Manifest, error) {

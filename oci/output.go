@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -21,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/basebuild/basebuild/internal/atomicfile"
 )
 
 // The output types.
@@ -116,7 +116,7 @@ func (o Output) write(img v1.Image, ref string) error {
 	case OCILayout:
 		return o.writeLayout(img, tag.TagStr())
 	case DockerArchive:
-		return writeFileAtomic(o.Path, time.Time{}, func(w io.Writer) error { return tarball.Write(tag, img, w) })
+		return atomicfile.Write(o.Path, atomicfile.Options{Sync: true}, func(w io.Writer) error { return tarball.Write(tag, img, w) })
 	}
 	return fmt.Errorf("unknown type %q (want %s)", o.Type, outputTypes)
 }
@@ -134,7 +134,7 @@ func (o Output) writeRootfsTar(img v1.Image) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(o.Path, cfg.Created.Time, func(w io.Writer) error {
+	return atomicfile.Write(o.Path, atomicfile.Options{Sync: true, ModTime: cfg.Created.Time}, func(w io.Writer) error {
 		r, err := layers[0].Uncompressed()
 		if err != nil {
 			return err
@@ -143,49 +143,6 @@ func (o Output) writeRootfsTar(img v1.Image) error {
 		_, err = io.Copy(w, r)
 		return err
 	})
-}
-
-// writeFileAtomic writes name with write through a temporary file in its
-// directory, renamed over name once complete, with mtime as modification
-// time unless it is zero. On failure name is as it was.
-func writeFileAtomic(name string, mtime time.Time, write func(io.Writer) error) (err error) {
-	if fi, err := os.Stat(name); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s is a directory", name)
-	}
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<16)
-	if err := write(bw); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	// CreateTemp's 0600 is for the unfinished file; the result is as
-	// readable as any file tar or docker save writes.
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if !mtime.IsZero() {
-		if err := os.Chtimes(f.Name(), mtime, mtime); err != nil {
-			return err
-		}
-	}
-	return os.Rename(f.Name(), name)
 }
 
 // layoutState is what an oci:DIR destination holds.
@@ -347,8 +304,5 @@ func mergeLayout(from, to layout.Path, img mutate.Appendable, tag string) error 
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(string(to), "index.json"), time.Time{}, func(w io.Writer) error {
-		_, err := w.Write(raw)
-		return err
-	})
+	return atomicfile.WriteFile(filepath.Join(string(to), "index.json"), raw, atomicfile.Options{Sync: true})
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/basebuild/basebuild/internal/atomicfile"
 	"github.com/basebuild/basebuild/internal/tail"
 	"github.com/basebuild/basebuild/snapshots"
 )
@@ -91,7 +92,7 @@ func (r *Report) Write(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(data, '\n'))
+	return atomicfile.WriteFile(path, append(data, '\n'), atomicfile.Options{})
 }
 
 // scriptLog is where maintainer scripts and hooks write: the log with -v,
