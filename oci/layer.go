@@ -18,7 +18,6 @@ import (
 	"maps"
 	"os"
 	"path"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -29,6 +28,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
 	"golang.org/x/sys/unix"
+
+	"github.com/basebuild/basebuild/rootfs/exclude"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -265,155 +266,55 @@ func WriteTar(w io.Writer, dir string, epoch time.Time, logf func(format string,
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	a := &archiver{
-		root:  dir,
-		epoch: epoch.Unix(),
-		logf:  logf,
-		tw:    &tarWriter{w: bufio.NewWriterSize(w, 1<<16)},
-		links: map[inode]string{},
-	}
-	if err := a.add("."); err != nil {
+	hs := &headers{epoch: epoch.Unix(), logf: logf, links: map[inode]string{}}
+	tw := &tarWriter{w: bufio.NewWriterSize(w, 1<<16)}
+	err := walkTree(dir, func(name, full string, st *unix.Stat_t) error {
+		if name != "." && exclude.Match(name) {
+			return fs.SkipDir
+		}
+		h, err := hs.of(name, full, st)
+		if err != nil || h == nil {
+			return err
+		}
+		if err := tw.writeHeader(h); err != nil {
+			return err
+		}
+		if h.typeflag == tar.TypeReg {
+			return tw.writeFile(full, h.size)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	return a.tw.close()
-}
-
-// tarExcludes are the entries debuerreotype-tar leaves out: the patterns
-// of its .tar-exclude, then its own for /dev and, as for APT 0.8 and later
-// (every supported release), APT's lists and caches. As in GNU tar's
-// exclusions, "*" matches any string, "/" included, and a pattern matches
-// a whole name as tar spells it before the transform ("./dev/null"). An
-// excluded directory is not entered.
-var tarExcludes = []string{
-	"./debuerreotype-epoch",
-	"./proc/**",
-	"./sys/**",
-	"./var/cache/apt/*.bin",
-	"./var/cache/apt/archives/*.deb",
-	"./var/cache/apt/archives/lock",
-	"./var/lib/apt/lists/*Packages*",
-	"./var/lib/apt/lists/*Release*",
-	"./var/lib/apt/lists/lock",
-	"./var/state/apt/lists/*Packages*",
-	"./var/state/apt/lists/*Release*",
-	"./var/state/apt/lists/lock",
-	"./etc/apt/apt.conf.d/01autoremove-kernels",
-	"./var/log/apt/history.log",
-	"./var/log/apt/term.log",
-	"./run/motd.dynamic",
-	"./etc/apt/trustdb.gpg",
-	"./run/shm/.run-transition",
-	"./var/lib/systemd/catalog/database",
-	"./var/cache/apt/**",
-	"./var/lib/apt/lists/**",
-	"./var/state/apt/lists/**",
-	"./dev/**",
-}
-
-// excluded reports whether the entry name ("./etc/passwd") is left out.
-func excluded(name string) bool {
-	for _, p := range tarExcludes {
-		if globMatch(p, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// globMatch reports whether name matches the pattern p, in which "*" matches
-// any string and "?" any byte, "/" included.
-func globMatch(p, name string) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			for len(p) > 0 && p[0] == '*' {
-				p = p[1:]
-			}
-			if p == "" {
-				return true
-			}
-			for i := range len(name) + 1 {
-				if globMatch(p, name[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if name == "" {
-				return false
-			}
-		default:
-			if name == "" || name[0] != p[0] {
-				return false
-			}
-		}
-		p, name = p[1:], name[1:]
-	}
-	return name == ""
+	return tw.close()
 }
 
 // inode identifies a file for finding its hard links.
 type inode struct{ dev, ino uint64 }
 
-// archiver is the state of one WriteTar.
-type archiver struct {
-	root  string
-	epoch int64
+// headers describes the entries of a tree as GNU tar stores them. It
+// remembers the files with more than one link it saw, so that the later
+// names of one are hard links of the first.
+type headers struct {
+	epoch int64 // later modification times are stored as this
 	logf  func(format string, args ...any)
-	tw    *tarWriter
-	links map[inode]string // archived files with more than one link: stored name
+	links map[inode]string // files with more than one link: stored name
 }
 
-// add archives the entry name ("." or "./etc/passwd") and what is below it.
-func (a *archiver) add(name string) error {
-	if name != "." && excluded(name) {
-		return nil
-	}
-	full := filepath.Join(a.root, name)
-	var st unix.Stat_t
-	if name == "." {
-		// The root itself may be reached through a symlink, as with
-		// "tar -C DIR .".
-		if err := unix.Stat(full, &st); err != nil {
-			return &fs.PathError{Op: "stat", Path: full, Err: err}
-		}
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return fmt.Errorf("archiving %s: not a directory", full)
-		}
-	} else if err := unix.Lstat(full, &st); err != nil {
-		return &fs.PathError{Op: "lstat", Path: full, Err: err}
-	}
-	h, err := a.header(name, full, &st)
-	if err != nil || h == nil {
-		return err
-	}
-	if err := a.tw.writeHeader(h); err != nil {
-		return err
-	}
-	switch h.typeflag {
-	case tar.TypeReg:
-		if err := a.tw.writeFile(full, h.size); err != nil {
-			return err
-		}
-	case tar.TypeDir:
-		return a.addChildren(name, full)
-	}
-	return nil
-}
-
-// header describes the entry name, whose lstat is st, as GNU tar does; nil
+// of describes the entry name, whose lstat is st, as GNU tar does; nil
 // for a socket.
-func (a *archiver) header(name, full string, st *unix.Stat_t) (*header, error) {
+func (hs *headers) of(name, full string, st *unix.Stat_t) (*header, error) {
 	h := &header{
 		name:  strings.TrimPrefix(name, "./"),
 		mode:  int64(st.Mode & 0o7777),
 		uid:   int64(st.Uid),
 		gid:   int64(st.Gid),
-		mtime: min(int64(st.Mtim.Sec), a.epoch),
+		mtime: min(int64(st.Mtim.Sec), hs.epoch),
 	}
 	fmtType := st.Mode & unix.S_IFMT
 	if fmtType == unix.S_IFSOCK {
-		a.logf("%s: socket ignored", full)
+		hs.logf("%s: socket ignored", full)
 		return nil, nil
 	}
 	var err error
@@ -422,11 +323,11 @@ func (a *archiver) header(name, full string, st *unix.Stat_t) (*header, error) {
 	}
 	if fmtType != unix.S_IFDIR && st.Nlink > 1 {
 		id := inode{uint64(st.Dev), uint64(st.Ino)}
-		if first, ok := a.links[id]; ok {
+		if first, ok := hs.links[id]; ok {
 			h.typeflag, h.linkname = tar.TypeLink, first
 			return h, nil
 		}
-		a.links[id] = h.name
+		hs.links[id] = h.name
 	}
 	switch fmtType {
 	case unix.S_IFREG:
@@ -454,27 +355,6 @@ func (a *archiver) header(name, full string, st *unix.Stat_t) (*header, error) {
 		return nil, fmt.Errorf("%s: cannot archive file type %#o", full, fmtType)
 	}
 	return h, nil
-}
-
-// addChildren archives the contents of the directory name, in byte order
-// of their names ("tar --sort=name").
-func (a *archiver) addChildren(name, full string) error {
-	f, err := os.Open(full)
-	if err != nil {
-		return err
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", full, err)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		if err := a.add(name + "/" + n); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // lxattrs reads the extended attributes of name itself, but for

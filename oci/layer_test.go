@@ -20,7 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/basebuild/basebuild/internal/testenv"
-	"github.com/basebuild/basebuild/rootfs"
 )
 
 var testEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -220,54 +219,6 @@ func TestWriteTarMatchesDebuerreotype(t *testing.T) {
 	}
 }
 
-// TestTarExcludes checks that WriteTar's exclusions are debuerreotype-tar's.
-func TestTarExcludes(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(debuerreotypeScripts, ".tar-exclude"))
-	if err != nil {
-		testenv.Missing(t, "no debuerreotype: %v", err)
-	}
-	var want []string
-	for line := range strings.Lines(string(data)) {
-		line = strings.TrimSpace(line)
-		if line != "" && !strings.HasPrefix(line, "#") {
-			want = append(want, line)
-		}
-	}
-	script, err := os.ReadFile(filepath.Join(debuerreotypeScripts, "debuerreotype-tar"))
-	must(t, err)
-	for _, p := range []string{"./var/cache/apt/**", "./var/lib/apt/lists/**", "./var/state/apt/lists/**", "./dev/**"} {
-		if !bytes.Contains(script, []byte("'"+p+"'")) {
-			t.Errorf("debuerreotype-tar no longer excludes %s", p)
-		}
-		want = append(want, p)
-	}
-	if !slices.Equal(tarExcludes, want) {
-		t.Errorf("tarExcludes = %q\nwant %q", tarExcludes, want)
-	}
-}
-
-func TestGlobMatch(t *testing.T) {
-	for _, c := range []struct {
-		p, name string
-		want    bool
-	}{
-		{"./dev/**", "./dev/null", true},
-		{"./dev/**", "./dev/pts/0", true},
-		{"./dev/**", "./dev", false},
-		{"./dev/**", "./dev2/x", false},
-		{"./var/cache/apt/*.bin", "./var/cache/apt/sub/x.bin", true}, // "*" matches "/"
-		{"./var/cache/apt/*.bin", "./var/cache/apt/x.bin.old", false},
-		{"./var/lib/apt/lists/*Release*", "./var/lib/apt/lists/x_InRelease", true},
-		{"./run/motd.dynamic", "./run/motd.dynamic", true},
-		{"./run/motd.dynamic", "./run/motd.dynamicx", false},
-		{"./a?c", "./a/c", true},
-	} {
-		if got := globMatch(c.p, c.name); got != c.want {
-			t.Errorf("globMatch(%q, %q) = %v, want %v", c.p, c.name, got, c.want)
-		}
-	}
-}
-
 // firstDiff returns the offset of the first byte where a and b differ.
 func firstDiff(a, b []byte) int {
 	for i := range min(len(a), len(b)) {
@@ -449,15 +400,15 @@ func comparePaths(a, b string) int {
 }
 
 // TestWriteTarMatchesTree compares WriteTar's archive with the tree as
-// rootfs.ReadTree sees it, extended attributes included.
+// ReadTree sees it, extended attributes included.
 func TestWriteTarMatchesTree(t *testing.T) {
 	dir := t.TempDir()
 	makeTree(t, dir, treeOptions{xattrs: true, dotLinks: true})
-	fromTar, err := rootfs.ReadTar(bytes.NewReader(writeTar(t, dir)))
+	fromTar, err := ReadTar(bytes.NewReader(writeTar(t, dir)))
 	must(t, err)
-	fromTree, err := rootfs.ReadTree(dir)
+	fromTree, err := ReadTree(dir)
 	must(t, err)
-	for _, d := range rootfs.Compare(fromTar, fromTree) {
+	for _, d := range Compare(fromTar, fromTree) {
 		t.Error(d)
 	}
 }
@@ -682,11 +633,11 @@ func TestReferenceRootfs(t *testing.T) {
 		return
 	}
 	t.Errorf("WriteTar differs from debuerreotype-tar (%d vs %d bytes) at byte %d", got.Len(), len(want), firstDiff(got.Bytes(), want))
-	gotEntries, err := rootfs.ReadTar(bytes.NewReader(got.Bytes()))
+	gotEntries, err := ReadTar(bytes.NewReader(got.Bytes()))
 	must(t, err)
-	wantEntries, err := rootfs.ReadTar(bytes.NewReader(want))
+	wantEntries, err := ReadTar(bytes.NewReader(want))
 	must(t, err)
-	for _, d := range rootfs.Compare(gotEntries, wantEntries) {
+	for _, d := range Compare(gotEntries, wantEntries) {
 		t.Error(d)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/basebuild/basebuild/internal/testenv"
-	"github.com/basebuild/basebuild/rootfs"
 )
 
 func TestParseOutput(t *testing.T) {
@@ -137,15 +136,15 @@ func TestOCILayout(t *testing.T) {
 
 	bundle := filepath.Join(t.TempDir(), "bundle")
 	run(t, "umoci", "unpack", "--image", dir+":bookworm", bundle)
-	unpacked, err := rootfs.ReadTree(filepath.Join(bundle, "rootfs"))
+	unpacked, err := ReadTree(filepath.Join(bundle, "rootfs"))
 	must(t, err)
-	want, err := rootfs.ReadTree(tree)
+	want, err := ReadTree(tree)
 	must(t, err)
 	// umoci restores every modification time, directories' and the
 	// root's too: the tree and the unpacked image differ only where the
 	// layer clamped a time to the epoch.
 	var diffs []string
-	for _, d := range rootfs.Compare(unpacked, want) {
+	for _, d := range Compare(unpacked, want) {
 		diffs = append(diffs, d.String())
 	}
 	clamped := "mtime 2024-01-01T00:00:00Z != 2024-01-01T01:00:00Z"

@@ -12,7 +12,6 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/oci"
-	"github.com/basebuild/basebuild/rootfs"
 )
 
 // NoDowngrade refuses to replace the image at a --push or oci: destination
@@ -72,7 +71,7 @@ type Verification struct {
 	// Files lists the differences between the layers, Changes the
 	// differences between the recorded inputs (see InputChanges); both
 	// are empty when the digests are equal.
-	Files   []rootfs.Difference
+	Files   []oci.Difference
 	Changes []string
 	// NoInputs says the reference records no inputs to compare with.
 	NoInputs bool
@@ -122,7 +121,7 @@ func Verify(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, want v
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", wantDigest, err)
 	}
-	v.Files = rootfs.Compare(wantTree, gotTree)
+	v.Files = oci.Compare(wantTree, gotTree)
 
 	wantInputs, err := ImageInputs(want)
 	if err != nil {
@@ -137,7 +136,7 @@ func Verify(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, want v
 }
 
 // layerTree reads the entries of img's single layer.
-func layerTree(img v1.Image) (map[string]rootfs.Entry, error) {
+func layerTree(img v1.Image) (map[string]oci.Entry, error) {
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, err
@@ -150,5 +149,5 @@ func layerTree(img v1.Image) (map[string]rootfs.Entry, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	return rootfs.ReadTar(rc)
+	return oci.ReadTar(rc)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/basebuild/basebuild/debian"
 	"github.com/basebuild/basebuild/debian/control"
+	"github.com/basebuild/basebuild/rootfs/exclude"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
@@ -505,45 +506,22 @@ func clampShadowDays(data []byte, day int64) ([]byte, bool) {
 	return []byte(strings.Join(lines, "")), changed
 }
 
-// excludedFiles are removed from the tree: debuerreotype-fixup's logs and
-// caches, and the files debuerreotype-tar's .tar-exclude and
-// examples/debian.sh keep out of the image.
-var excludedFiles = []string{
-	// debuerreotype-fixup
+// fixupRemoved are removed from the tree as debuerreotype-fixup removes
+// them (its logs and caches), and as examples/debian.sh leaves it out of
+// the tar (never booted, so no machine-id: debuerreotype-fixup empties
+// it). What debuerreotype-tar leaves out is the exclude package's.
+var fixupRemoved = []string{
 	"var/log/dpkg.log",
 	"var/log/bootstrap.log",
 	"var/log/alternatives.log",
 	"var/cache/ldconfig/aux-cache",
 	"run/mount/utab",
-	// .tar-exclude
-	"debuerreotype-epoch",
-	"etc/apt/apt.conf.d/01autoremove-kernels",
-	"var/log/apt/history.log",
-	"var/log/apt/term.log",
-	"run/motd.dynamic",
-	"etc/apt/trustdb.gpg",
-	"run/shm/.run-transition",
-	"var/lib/systemd/catalog/database",
-	// examples/debian.sh: never booted, so no machine-id (debuerreotype-fixup
-	// empties it, the tar then leaves it out)
 	"etc/machine-id",
-}
-
-// excludedContents are directories kept empty: .tar-exclude's "DIR/**"
-// patterns and debuerreotype-tar's own for APT 0.8 and later, which
-// recreates its "partial" directories.
-var excludedContents = []string{
-	"dev",
-	"proc",
-	"sys",
-	"var/cache/apt",
-	"var/lib/apt/lists",
-	"var/state/apt/lists",
 }
 
 // removeExcluded removes what the image leaves out.
 func removeExcluded(root *os.Root) error {
-	for _, name := range excludedFiles {
+	for _, name := range slices.Concat(fixupRemoved, exclude.Files) {
 		if err := removeIn(root, name); err != nil {
 			return err
 		}
@@ -554,7 +532,7 @@ func removeExcluded(root *os.Root) error {
 			return err
 		}
 	}
-	for _, dir := range excludedContents {
+	for _, dir := range exclude.Contents {
 		if err := emptyDirIn(root, dir); err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/internal/testenv"
+	"github.com/basebuild/basebuild/oci"
 )
 
 // writeDeb builds d into a file of the test's temporary directory.
@@ -870,13 +871,13 @@ func TestUnpackDataCache(t *testing.T) {
 		d.Cache = cache
 		debs = append(debs, d)
 	}
-	unpack := func() (map[string]Entry, error) {
+	unpack := func() (map[string]oci.Entry, error) {
 		t.Helper()
 		_, dir := newRoot(t)
 		if _, err := Unpack(context.Background(), dir, debs, 2); err != nil {
 			return nil, err
 		}
-		tree, err := ReadTree(dir)
+		tree, err := oci.ReadTree(dir)
 		// Directories have the time their last entry was made: not what
 		// the cache decides.
 		for name, e := range tree {
@@ -917,7 +918,7 @@ func TestUnpackDataCache(t *testing.T) {
 	if err != nil {
 		t.Fatalf("unpack from the data cache: %v", err)
 	}
-	if diffs := Compare(first, second); len(diffs) > 0 {
+	if diffs := oci.Compare(first, second); len(diffs) > 0 {
 		t.Errorf("the tree from the data cache differs: %v", diffs)
 	}
 
@@ -949,7 +950,7 @@ func TestUnpackDataCache(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s entry: %v", name, err)
 		}
-		if diffs := Compare(first, tree); len(diffs) > 0 {
+		if diffs := oci.Compare(first, tree); len(diffs) > 0 {
 			t.Errorf("%s entry: the tree differs: %v", name, diffs)
 		}
 		if len(notes) != 1 || !strings.Contains(notes[0], p) {

@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/basebuild/basebuild/internal/testenv"
-	"github.com/basebuild/basebuild/rootfs"
+	"github.com/basebuild/basebuild/oci"
 )
 
 // TestImageBookworm builds bookworm from the local snapshot server into
@@ -40,7 +40,7 @@ func TestImageBookworm(t *testing.T) {
 	if !strings.HasPrefix(digest, "sha256:") || len(digest) != 71 {
 		t.Fatalf("last line of stdout %q is not a digest", digest)
 	}
-	tree, err := rootfs.ReadTree(rootDir)
+	tree, err := oci.ReadTree(rootDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +60,11 @@ func TestImageBookworm(t *testing.T) {
 	if msg, err := exec.Command("umoci", "unpack", "--image", layout+":bookworm", bundle).CombinedOutput(); err != nil {
 		t.Fatalf("umoci unpack: %v\n%s", err, msg)
 	}
-	unpacked, err := rootfs.ReadTree(filepath.Join(bundle, "rootfs"))
+	unpacked, err := oci.ReadTree(filepath.Join(bundle, "rootfs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range rootfs.Compare(tree, unpacked) {
+	for _, d := range oci.Compare(tree, unpacked) {
 		t.Errorf("umoci's tree differs from --rootfs: %s", d)
 	}
 
@@ -85,12 +85,12 @@ func TestImageBookworm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pulled, err := rootfs.ReadTar(rc)
+	pulled, err := oci.ReadTar(rc)
 	rc.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range rootfs.Compare(tree, pulled) {
+	for _, d := range oci.Compare(tree, pulled) {
 		t.Errorf("pulled layer differs from --rootfs: %s", d)
 	}
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/oci"
-	"github.com/basebuild/basebuild/rootfs"
 )
 
 // TestReproducible builds bookworm twice, as separate processes that
@@ -70,7 +69,7 @@ func TestReproducible(t *testing.T) {
 		return
 	}
 	t.Errorf("two builds of the same inputs: %s != %s", digests[0], digests[1])
-	var trees []map[string]rootfs.Entry
+	var trees []map[string]oci.Entry
 	for _, l := range layouts {
 		src, err := oci.Open(t.Context(), "oci:"+l+":bookworm", false)
 		if err != nil {
@@ -84,14 +83,14 @@ func TestReproducible(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tree, err := rootfs.ReadTar(rc)
+		tree, err := oci.ReadTar(rc)
 		rc.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
 		trees = append(trees, tree)
 	}
-	for _, d := range rootfs.Compare(trees[0], trees[1]) {
+	for _, d := range oci.Compare(trees[0], trees[1]) {
 		t.Errorf("cold (A) and warm (B) layers differ: %s", d)
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/basebuild/basebuild/internal/testenv"
-	"github.com/basebuild/basebuild/rootfs"
+	"github.com/basebuild/basebuild/oci"
 )
 
 // sharedCache keeps verified debs between test runs, as a builder host's
@@ -79,15 +79,15 @@ func testRootfs(t *testing.T, suite string, flags ...string) {
 		t.Fatal(err)
 	}
 	defer refFile.Close()
-	want, err := rootfs.ReadTar(refFile)
+	want, err := oci.ReadTar(refFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := rootfs.ReadTree(dir)
+	got, err := oci.ReadTree(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	diffs := rootfs.Compare(want, got)
+	diffs := oci.Compare(want, got)
 	h := readHistory(t, filepath.Join(ref, "rootfs"), dir)
 	h.want, h.got, h.epoch = want, got, readEpoch(t, ref)
 	h.sourcesOK = sameSourcesButSnapshotComments(t, filepath.Join(ref, "rootfs"), dir)
@@ -157,8 +157,8 @@ type history struct {
 	files    map[string][]string // the upgraded packages' paths, by package
 	postinst map[string]string   // the upgraded packages' postinsts in the reference
 
-	want, got map[string]rootfs.Entry // debuerreotype's image and ours
-	epoch     time.Time               // both builds' SOURCE_DATE_EPOCH
+	want, got map[string]oci.Entry // debuerreotype's image and ours
+	epoch     time.Time            // both builds' SOURCE_DATE_EPOCH
 
 	// Whether status and available differ only as the upgrade explains.
 	statusOK, availableOK bool
@@ -243,7 +243,7 @@ func entryPath(root, p string) string {
 
 // expectedDifference explains a known, accepted difference from
 // debuerreotype's image, or returns "".
-func (h *history) expectedDifference(d rootfs.Difference) string {
+func (h *history) expectedDifference(d oci.Difference) string {
 	switch {
 	case strings.HasPrefix(d.What, "mtime ") && h.paths[d.Path]:
 		return "mtime of a path of a package apt-get dist-upgrade upgraded: dpkg left what the old version had there " +
@@ -336,7 +336,7 @@ func readEpoch(t *testing.T, dir string) time.Time {
 	return time.Unix(sec, 0)
 }
 
-func sizeOrContent(d rootfs.Difference) bool {
+func sizeOrContent(d oci.Difference) bool {
 	return d.What == "content" || strings.HasPrefix(d.What, "size ")
 }
 

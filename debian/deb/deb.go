@@ -5,8 +5,6 @@ package deb
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -191,19 +189,4 @@ func WalkTar(zr io.Reader, name string, fn func(*tar.Header, io.Reader) error) e
 		return fmt.Errorf("%s: %w", name, truncated(err))
 	}
 	return nil
-}
-
-// Sniff returns the file extension of the compression r starts with, ""
-// for none, for a stream whose name does not say.
-func Sniff(r *bufio.Reader) string {
-	magic, _ := r.Peek(6)
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		return ".gz"
-	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return ".xz"
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return ".zst"
-	}
-	return ""
 }

@@ -1,14 +1,13 @@
-package rootfs
+package oci
 
 import (
 	"archive/tar"
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -18,9 +17,10 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/basebuild/basebuild/debian/deb"
 )
+
+// The tree and layer diff: what verify reports, and what the tests
+// compare trees and images with.
 
 // Entry is one file of a tree or a tar archive, in terms both can express.
 type Entry struct {
@@ -33,70 +33,44 @@ type Entry struct {
 	Linkname string // symlink target as stored; for hard links, the first path ("./usr/bin/x")
 	Devmajor int64
 	Devminor int64
-	ModTime  time.Time
+	ModTime  time.Time // whole seconds, all a tar header keeps
 	Xattrs   map[string]string
 }
 
-// ReadTree reads the entries of the directory tree dir without following
-// symlinks. Files that are hard links of an earlier file, in the order GNU
-// tar visits them ("tar --sort=name"), are hard link entries, as in a tar.
-// Sockets are left out: tar cannot store them.
+// ReadTree reads the entries of the directory tree dir as WriteTar sees
+// them, but with nothing left out and modification times as they are:
+// symlinks are not followed; files that are hard links of an earlier
+// file, in the order GNU tar visits them ("tar --sort=name"), are hard
+// link entries; sockets, which tar cannot store, and the build host's
+// security.selinux labels are left out.
 func ReadTree(dir string) (map[string]Entry, error) {
 	entries := map[string]Entry{}
-	type inode struct{ dev, ino uint64 }
-	seen := map[inode]string{}
-	err := walkSorted(dir, ".", func(name string, fi fs.FileInfo) error {
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return fmt.Errorf("%s: no stat", name)
-		}
-		full := filepath.Join(dir, name)
-		e := Entry{
-			Path:    entryPath(name),
-			Mode:    int64(st.Mode & 0o7777),
-			Uid:     int(st.Uid),
-			Gid:     int(st.Gid),
-			ModTime: fi.ModTime(),
-		}
-		var err error
-		if e.Xattrs, err = lxattrs(full); err != nil {
+	hs := &headers{epoch: math.MaxInt64, logf: func(string, ...any) {}, links: map[inode]string{}}
+	err := walkTree(dir, func(name, full string, st *unix.Stat_t) error {
+		h, err := hs.of(name, full, st)
+		if err != nil || h == nil {
 			return err
 		}
-		if fi.Mode().Type() == fs.ModeSocket {
-			return nil
+		e := Entry{
+			Path:     entryPath(name),
+			Type:     h.typeflag,
+			Mode:     h.mode,
+			Uid:      int(h.uid),
+			Gid:      int(h.gid),
+			Size:     h.size,
+			Linkname: h.linkname,
+			Devmajor: h.devmajor,
+			Devminor: h.devminor,
+			ModTime:  time.Unix(h.mtime, 0),
+			Xattrs:   h.xattrs,
 		}
-		if !fi.IsDir() && st.Nlink > 1 {
-			id := inode{uint64(st.Dev), st.Ino}
-			if first, ok := seen[id]; ok {
-				e.Type, e.Linkname = tar.TypeLink, first
-				entries[e.Path] = e
-				return nil
-			}
-			seen[id] = e.Path
-		}
-		switch fi.Mode().Type() {
-		case 0:
-			e.Type, e.Size = tar.TypeReg, fi.Size()
+		switch h.typeflag {
+		case tar.TypeLink:
+			e.Linkname = entryPath(h.linkname)
+		case tar.TypeReg:
 			if e.SHA256, err = fileSHA256(full); err != nil {
 				return err
 			}
-		case fs.ModeDir:
-			e.Type = tar.TypeDir
-		case fs.ModeSymlink:
-			e.Type = tar.TypeSymlink
-			if e.Linkname, err = os.Readlink(full); err != nil {
-				return err
-			}
-		case fs.ModeDevice | fs.ModeCharDevice:
-			e.Type = tar.TypeChar
-			e.Devmajor, e.Devminor = int64(unix.Major(uint64(st.Rdev))), int64(unix.Minor(uint64(st.Rdev)))
-		case fs.ModeDevice:
-			e.Type = tar.TypeBlock
-			e.Devmajor, e.Devminor = int64(unix.Major(uint64(st.Rdev))), int64(unix.Minor(uint64(st.Rdev)))
-		case fs.ModeNamedPipe:
-			e.Type = tar.TypeFifo
-		default:
-			return fmt.Errorf("%s: unsupported file type %v", full, fi.Mode().Type())
 		}
 		entries[e.Path] = e
 		return nil
@@ -107,19 +81,30 @@ func ReadTree(dir string) (map[string]Entry, error) {
 	return entries, nil
 }
 
-// walkSorted calls fn for name in dir and, if it is a directory, for its
-// contents, depth first with each directory's names in byte order: the
-// order of "tar --sort=name".
-func walkSorted(dir, name string, fn func(name string, fi fs.FileInfo) error) error {
-	full := filepath.Join(dir, name)
-	fi, err := os.Lstat(full)
-	if err != nil {
+// walkTree calls fn for each entry of the tree dir, depth first with each
+// directory's names in byte order: the order of "tar --sort=name". The
+// root comes first, named "." and reached through a symlink if dir is one
+// (as with "tar -C DIR ."), then the entries below it, named "./etc/passwd",
+// with their lstat: symlinks below the root are not followed. When fn
+// returns fs.SkipDir, nothing below the entry is visited.
+func walkTree(dir string, fn func(name, full string, st *unix.Stat_t) error) error {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return &fs.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("%s: not a directory", dir)
+	}
+	return walkEntry(".", dir, &st, fn)
+}
+
+func walkEntry(name, full string, st *unix.Stat_t, fn func(name, full string, st *unix.Stat_t) error) error {
+	if err := fn(name, full, st); err == fs.SkipDir {
+		return nil
+	} else if err != nil {
 		return err
 	}
-	if err := fn(name, fi); err != nil {
-		return err
-	}
-	if !fi.IsDir() {
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return nil
 	}
 	f, err := os.Open(full)
@@ -133,7 +118,12 @@ func walkSorted(dir, name string, fn func(name string, fi fs.FileInfo) error) er
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		if err := walkSorted(dir, path.Join(name, n), fn); err != nil {
+		child := filepath.Join(full, n)
+		var cst unix.Stat_t
+		if err := unix.Lstat(child, &cst); err != nil {
+			return &fs.PathError{Op: "lstat", Path: child, Err: err}
+		}
+		if err := walkEntry(name+"/"+n, child, &cst, fn); err != nil {
 			return err
 		}
 	}
@@ -164,48 +154,13 @@ func fileSHA256(name string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// lxattrs reads the extended attributes of name itself; nil if it has none
-// or the file system has none.
-func lxattrs(name string) (map[string]string, error) {
-	size, err := unix.Llistxattr(name, nil)
-	if errors.Is(err, unix.ENOTSUP) || size == 0 {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "listxattr", Path: name, Err: err}
-	}
-	buf := make([]byte, size)
-	if size, err = unix.Llistxattr(name, buf); err != nil {
-		return nil, &fs.PathError{Op: "listxattr", Path: name, Err: err}
-	}
-	xattrs := map[string]string{}
-	for _, key := range strings.Split(strings.TrimSuffix(string(buf[:size]), "\x00"), "\x00") {
-		n, err := unix.Lgetxattr(name, key, nil)
-		if err != nil {
-			return nil, &fs.PathError{Op: "getxattr " + key, Path: name, Err: err}
-		}
-		val := make([]byte, n)
-		if n, err = unix.Lgetxattr(name, key, val); err != nil {
-			return nil, &fs.PathError{Op: "getxattr " + key, Path: name, Err: err}
-		}
-		xattrs[key] = string(val[:n])
-	}
-	return xattrs, nil
-}
-
-// ReadTar reads the entries of a tar archive, plain or compressed with
-// gzip, xz or zstd. Paths are spelled as ReadTree spells them, whether the
-// archive has "./etc/", "etc/" or "etc"; extended attributes come from PAX
-// "SCHILY.xattr." records.
+// ReadTar reads the entries of a tar archive, uncompressed (a layer's
+// Uncompressed stream, say). Paths are spelled as ReadTree spells them,
+// whether the archive has "./etc/", "etc/" or "etc"; extended attributes
+// come from PAX "SCHILY.xattr." records.
 func ReadTar(r io.Reader) (map[string]Entry, error) {
-	br := bufio.NewReader(r)
-	zr, err := deb.Decompress(br, "archive"+deb.Sniff(br))
-	if err != nil {
-		return nil, err
-	}
-	defer zr.Close()
 	entries := map[string]Entry{}
-	tr := tar.NewReader(zr)
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -214,7 +169,7 @@ func ReadTar(r io.Reader) (map[string]Entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		e, err := tarEntry(h, tr)
+		e, err := headerEntry(h, tr)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", h.Name, err)
 		}
@@ -222,8 +177,8 @@ func ReadTar(r io.Reader) (map[string]Entry, error) {
 	}
 }
 
-// tarEntry converts h, hashing the content of regular files from r.
-func tarEntry(h *tar.Header, r io.Reader) (Entry, error) {
+// headerEntry converts h, hashing the content of regular files from r.
+func headerEntry(h *tar.Header, r io.Reader) (Entry, error) {
 	e := Entry{
 		Path:     entryPath(h.Name),
 		Type:     h.Typeflag,
