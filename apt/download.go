@@ -28,7 +28,7 @@ func (c *Client) Download(ctx context.Context, debs []Deb, jobs int) (map[string
 			continue
 		}
 		seen[d.SHA256] = true
-		if p, ok := c.Cache.lookup(FileHash{Size: d.Size, SHA256: d.SHA256}); ok {
+		if p, ok := c.Cache.Lookup(d.SHA256, d.Size); ok {
 			paths[d.SHA256] = p
 			continue
 		}

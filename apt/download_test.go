@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/basebuild/basebuild/internal/apttest"
+	"github.com/basebuild/basebuild/internal/cache"
 )
 
 // debArchive serves three debs and returns them as resolved Debs.
@@ -47,7 +48,7 @@ func debPath(a *apttest.Archive, d Deb) string {
 	return strings.TrimPrefix(d.URL, a.URL(""))
 }
 
-func checkDownloaded(t *testing.T, a *apttest.Archive, c *Cache, debs []Deb, paths map[string]string) {
+func checkDownloaded(t *testing.T, a *apttest.Archive, c *cache.Cache, debs []Deb, paths map[string]string) {
 	t.Helper()
 	if len(paths) != len(debs) {
 		t.Errorf("got %d paths for %d debs", len(paths), len(debs))
@@ -154,22 +155,22 @@ func TestDownloadSharedCache(t *testing.T) {
 	errs := make([]error, 4)
 	for i := range results {
 		wg.Go(func() {
-			cache, err := OpenCache(dir)
+			cc, err := cache.Open(dir)
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			c := &Client{Cache: cache}
+			c := &Client{Cache: cc}
 			results[i], errs[i] = c.Download(context.Background(), debs, 3)
 		})
 	}
 	wg.Wait()
-	cache := &Cache{Dir: dir}
+	cc := &cache.Cache{Dir: dir}
 	for i := range results {
 		if errs[i] != nil {
 			t.Fatalf("client %d: %v", i, errs[i])
 		}
-		checkDownloaded(t, a, cache, debs, results[i])
+		checkDownloaded(t, a, cc, debs, results[i])
 	}
 }
 

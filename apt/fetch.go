@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/basebuild/basebuild/internal/cache"
 )
 
 // Client fetches and verifies archive files. The zero value is usable; a
@@ -21,7 +23,7 @@ type Client struct {
 	HTTP *http.Client // nil: a client with proxies from the environment
 
 	// Cache holds verified files; nil caches nothing. Download needs one.
-	Cache *Cache
+	Cache *cache.Cache
 
 	// Retries is how many times a failed request is tried again after a
 	// connection error, a truncated body or a 5xx, 408 or 429 status.
@@ -275,7 +277,7 @@ func copyVerified(w io.Writer, r io.Reader, want FileHash) error {
 // getVerified fetches url, which must match want, into the cache and
 // returns its path there. A file already cached is not fetched.
 func (c *Client) getVerified(ctx context.Context, url string, want FileHash) (string, error) {
-	if p, ok := c.Cache.lookup(want); ok {
+	if p, ok := c.Cache.Lookup(want.SHA256, want.Size); ok {
 		return p, nil
 	}
 	return c.getVerifiedStream(ctx, url, want, nil)
@@ -288,7 +290,7 @@ func (c *Client) getVerified(ctx context.Context, url string, want FileHash) (st
 // only if the whole body verifies; a failed verification is the error,
 // else use's.
 func (c *Client) getVerifiedStream(ctx context.Context, url string, want FileHash, use func(io.Reader) error) (string, error) {
-	f, err := c.Cache.create()
+	f, err := c.Cache.Create()
 	if err != nil {
 		return "", err
 	}
@@ -308,7 +310,7 @@ func (c *Client) getVerifiedStream(ctx context.Context, url string, want FileHas
 	if err != nil {
 		return "", err
 	}
-	return c.Cache.commit(f, want.SHA256)
+	return c.Cache.Commit(f, want.SHA256)
 }
 
 // teeVerified is copyVerified that also feeds use through a pipe.

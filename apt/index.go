@@ -131,7 +131,7 @@ func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name 
 				err = parse(bytes.NewReader(data))
 			}
 		default:
-			if p, ok := c.Cache.lookup(want); ok {
+			if p, ok := c.Cache.Lookup(want.SHA256, want.Size); ok {
 				err = parseFile(p, parse)
 			} else if sized {
 				// Decompressed and parsed as it downloads; the result

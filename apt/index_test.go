@@ -12,6 +12,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/basebuild/basebuild/internal/apttest"
+	"github.com/basebuild/basebuild/internal/cache"
 )
 
 func TestPackages(t *testing.T) {
@@ -114,7 +115,7 @@ func TestPackagesMismatch(t *testing.T) {
 }
 
 // assertNoEntries fails if the content cache holds any file.
-func assertNoEntries(t *testing.T, c *Cache) {
+func assertNoEntries(t *testing.T, c *cache.Cache) {
 	t.Helper()
 	entries, err := os.ReadDir(c.Dir + "/sha256")
 	if err != nil {
@@ -144,7 +145,7 @@ func TestPackagesMissingComponentOrArch(t *testing.T) {
 // is warm.
 func TestPackagesSnapshotCached(t *testing.T) {
 	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
-	cache, err := OpenCache(t.TempDir())
+	cc, err := cache.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestPackagesSnapshotCached(t *testing.T) {
 	prefix := "archive/debian/" + snapshotStamp + "/dists/bookworm/"
 	paths := []string{prefix + "InRelease", prefix + "main/binary-amd64/Packages.xz"}
 	for run := 1; run <= 2; run++ {
-		c := &Client{Cache: cache} // a new process, say
+		c := &Client{Cache: cc} // a new process, say
 		rel, err := c.Release(context.Background(), repo, now)
 		if err != nil {
 			t.Fatal(err)

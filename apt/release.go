@@ -113,7 +113,7 @@ func (c *Client) Release(ctx context.Context, repo Repository, now time.Time) (*
 		return nil, fmt.Errorf("suite %q (%s): no keyring", repo.Suite, url)
 	}
 	if repo.Snapshot && c.Cache != nil {
-		if data, ok := c.Cache.getURL(url); ok {
+		if data, ok := c.Cache.URL(url); ok {
 			if rel, err := readRelease(data, repo, now); err == nil {
 				return rel, nil
 			}
@@ -134,7 +134,7 @@ func (c *Client) Release(ctx context.Context, repo Repository, now time.Time) (*
 		return nil, err
 	}
 	if repo.Snapshot && c.Cache != nil {
-		if err := c.Cache.putURL(url, data); err != nil {
+		if err := c.Cache.PutURL(url, data); err != nil {
 			c.logf("cache: %v", err)
 		}
 	}
@@ -384,4 +384,18 @@ func parseDate(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("bad date %q", s)
+}
+
+// isLowerSHA256 reports whether s is a SHA-256 in lower-case hex, as
+// indexes give them and the cache names its entries.
+func isLowerSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

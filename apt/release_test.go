@@ -21,6 +21,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/basebuild/basebuild/internal/apttest"
+	"github.com/basebuild/basebuild/internal/cache"
 )
 
 const snapshotStamp = "20240101T000000Z"
@@ -29,14 +30,14 @@ const snapshotStamp = "20240101T000000Z"
 // function returning what it logged.
 func testClient(t *testing.T) (*Client, func() string) {
 	t.Helper()
-	cache, err := OpenCache(t.TempDir())
+	cc, err := cache.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	var log strings.Builder
 	c := &Client{
-		Cache:   cache,
+		Cache:   cc,
 		Retries: 2,
 		Backoff: time.Millisecond,
 		Log: func(format string, args ...any) {
@@ -382,7 +383,12 @@ func TestReleaseSnapshotCacheVerified(t *testing.T) {
 	if _, err := c.Release(context.Background(), repo, now); err != nil {
 		t.Fatal(err)
 	}
-	p := c.Cache.urlPath(repo.InReleaseURL())
+	// The cache's one url/ entry (see cache.Cache) is the InRelease.
+	entries, err := filepath.Glob(filepath.Join(c.Cache.Dir, "url", "*"))
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("url entries %q, %v", entries, err)
+	}
+	p := entries[0]
 	data, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)

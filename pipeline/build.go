@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/debian"
+	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/rootfs"
 	"github.com/basebuild/basebuild/snapshots"
@@ -235,12 +234,12 @@ func (s *Spec) noRecommends() bool {
 
 // Client returns an apt client that caches under o.CacheDir.
 func (o *Options) Client() (*apt.Client, error) {
-	cache, err := apt.OpenCache(o.CacheDir)
+	cc, err := cache.Open(o.CacheDir)
 	if err != nil {
 		return nil, err
 	}
-	cache.Log = o.logf
-	return &apt.Client{Cache: cache, Log: o.logf}, nil
+	cc.Log = o.logf
+	return &apt.Client{Cache: cc, Log: o.logf}, nil
 }
 
 // resolveIndexes fetches and verifies the suites' indexes and resolves the
@@ -318,17 +317,4 @@ func fetch(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (map[st
 	o.logf("fetched %d packages", len(set.Packages))
 	o.phase("fetch", start)
 	return paths, nil
-}
-
-// DefaultCacheDir is /var/cache/basebuild for root, else
-// $XDG_CACHE_HOME/basebuild.
-func DefaultCacheDir() string {
-	if os.Geteuid() == 0 {
-		return "/var/cache/basebuild"
-	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "basebuild-cache")
-	}
-	return filepath.Join(dir, "basebuild")
 }

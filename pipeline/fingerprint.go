@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -198,7 +199,7 @@ func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 // Resolve fetches and verifies the suites' Release files and returns the
 // resolved package set, downloading no package. The set is remembered in
 // the cache under the key of the Release files (the indexes' SHA-256s) and
-// the options resolution depends on (see apt.Cache.Set). Resolution is a function of these, so
+// the options resolution depends on (see cache.Cache.Set). Resolution is a function of these, so
 // while the mirror has not changed the set is read back rather than worked
 // out again from the indexes, which takes a second or more; --if-changed
 // relies on it to answer quickly.
@@ -208,8 +209,12 @@ func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	if set, ok := c.Cache.Set(key); ok {
-		return set, nil
+	var cached *apt.Set
+	if c.Cache.Set(key, func(data []byte) (err error) {
+		cached, err = apt.ReadSet(bytes.NewReader(data))
+		return err
+	}) {
+		return cached, nil
 	}
 	set, err := resolveIndexes(ctx, o, c)
 	if err != nil {
@@ -220,7 +225,10 @@ func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 	if again, err := resolveKey(ctx, o, c); err != nil || again != key {
 		return set, nil
 	}
-	if err := c.Cache.PutSet(key, set); err != nil {
+	var b bytes.Buffer
+	if err := apt.WriteSet(&b, set); err != nil {
+		o.logf("cache: %v", err)
+	} else if err := c.Cache.PutSet(key, b.Bytes()); err != nil {
 		o.logf("%v", err)
 	}
 	return set, nil

@@ -211,7 +211,11 @@ func TestResolveCache(t *testing.T) {
 	marked.Packages[0].Version = "cached"
 	key, _, _ := strings.Cut(filepath.Base(files[0]), ".")
 	os.Remove(files[0])
-	if err := c.Cache.PutSet(key, &marked); err != nil {
+	var b bytes.Buffer
+	if err := apt.WriteSet(&b, &marked); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Cache.PutSet(key, b.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	again, err := Resolve(ctx, o, c)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/debian"
+	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -81,11 +82,11 @@ func stageTree(dir string, build func(tree string) error) (err error) {
 }
 
 // buildTree builds the tree of set in dir from the debs at paths, as o
-// says; cache keeps the debs' decompressed data for the next build.
-func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]string, cache *apt.Cache, dir string) error {
+// says; cc keeps the debs' decompressed data for the next build.
+func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]string, cc *cache.Cache, dir string) error {
 	debs := make([]rootfs.DebFile, len(set.Packages))
 	for i, p := range set.Packages {
-		debs[i] = rootfs.DebFile{Deb: p, Path: paths[p.SHA256], Cache: cache}
+		debs[i] = rootfs.DebFile{Deb: p, Path: paths[p.SHA256], Cache: cc}
 	}
 	// The extra repositories' sources and keys and the preferences, as
 	// the site script copies them in; then --apt-conf.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/internal/cache"
 )
 
 // DebFile is a resolved package and its verified .deb in the cache.
@@ -18,7 +19,7 @@ type DebFile struct {
 	// Cache, if set, keeps the deb's decompressed data.tar (by the deb's
 	// SHA256) for later builds, and gives it back instead of
 	// decompressing the deb again.
-	Cache *apt.Cache
+	Cache *cache.Cache
 }
 
 // Installed is what unpacking one package leaves for the dpkg database.

@@ -20,9 +20,9 @@ import (
 	"golang.org/x/sys/unix"
 	"pault.ag/go/debian/version"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/debian/control"
 	"github.com/basebuild/basebuild/debian/deb"
+	"github.com/basebuild/basebuild/internal/cache"
 )
 
 // Unpack unpacks debs into dir as debootstrap installs them, jobs packages
@@ -299,7 +299,7 @@ func (t *tree) unpackDeb(ctx context.Context, i int, d DebFile, buf []byte) (*In
 	// The data.tar from the cache, or from the deb, kept in the cache as
 	// it is read.
 	var stream io.Reader
-	var entry *apt.DataEntry
+	var entry *cache.DataEntry
 	cached, err := d.Cache.OpenData(d.SHA256)
 	if err == nil {
 		defer cached.Close()

@@ -24,6 +24,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/apttest"
+	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/oci"
 )
@@ -855,7 +856,7 @@ func TestUnpackFirstStageDirs(t *testing.T) {
 // unpack leaves no entry.
 func TestUnpackDataCache(t *testing.T) {
 	testenv.RequireRoot(t)
-	cache, err := apt.OpenCache(t.TempDir())
+	cc, err := cache.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -868,7 +869,7 @@ func TestUnpackDataCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.SHA256 = fmt.Sprintf("%x", sha256.Sum256(data))
-		d.Cache = cache
+		d.Cache = cc
 		debs = append(debs, d)
 	}
 	unpack := func() (map[string]oci.Entry, error) {
@@ -892,7 +893,7 @@ func TestUnpackDataCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, _ := os.ReadDir(filepath.Join(cache.Dir, "data"))
+	entries, _ := os.ReadDir(filepath.Join(cc.Dir, "data"))
 	if len(entries) != 2 {
 		t.Fatalf("data cache holds %d entries, want 2", len(entries))
 	}
@@ -929,8 +930,8 @@ func TestUnpackDataCache(t *testing.T) {
 		os.WriteFile(d.Path, good[i], 0o644)
 	}
 	var notes []string
-	cache.Log = func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
-	p := filepath.Join(cache.Dir, "data", debs[0].SHA256+".tar.zst")
+	cc.Log = func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
+	p := filepath.Join(cc.Dir, "data", debs[0].SHA256+".tar.zst")
 	entry, _ := os.ReadFile(p)
 	damaged := slices.Clone(entry)
 	damaged[len(damaged)/2] ^= 0xff
@@ -967,7 +968,7 @@ func TestUnpackDataCache(t *testing.T) {
 	if _, err := unpack(); err == nil {
 		t.Error("unpack of a damaged deb succeeded")
 	}
-	entries, _ = os.ReadDir(filepath.Join(cache.Dir, "data"))
+	entries, _ = os.ReadDir(filepath.Join(cc.Dir, "data"))
 	for _, e := range entries {
 		if e.Name() != debs[1].SHA256+".tar.zst" {
 			t.Errorf("data cache holds %s", e.Name())

@@ -21,6 +21,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/debian"
+	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/rootfs"
@@ -154,7 +155,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.AllowMissing, "allow-missing-suite", nil, "build without the update suite SUITE (--suite's -updates or security suite, e.g. bookworm-updates, bookworm-security) if the archive lacks it, with a note on stderr; recorded in the image's inputs; without it a missing update suite is an error; repeatable")
 	fs.StringSliceVar(&o.Include, "include", nil, "extra packages to install, comma-separated")
 	fs.StringSliceVar(&o.Exclude, "exclude", nil, "packages to leave out of the required set, comma-separated")
-	fs.StringVar(&o.CacheDir, "cache-dir", pipeline.DefaultCacheDir(), "cache of verified packages and snapshot indexes; must be owned by this user and writable by no one else")
+	fs.StringVar(&o.CacheDir, "cache-dir", cache.DefaultDir(), "cache of verified packages and snapshot indexes; must be owned by this user and writable by no one else")
 	fs.IntVar(&o.Jobs, "jobs", 2*runtime.NumCPU(), "parallel downloads and unpacking")
 	fs.BoolVar(&f.merged, "merged-usr", false, "make bin, sbin and lib* symlinks into usr/ (default from bookworm on, as debuerreotype does)")
 	fs.BoolVar(&f.unmerged, "no-merged-usr", false, "keep bin, sbin and lib* real directories (default for bullseye and older)")

@@ -1,7 +1,9 @@
-package apt
+package cache
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +19,7 @@ import (
 
 func TestCache(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
-	c, err := OpenCache(dir)
+	c, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,36 +30,36 @@ func TestCache(t *testing.T) {
 	}
 
 	body := []byte("hello")
-	want := FileHash{Size: 5, SHA256: sha256hex(body)}
-	if _, ok := c.lookup(want); ok {
+	sum := sha256hex(body)
+	if _, ok := c.Lookup(sum, 5); ok {
 		t.Error("found in an empty cache")
 	}
-	f, err := c.create()
+	f, err := c.Create()
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.Write(body)
-	p, err := c.commit(f, want.SHA256)
+	p, err := c.Commit(f, sum)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, ok := c.lookup(want); !ok || got != p || got != filepath.Join(dir, "sha256", want.SHA256) {
-		t.Errorf("lookup = %q, %v; want %q", got, ok, p)
+	if got, ok := c.Lookup(sum, 5); !ok || got != p || got != filepath.Join(dir, "sha256", sum) {
+		t.Errorf("Lookup = %q, %v; want %q", got, ok, p)
 	}
 	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
 		t.Errorf("entry mode: %v, %v", fi.Mode(), err)
 	}
 	// An entry of the wrong size is not a hit.
-	if _, ok := c.lookup(FileHash{Size: 6, SHA256: want.SHA256}); ok {
+	if _, ok := c.Lookup(sum, 6); ok {
 		t.Error("found with the wrong size")
 	}
 	// Hashes come from remote indexes: never a path.
-	if _, ok := c.lookup(FileHash{Size: 5, SHA256: "../../../../etc/passwd"}); ok {
+	if _, ok := c.Lookup("../../../../etc/passwd", 5); ok {
 		t.Error("looked up a path")
 	}
 
 	// A discarded temporary file leaves nothing.
-	f, err = c.create()
+	f, err = c.Create()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +70,14 @@ func TestCache(t *testing.T) {
 	}
 
 	url := "http://archive.invalid/debian/dists/x/InRelease"
-	if _, ok := c.getURL(url); ok {
+	if _, ok := c.URL(url); ok {
 		t.Error("found a URL in an empty cache")
 	}
-	if err := c.putURL(url, body); err != nil {
+	if err := c.PutURL(url, body); err != nil {
 		t.Fatal(err)
 	}
-	if got, ok := c.getURL(url); !ok || string(got) != "hello" {
-		t.Errorf("getURL = %q, %v", got, ok)
+	if got, ok := c.URL(url); !ok || string(got) != "hello" {
+		t.Errorf("URL = %q, %v", got, ok)
 	}
 	entries, _ = os.ReadDir(filepath.Join(dir, "url"))
 	if len(entries) != 1 || strings.HasPrefix(entries[0].Name(), ".") {
@@ -106,25 +108,25 @@ func TestCacheRefusesOthersDirs(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "cache")
-			if _, err := OpenCache(dir); err != nil {
+			if _, err := Open(dir); err != nil {
 				t.Fatal(err)
 			}
 			p := filepath.Join(dir, tc.sub)
 			if err := tc.change(p); err != nil {
 				t.Fatal(err)
 			}
-			_, err := OpenCache(dir)
+			_, err := Open(dir)
 			if err == nil || !strings.Contains(err.Error(), "cache directory "+p+": "+tc.want) || strings.Contains(err.Error(), "\n") {
-				t.Errorf("OpenCache = %v, want an error on %s: %s", err, p, tc.want)
+				t.Errorf("Open = %v, want an error on %s: %s", err, p, tc.want)
 			}
 		})
 	}
-	// What OpenCache creates passes its own check, whatever the umask.
+	// What Open creates passes its own check, whatever the umask.
 	dir := filepath.Join(t.TempDir(), "new")
-	if _, err := OpenCache(dir); err != nil {
+	if _, err := Open(dir); err != nil {
 		t.Fatal(err)
 	}
-	for _, sub := range append([]string{""}, cacheDirs...) {
+	for _, sub := range append([]string{""}, subdirs...) {
 		if fi, err := os.Stat(filepath.Join(dir, sub)); err != nil || fi.Mode().Perm()&0o022 != 0 {
 			t.Errorf("%s: %v %v", sub, fi.Mode(), err)
 		}
@@ -135,20 +137,20 @@ func TestCacheRefusesOthersDirs(t *testing.T) {
 // content is not what its name says, and a symlink. Neither is used;
 // both are removed with a note.
 func TestCacheLookupChecksContent(t *testing.T) {
-	c, err := OpenCache(t.TempDir())
+	c, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var notes []string
 	c.Log = func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
 	body := []byte("hello")
-	want := FileHash{Size: 5, SHA256: sha256hex(body)}
-	p := c.path(want.SHA256)
+	sum := sha256hex(body)
+	p := c.path(sum)
 
 	if err := os.WriteFile(p, []byte("evil!"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := c.lookup(want); ok {
+	if _, ok := c.Lookup(sum, 5); ok {
 		t.Error("a planted entry of the right size was used")
 	}
 	if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
@@ -160,7 +162,7 @@ func TestCacheLookupChecksContent(t *testing.T) {
 	if err := os.Symlink(secret, p); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := c.lookup(want); ok {
+	if _, ok := c.Lookup(sum, 5); ok {
 		t.Error("a symlink entry was used")
 	}
 	if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
@@ -173,8 +175,8 @@ func TestCacheLookupChecksContent(t *testing.T) {
 	// A good entry is found, every time.
 	os.WriteFile(p, body, 0o644)
 	for range 2 {
-		if got, ok := c.lookup(want); !ok || got != p {
-			t.Errorf("lookup = %q, %v", got, ok)
+		if got, ok := c.Lookup(sum, 5); !ok || got != p {
+			t.Errorf("Lookup = %q, %v", got, ok)
 		}
 	}
 }
@@ -184,7 +186,7 @@ func TestCacheLookupChecksContent(t *testing.T) {
 // match, damaged. OpenData refuses each before handing out a byte, and
 // removes it with a note.
 func TestDataCacheChecked(t *testing.T) {
-	c, err := OpenCache(t.TempDir())
+	c, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,5 +238,59 @@ func TestDataCacheChecked(t *testing.T) {
 		if len(notes) != 1 || !strings.Contains(notes[0], p) || !strings.Contains(notes[0], "removed") {
 			t.Errorf("%s: notes %q", name, notes)
 		}
+	}
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// TestSet remembers a set and reads it back; an entry that does not match
+// its hash, or that the set's reader refuses, is removed.
+func TestSet(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	c.Log = func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
+	key := sha256hex([]byte("key"))
+	var got []byte
+	read := func(data []byte) error { got = data; return nil }
+	if c.Set(key, read) {
+		t.Error("found a set in an empty cache")
+	}
+	if err := c.PutSet(key, []byte(`{"set":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Set(key, read) || string(got) != `{"set":1}` {
+		t.Errorf("Set = %q", got)
+	}
+	if c.Set(key, func([]byte) error { return errors.New("not a set") }) {
+		t.Error("a set its reader refused was used")
+	}
+	if c.Set(key, read) {
+		t.Error("a set its reader refused was kept")
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "not a set") {
+		t.Errorf("notes %q", notes)
+	}
+	// Damaged: its content no longer has the hash in its name.
+	if err := c.PutSet(key, []byte(`{"set":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	paths, _ := filepath.Glob(filepath.Join(c.Dir, "sets", key+".*.json"))
+	if len(paths) != 1 {
+		t.Fatalf("entries %q", paths)
+	}
+	if err := os.WriteFile(paths[0], []byte(`{"set":3}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c.Set(key, read) {
+		t.Errorf("a damaged set was used: %q", got)
+	}
+	if _, err := os.Stat(paths[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the damaged set is still there: %v", err)
 	}
 }

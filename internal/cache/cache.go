@@ -1,7 +1,9 @@
-package apt
+// Package cache is basebuild's one cache directory: verified downloads,
+// resolved sets and unpacked data, with the checks that make a shared,
+// untrusted directory safe to read from.
+package cache
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -29,7 +31,7 @@ import (
 // always whole and correct, and processes may share a cache without locks.
 //
 // The cache is not trusted: whoever can write it would decide what the
-// next image holds. Planting is prevented by OpenCache, which refuses
+// next image holds. Planting is prevented by Open, which refuses
 // directories another user owns or could write: a writer who passes that
 // is basebuild's own user, root-equivalent. Every entry is checked before
 // it is used, against the hash it is named by (sha256/, from a signed
@@ -42,35 +44,48 @@ type Cache struct {
 	Log func(format string, args ...any) // notes on entries removed; may be nil
 }
 
-// cacheDirs are the cache's subdirectories.
-var cacheDirs = []string{"sha256", "url", "sets", "data"}
+// subdirs are the cache's subdirectories.
+var subdirs = []string{"sha256", "url", "sets", "data"}
 
-// OpenCache returns the cache in dir, creating it if needed. It refuses a
+// DefaultDir is /var/cache/basebuild for root, else
+// $XDG_CACHE_HOME/basebuild.
+func DefaultDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/cache/basebuild"
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "basebuild-cache")
+	}
+	return filepath.Join(dir, "basebuild")
+}
+
+// Open returns the cache in dir, creating it if needed. It refuses a
 // directory, or a subdirectory, owned by another user than basebuild's
 // effective one or writable by group or others.
-func OpenCache(dir string) (*Cache, error) {
+func Open(dir string) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	// dir itself may be a symlink the user made; its subdirectories may not.
-	if err := checkCacheDir(dir, os.Stat); err != nil {
+	if err := checkDir(dir, os.Stat); err != nil {
 		return nil, err
 	}
-	for _, sub := range cacheDirs {
+	for _, sub := range subdirs {
 		p := filepath.Join(dir, sub)
 		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
-		if err := checkCacheDir(p, os.Lstat); err != nil {
+		if err := checkDir(p, os.Lstat); err != nil {
 			return nil, err
 		}
 	}
 	return &Cache{Dir: dir}, nil
 }
 
-// checkCacheDir refuses dir unless it is a directory owned by basebuild's
+// checkDir refuses dir unless it is a directory owned by basebuild's
 // effective user and writable by no one else.
-func checkCacheDir(dir string, stat func(string) (fs.FileInfo, error)) error {
+func checkDir(dir string, stat func(string) (fs.FileInfo, error)) error {
 	fi, err := stat(dir)
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
@@ -102,18 +117,19 @@ func (c *Cache) drop(p string, err error) {
 }
 
 // path is where the file with SHA-256 sum lives; sum must be checked with
-// isSHA256 first, as it comes from a remote index.
+// isLowerSHA256 first, as it comes from a remote index.
 func (c *Cache) path(sum string) string {
 	return filepath.Join(c.Dir, "sha256", sum)
 }
 
-// lookup reports the path of a cached file matching want. The entry is
-// hashed: one whose content is not what its name says is removed.
-func (c *Cache) lookup(want FileHash) (string, bool) {
-	if c == nil || !isLowerSHA256(want.SHA256) {
+// Lookup reports the path of a cached file of size bytes whose SHA-256 is
+// sum (lower-case hex). The entry is hashed: one whose content is not what
+// its name says is removed.
+func (c *Cache) Lookup(sum string, size int64) (string, bool) {
+	if c == nil || !isLowerSHA256(sum) {
 		return "", false
 	}
-	p := c.path(want.SHA256)
+	p := c.path(sum)
 	f, err := openEntry(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", false
@@ -123,7 +139,7 @@ func (c *Cache) lookup(want FileHash) (string, bool) {
 		return "", false
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() != want.Size {
+	if fi, err := f.Stat(); err != nil || fi.Size() != size {
 		// A whole entry of another size than the index says: the
 		// download will tell which is wrong.
 		return "", false
@@ -133,7 +149,7 @@ func (c *Cache) lookup(want FileHash) (string, bool) {
 		c.drop(p, err)
 		return "", false
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want.SHA256 {
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
 		c.drop(p, fmt.Errorf("content has sha256 %s", got))
 		return "", false
 	}
@@ -157,9 +173,9 @@ func openEntry(p string) (*os.File, error) {
 	return f, nil
 }
 
-// create returns a new temporary file in the content directory, to be
-// passed to commit or discarded.
-func (c *Cache) create() (*atomicfile.File, error) {
+// Create returns a new temporary file in the content directory, to be
+// passed to Commit once verified, or discarded.
+func (c *Cache) Create() (*atomicfile.File, error) {
 	f, err := atomicfile.Create(filepath.Join(c.Dir, "sha256"), ".tmp-")
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
@@ -167,8 +183,9 @@ func (c *Cache) create() (*atomicfile.File, error) {
 	return f, nil
 }
 
-// commit makes the complete, verified temporary file f the entry for sum.
-func (c *Cache) commit(f *atomicfile.File, sum string) (string, error) {
+// Commit makes the complete, verified temporary file f the entry for sum
+// and returns its path.
+func (c *Cache) Commit(f *atomicfile.File, sum string) (string, error) {
 	if !isLowerSHA256(sum) {
 		return "", fmt.Errorf("cache: bad sha256 %q", sum)
 	}
@@ -185,9 +202,9 @@ func (c *Cache) urlPath(url string) string {
 	return filepath.Join(c.Dir, "url", hex.EncodeToString(sum[:]))
 }
 
-// getURL returns the file cached for url. Only InRelease files are cached
-// by URL, and Release verifies their signature on every read.
-func (c *Cache) getURL(url string) ([]byte, bool) {
+// URL returns the file cached for url. Only InRelease files are cached by
+// URL, and their reader verifies their signature on every read.
+func (c *Cache) URL(url string) ([]byte, bool) {
 	f, err := openEntry(c.urlPath(url))
 	if err != nil {
 		return nil, false
@@ -197,8 +214,8 @@ func (c *Cache) getURL(url string) ([]byte, bool) {
 	return data, err == nil
 }
 
-// putURL caches data for url. Only immutable, verified files belong here.
-func (c *Cache) putURL(url string, data []byte) error {
+// PutURL caches data for url. Only immutable, verified files belong here.
+func (c *Cache) PutURL(url string, data []byte) error {
 	return c.put(c.urlPath(url), data)
 }
 
@@ -214,10 +231,11 @@ func (c *Cache) put(p string, data []byte) error {
 // Set returns the resolved set remembered under key, the hash of what
 // resolution read, or false. An entry is sets/<key>.<sha256>.json, named
 // by the SHA-256 of its content too: one that does not match (damaged;
-// the hash is unkeyed) is removed.
-func (c *Cache) Set(key string) (*Set, bool) {
+// the hash is unkeyed), or that read, the set's parser, fails on, is
+// removed.
+func (c *Cache) Set(key string, read func(data []byte) error) bool {
 	if c == nil || !isLowerSHA256(key) {
-		return nil, false
+		return false
 	}
 	paths, _ := filepath.Glob(filepath.Join(c.Dir, "sets", key+".*.json"))
 	for _, p := range paths {
@@ -237,27 +255,22 @@ func (c *Cache) Set(key string) (*Set, bool) {
 			c.drop(p, fmt.Errorf("content has sha256 %x", got))
 			continue
 		}
-		set, err := ReadSet(bytes.NewReader(data))
-		if err != nil {
+		if err := read(data); err != nil {
 			c.drop(p, err)
 			continue
 		}
-		return set, true
+		return true
 	}
-	return nil, false
+	return false
 }
 
-// PutSet remembers set under key.
-func (c *Cache) PutSet(key string, set *Set) error {
+// PutSet remembers data, a resolved set as written, under key.
+func (c *Cache) PutSet(key string, data []byte) error {
 	if c == nil || !isLowerSHA256(key) {
 		return nil
 	}
-	var b bytes.Buffer
-	if err := WriteSet(&b, set); err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	sum := sha256.Sum256(b.Bytes())
-	return c.put(filepath.Join(c.Dir, "sets", key+"."+hex.EncodeToString(sum[:])+".json"), b.Bytes())
+	sum := sha256.Sum256(data)
+	return c.put(filepath.Join(c.Dir, "sets", key+"."+hex.EncodeToString(sum[:])+".json"), data)
 }
 
 func isLowerSHA256(s string) bool {

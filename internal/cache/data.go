@@ -1,4 +1,4 @@
-package apt
+package cache
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ import (
 // before handing out a byte. A damaged entry is removed, and the unpack
 // reads the deb instead. The record is unkeyed, so it cannot tell a
 // planted entry with a matching record: planting is prevented by
-// OpenCache's ownership and mode checks (a writer who passes them is
+// Open's ownership and mode checks (a writer who passes them is
 // basebuild's own user, root-equivalent).
 
 // dataTrailer is the skippable frame that ends an entry: its magic
