@@ -97,7 +97,9 @@ func writeLayout(t *testing.T, dir, tag string, img v1.Image, arts ...v1.Image) 
 }
 
 func TestPackagesAndDiffLayout(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "layout")
+	// A colon in DIR's name: "oci:DIR:TAG" and "oci:DIR" still name it,
+	// as they do for verify and --if-changed (one reader, oci.Open).
+	dir := filepath.Join(t.TempDir(), "lay:out")
 	a, aArts := auditedImage(t, "bash 5.2.15-2 bash", "libc6 2.36-9 glibc", "zlib1g 1:1.2.13 zlib")
 	writeLayout(t, dir, "a", a, aArts...)
 	b := statusImage(t, `Package: bash
