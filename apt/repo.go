@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/basebuild/basebuild/snapshots"
 )
 
 // A Repo is an extra apt repository (--repo, --sources), such as an
@@ -45,7 +47,7 @@ func ParseRepo(line string) (Repo, error) {
 			return r, nil
 		}
 	}
-	return Repo{}, fmt.Errorf("%q: %w", Redact(line), err)
+	return Repo{}, fmt.Errorf("%q: %w", snapshots.Redact(line), err)
 }
 
 // ReadSourcesFile reads the repositories of a deb822 .sources file and

@@ -131,7 +131,7 @@ func (o *Options) Archives() (snapshots.Archives, error) {
 		if f.url == "" {
 			continue
 		}
-		if err := apt.CheckURL(f.url); err != nil {
+		if err := snapshots.CheckURL(f.url); err != nil {
 			return snapshots.Archives{}, fmt.Errorf("%s: %w", f.flag, err)
 		}
 	}

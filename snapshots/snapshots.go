@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/debian/control"
 )
 
@@ -96,7 +95,7 @@ func HostArchives(root string) (Archives, error) {
 		if c.e == nil {
 			continue
 		}
-		if err := apt.CheckURL(c.e.uri); err != nil {
+		if err := CheckURL(c.e.uri); err != nil {
 			return Archives{}, fmt.Errorf("host apt sources: %s: %w; give the archive with --mirror or --security-mirror", c.e.file, err)
 		}
 		*c.url = strings.TrimSuffix(c.e.uri, "/")
