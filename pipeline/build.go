@@ -125,14 +125,12 @@ func (o *Options) logf(format string, args ...any) {
 // it is used or not: archive URLs are written into images, SBOMs, the
 // cache and reports.
 func (o *Options) Archives() (snapshots.Archives, error) {
-	for _, f := range []struct{ flag, url string }{
-		{"--snapshot-server", o.SnapshotServer}, {"--mirror", o.Mirror}, {"--security-mirror", o.SecurityMirror},
-	} {
-		if f.url == "" {
+	for _, url := range []string{o.SnapshotServer, o.Mirror, o.SecurityMirror} {
+		if url == "" {
 			continue
 		}
-		if err := snapshots.CheckURL(f.url); err != nil {
-			return snapshots.Archives{}, fmt.Errorf("%s: %w", f.flag, err)
+		if err := snapshots.CheckURL(url); err != nil {
+			return snapshots.Archives{}, err
 		}
 	}
 	if !o.Snapshot.IsZero() {

@@ -267,6 +267,13 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 	}
 	// And a bad archive URL, credentials in one above all, in the flags or
 	// the host's apt sources.
+	for _, f := range []struct{ flag, url string }{
+		{"--snapshot-server", o.SnapshotServer}, {"--mirror", o.Mirror}, {"--security-mirror", o.SecurityMirror},
+	} {
+		if err := snapshots.CheckURL(f.url); f.url != "" && err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", errUsage, f.flag, err)
+		}
+	}
 	if _, err := o.Archives(); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
