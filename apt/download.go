@@ -5,20 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/basebuild/basebuild/plan"
 )
 
 // Download fetches debs into the cache with jobs parallel workers and
 // returns the cache path of each, keyed by SHA-256 (lowercase hex, as in
-// Deb.SHA256). A deb enters the cache only once its size and SHA-256 match;
+// plan.Package.SHA256). A deb enters the cache only once its size and SHA-256 match;
 // one already cached is not fetched again. The first failure cancels the
 // rest and is returned, naming the package and its URL.
-func (c *Client) Download(ctx context.Context, debs []Deb, jobs int) (map[string]string, error) {
+func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int) (map[string]string, error) {
 	if c.Cache == nil {
 		return nil, errors.New("download: no cache")
 	}
 	jobs = max(jobs, 1)
 	paths := make(map[string]string, len(debs))
-	var todo []Deb
+	var todo []plan.Package
 	seen := make(map[string]bool, len(debs))
 	for _, d := range debs {
 		if !isLowerSHA256(d.SHA256) || d.Size <= 0 {
@@ -41,7 +43,7 @@ func (c *Client) Download(ctx context.Context, debs []Deb, jobs int) (map[string
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	work := make(chan Deb)
+	work := make(chan plan.Package)
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex

@@ -13,10 +13,11 @@ import (
 
 	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/internal/cache"
+	"github.com/basebuild/basebuild/plan"
 )
 
 // debArchive serves three debs and returns them as resolved Debs.
-func debArchive(t *testing.T) (*apttest.Archive, []Deb) {
+func debArchive(t *testing.T) (*apttest.Archive, []plan.Package) {
 	t.Helper()
 	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{
 		{Name: "aa", Version: "1.0", Files: []apttest.File{{Path: "usr/share/aa", Body: "aa"}}},
@@ -33,9 +34,9 @@ func debArchive(t *testing.T) (*apttest.Archive, []Deb) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var debs []Deb
+	var debs []plan.Package
 	for _, p := range pkgs {
-		debs = append(debs, Deb{Name: p.Name, Version: p.Version.String(), Architecture: p.Architecture,
+		debs = append(debs, plan.Package{Name: p.Name, Version: p.Version.String(), Architecture: p.Architecture,
 			URL: p.URL(), Size: p.Size, SHA256: p.SHA256})
 	}
 	if len(debs) != 3 {
@@ -44,11 +45,11 @@ func debArchive(t *testing.T) (*apttest.Archive, []Deb) {
 	return a, debs
 }
 
-func debPath(a *apttest.Archive, d Deb) string {
+func debPath(a *apttest.Archive, d plan.Package) string {
 	return strings.TrimPrefix(d.URL, a.URL(""))
 }
 
-func checkDownloaded(t *testing.T, a *apttest.Archive, c *cache.Cache, debs []Deb, paths map[string]string) {
+func checkDownloaded(t *testing.T, a *apttest.Archive, c *cache.Cache, debs []plan.Package, paths map[string]string) {
 	t.Helper()
 	if len(paths) != len(debs) {
 		t.Errorf("got %d paths for %d debs", len(paths), len(debs))
@@ -176,12 +177,12 @@ func TestDownloadSharedCache(t *testing.T) {
 
 func TestDownloadRefusesUnverifiable(t *testing.T) {
 	c, _ := testClient(t)
-	for _, d := range []Deb{
+	for _, d := range []plan.Package{
 		{Name: "nohash", URL: "http://archive.invalid/x.deb", Size: 10},
 		{Name: "nosize", URL: "http://archive.invalid/x.deb", SHA256: strings.Repeat("a", 64)},
 		{Name: "badhash", URL: "http://archive.invalid/x.deb", Size: 10, SHA256: "../../etc/passwd"},
 	} {
-		_, err := c.Download(context.Background(), []Deb{d}, 1)
+		_, err := c.Download(context.Background(), []plan.Package{d}, 1)
 		wantErr(t, err, d.Name, d.URL)
 	}
 	if _, err := (&Client{}).Download(context.Background(), nil, 1); err == nil {

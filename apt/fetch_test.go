@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/basebuild/basebuild/plan"
 )
 
 // flaky serves body after failing the first fails requests with fail.
@@ -183,7 +185,7 @@ func TestFetchDeadlines(t *testing.T) {
 	}
 
 	// Download names the package and its deadline.
-	debs := []Deb{{Name: "slow", Version: "1.0", URL: srv.URL + "/slow.deb", Size: 1 << 20, SHA256: strings.Repeat("a", 64)}}
+	debs := []plan.Package{{Name: "slow", Version: "1.0", URL: srv.URL + "/slow.deb", Size: 1 << 20, SHA256: strings.Repeat("a", 64)}}
 	_, err = c.Download(context.Background(), debs, 1)
 	wantErr(t, err, "package slow 1.0", srv.URL+"/slow.deb", "not fetched within 500ms")
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -80,6 +82,7 @@ type Release struct {
 	Components                         []string
 	AcquireByHash                      bool                // indexes are also served under by-hash/SHA256/<hex>
 	Files                              map[string]FileHash // by path relative to dists/<suite>/
+	SHA256                             string              // of the InRelease file, signature included
 }
 
 // FileHash is a file's size and SHA-256 (lowercase hex) as listed in a
@@ -184,6 +187,8 @@ func readRelease(data []byte, repo Repository, now time.Time) (*Release, error) 
 	} else if !rel.ValidUntil.IsZero() && now.After(rel.ValidUntil) {
 		return nil, fmt.Errorf("suite %q (%s): InRelease expired: Valid-Until %s", repo.Suite, url, rel.ValidUntil.Format(time.RFC1123))
 	}
+	sum := sha256.Sum256(data)
+	rel.SHA256 = hex.EncodeToString(sum[:])
 	return rel, nil
 }
 

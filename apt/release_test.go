@@ -118,6 +118,9 @@ func TestRelease(t *testing.T) {
 	if len(rel.Files) != 6 {
 		t.Errorf("got %d files, want 6", len(rel.Files))
 	}
+	if want := sha256hex(a.Get("debian/dists/bookworm/InRelease")); rel.SHA256 != want {
+		t.Errorf("SHA256 %s, want the InRelease's, %s", rel.SHA256, want)
+	}
 }
 
 func TestReleaseTampered(t *testing.T) {

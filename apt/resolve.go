@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basebuild/basebuild/plan"
 	"pault.ag/go/debian/dependency"
 	"pault.ag/go/debian/version"
 )
@@ -644,11 +645,16 @@ func (r *resolver) why(poss *dependency.Possibility) string {
 	return "no suite has " + poss.Name
 }
 
-// NewSet returns the plain value of a resolved package set.
-func NewSet(suite, arch string, epoch time.Time, pkgs []*Package) *Set {
-	s := &Set{Suite: suite, Arch: arch, Epoch: epoch.UTC(), Packages: make([]Deb, 0, len(pkgs))}
+// NewPlan returns the plan of pkgs, as Resolve returned them under opts,
+// with the given epoch. It marks the packages of debootstrap's $required,
+// which its first stage extracts: the Priority: required ones and
+// opts.Required and, following only the first alternative of each
+// Pre-Depends and Depends by name, what they depend on, within pkgs.
+func NewPlan(pkgs []*Package, opts ResolveOptions, epoch time.Time) *plan.Plan {
+	s := &plan.Plan{Suite: opts.Suite, Arch: opts.Arch, Epoch: epoch.UTC(), Packages: make([]plan.Package, 0, len(pkgs))}
+	required := requiredSet(pkgs, opts.Required)
 	for _, p := range pkgs {
-		d := Deb{
+		d := plan.Package{
 			Name:          p.Name,
 			Version:       p.Version.String(),
 			Architecture:  p.Architecture,
@@ -659,6 +665,7 @@ func NewSet(suite, arch string, epoch time.Time, pkgs []*Package) *Set {
 			SHA256:        p.SHA256,
 			Priority:      p.Priority,
 			Essential:     p.Essential,
+			Required:      required[p.Name],
 		}
 		if d.SourceVersion == "" {
 			d.SourceVersion = d.Version
@@ -676,6 +683,40 @@ func NewSet(suite, arch string, epoch time.Time, pkgs []*Package) *Set {
 		}
 		s.Packages = append(s.Packages, d)
 	}
-	slices.SortFunc(s.Packages, func(a, b Deb) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(s.Packages, func(a, b plan.Package) int { return strings.Compare(a.Name, b.Name) })
 	return s
+}
+
+// requiredSet returns the names of pkgs in debootstrap's $required (see
+// NewPlan). It reads the installed versions' dependencies, as the first
+// stage reads those of the debs it extracts.
+func requiredSet(pkgs []*Package, extra []string) map[string]bool {
+	byName := make(map[string]*Package, len(pkgs))
+	for _, p := range pkgs {
+		byName[p.Name] = p
+	}
+	required := map[string]bool{}
+	var todo []*Package
+	for _, p := range pkgs {
+		if p.Priority == "required" || slices.Contains(extra, p.Name) {
+			required[p.Name] = true
+			todo = append(todo, p)
+		}
+	}
+	for len(todo) > 0 {
+		p := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		for _, dep := range [...]*dependency.Dependency{&p.PreDepends, &p.Depends} {
+			for _, rel := range dep.Relations {
+				if len(rel.Possibilities) == 0 {
+					continue
+				}
+				if q := byName[rel.Possibilities[0].Name]; q != nil && !required[q.Name] {
+					required[q.Name] = true
+					todo = append(todo, q)
+				}
+			}
+		}
+	}
+	return required
 }

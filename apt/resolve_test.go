@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basebuild/basebuild/plan"
 	"pault.ag/go/debian/dependency"
 	"pault.ag/go/debian/version"
 )
@@ -1007,7 +1008,7 @@ Suite: bookworm-security
 	check(t, want, "apt=2.6.1@bookworm/amd64 base=2@bookworm-security/amd64 csh=1@bookworm/amd64 gawk=5.2@bookworm/amd64 libc6=2.36@bookworm/amd64 mutt=2.2@bookworm/amd64")
 }
 
-func TestNewSet(t *testing.T) {
+func TestNewPlan(t *testing.T) {
 	u := universe(t, `
 Package: libc6
 Version: 2.36-9
@@ -1021,14 +1022,14 @@ Priority: required
 	pkgs := []*Package{&u[0], &u[1]}
 	u[0].SourceVersion = "2.36-9"
 	epoch := time.Date(2024, 5, 1, 2, 0, 0, 0, time.FixedZone("CEST", 2*3600))
-	s := NewSet("bookworm", "amd64", epoch, pkgs)
+	s := NewPlan(pkgs, ResolveOptions{Suite: "bookworm", Arch: "amd64"}, epoch)
 	if s.Suite != "bookworm" || s.Arch != "amd64" || !s.Epoch.Equal(epoch) {
-		t.Errorf("set header = %q %q %v", s.Suite, s.Arch, s.Epoch)
+		t.Errorf("plan header = %q %q %v", s.Suite, s.Arch, s.Epoch)
 	}
-	want := []Deb{
+	want := []plan.Package{
 		{Name: "bash", Version: "5.2.15-2+b2", Architecture: "amd64", Source: "bash", SourceVersion: "5.2.15-2+b2",
 			URL: "http://archive.test/debian/pool/main/bash_5.2.15-2+b2_amd64.deb", Size: 4, SHA256: strings.Repeat("0", 64),
-			Priority: "required", Essential: true},
+			Priority: "required", Essential: true, Required: true},
 		{Name: "libc6", Version: "2.36-9", Architecture: "amd64", Source: "glibc", SourceVersion: "2.36-9",
 			URL: "http://archive.test/debian/pool/main/libc6_2.36-9_amd64.deb", Size: 5, SHA256: strings.Repeat("0", 64)},
 	}
@@ -1040,7 +1041,7 @@ Priority: required
 // Only Debian's archive makes a package Debian's in the audit trail: an
 // extra repository whose Release says "Origin: Debian" is recorded by
 // its URL, though pins still see the Origin it claims.
-func TestNewSetOrigin(t *testing.T) {
+func TestNewPlanOrigin(t *testing.T) {
 	u := universe(t, `
 Package: libc6
 Version: 2.36-9
@@ -1054,7 +1055,7 @@ Version: 2.10
 Archive: http://acme.test/debian
 Origin: Acme
 `)
-	s := NewSet("bookworm", "amd64", time.Time{}, []*Package{&u[0], &u[1], &u[2]})
+	s := NewPlan([]*Package{&u[0], &u[1], &u[2]}, ResolveOptions{Suite: "bookworm", Arch: "amd64"}, time.Time{})
 	got := map[string]string{}
 	for _, d := range s.Packages {
 		got[d.Name] = d.Origin
@@ -1068,5 +1069,53 @@ Origin: Acme
 	}
 	if got := NewPolicy(prefs, "amd64").FilePriority(u[1].Index); got != 990 {
 		t.Errorf("o=Debian pin on the repository claiming Debian: priority %d, want 990", got)
+	}
+}
+
+// debootstrap's $required: the Priority: required packages and the extra
+// roots, and the first alternative of each of their Pre-Depends and
+// Depends, by name, within the set.
+func TestNewPlanRequired(t *testing.T) {
+	u := universe(t, `
+Package: a
+Version: 1
+Priority: required
+Depends: b (>= 1) | d, virtual, c:any
+
+Package: b
+Version: 1
+Pre-Depends: e
+
+Package: c
+Version: 1
+
+Package: d
+Version: 1
+
+Package: e
+Version: 1
+
+Package: usr-is-merged
+Version: 1
+
+Package: f
+Version: 1
+Depends: a
+`)
+	var pkgs []*Package
+	for i := range u {
+		if u[i].Name != "apt" {
+			pkgs = append(pkgs, &u[i])
+		}
+	}
+	s := NewPlan(pkgs, ResolveOptions{Suite: "bookworm", Arch: "amd64", Required: []string{"usr-is-merged"}}, time.Time{})
+	var got []string
+	for _, p := range s.Packages {
+		if p.Required {
+			got = append(got, p.Name)
+		}
+	}
+	if want := []string{"a", "b", "c", "e", "usr-is-merged"}; !slices.Equal(got, want) {
+		t.Errorf("required %q, want %q", got, want)
 	}
 }

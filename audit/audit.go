@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/debian/control"
+	"github.com/basebuild/basebuild/plan"
 )
 
 // The artifact types of what basebuild attaches to its images.
@@ -38,11 +38,11 @@ type Package struct {
 	Source        string `json:"source"`
 	SourceVersion string `json:"sourceVersion"`
 	SHA256        string `json:"sha256,omitempty"` // of the .deb; unknown when read from dpkg's status
-	Origin        string `json:"origin,omitempty"` // whose it is when not from Debian's archive (apt.Deb.Origin)
+	Origin        string `json:"origin,omitempty"` // whose it is when not from Debian's archive (plan.Package.Origin)
 }
 
 // NewManifest returns the manifest of set.
-func NewManifest(set *apt.Set) *Manifest {
+func NewManifest(set *plan.Plan) *Manifest {
 	m := &Manifest{Suite: set.Suite, Arch: set.Arch, Epoch: set.Epoch.UTC()}
 	for _, d := range set.Packages {
 		m.Packages = append(m.Packages, Package{

@@ -9,15 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basebuild/basebuild/plan"
 	"github.com/santhosh-tekuri/jsonschema/v6"
-
-	"github.com/basebuild/basebuild/apt"
 )
 
-func testSet() *apt.Set {
-	return &apt.Set{
+func testSet() *plan.Plan {
+	return &plan.Plan{
 		Suite: "bookworm", Arch: "amd64", Epoch: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
-		Packages: []apt.Deb{
+		Packages: []plan.Package{
 			{Name: "bash", Version: "5.2.15-2+b2", Architecture: "amd64", Source: "bash", SourceVersion: "5.2.15-2",
 				URL: "http://deb.example/pool/main/b/bash/bash_5.2.15-2+b2_amd64.deb", SHA256: strings.Repeat("a", 64)},
 			{Name: "libstdc++6", Version: "12.2.0-14", Architecture: "amd64", Source: "gcc-12", SourceVersion: "12.2.0-14",
@@ -116,7 +115,7 @@ func TestPurl(t *testing.T) {
 	}
 }
 
-func sbomJSON(t *testing.T, set *apt.Set) []byte {
+func sbomJSON(t *testing.T, set *plan.Plan) []byte {
 	t.Helper()
 	doc, err := SBOM(set, SBOMOptions{Name: "debian:bookworm", Digest: "sha256:" + strings.Repeat("d", 64), Tool: "basebuild-test"})
 	if err != nil {

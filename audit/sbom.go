@@ -9,11 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basebuild/basebuild/plan"
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdx/v2/common"
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/debian"
 )
 
@@ -69,7 +69,7 @@ type SBOMOptions struct {
 // SBOM returns the SPDX 2.3 document of set: one package for the image,
 // which contains one package per deb. It depends on its inputs alone, so a
 // rebuild gives the same bytes.
-func SBOM(set *apt.Set, o SBOMOptions) (*spdx.Document, error) {
+func SBOM(set *plan.Plan, o SBOMOptions) (*spdx.Document, error) {
 	m := NewManifest(set)
 	raw, err := m.Marshal()
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/basebuild/basebuild/debian"
 	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/plan"
 	"github.com/basebuild/basebuild/rootfs"
 	"github.com/basebuild/basebuild/snapshots"
 )
@@ -242,7 +243,7 @@ func (o *Options) Client() (*apt.Client, error) {
 
 // resolveIndexes fetches and verifies the suites' indexes and resolves the
 // package set, downloading no package.
-func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
+func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*plan.Plan, error) {
 	archives, err := o.Archives()
 	if err != nil {
 		return nil, err
@@ -302,11 +303,11 @@ func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, e
 	if err != nil {
 		return nil, fmt.Errorf("suite %q: %w", o.Suite, err)
 	}
-	return apt.NewSet(o.Suite, o.Arch, epoch, pkgs), nil
+	return apt.NewPlan(pkgs, ropts, epoch), nil
 }
 
 // fetch downloads set's debs and returns their cache paths by SHA256.
-func fetch(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (map[string]string, error) {
+func fetch(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan) (map[string]string, error) {
 	start := time.Now()
 	paths, err := c.Download(ctx, set.Packages, o.Jobs)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/plan"
 	"github.com/basebuild/basebuild/rootfs"
 	"github.com/basebuild/basebuild/snapshots"
 )
@@ -31,7 +32,7 @@ const (
 // snapshot, every other field of s, and every package as
 // "package NAME VERSION ARCH SHA256", one a line. Two builds with the same
 // inputs make the same image. Its SHA-256 is the image's fingerprint.
-func (s *Spec) Inputs(set *apt.Set) string {
+func (s *Spec) Inputs(set *plan.Plan) string {
 	o := s
 	var b strings.Builder
 	line := func(key, value string) { fmt.Fprintf(&b, "%s %s\n", key, value) }
@@ -90,7 +91,7 @@ func Fingerprint(inputs string) string {
 }
 
 // inputAnnotations are the annotations that record the inputs of set.
-func (s *Spec) inputAnnotations(set *apt.Set) map[string]string {
+func (s *Spec) inputAnnotations(set *plan.Plan) map[string]string {
 	in := s.Inputs(set)
 	return map[string]string{AnnotationInputs: in, AnnotationFingerprint: Fingerprint(in)}
 }
@@ -203,15 +204,15 @@ func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 // while the mirror has not changed the set is read back rather than worked
 // out again from the indexes, which takes a second or more; --if-changed
 // relies on it to answer quickly.
-func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
+func Resolve(ctx context.Context, o *Options, c *apt.Client) (*plan.Plan, error) {
 	defer o.phase("resolve", time.Now())
 	key, err := resolveKey(ctx, o, c)
 	if err != nil {
 		return nil, err
 	}
-	var cached *apt.Set
+	var cached *plan.Plan
 	if c.Cache.Set(key, func(data []byte) (err error) {
-		cached, err = apt.ReadSet(bytes.NewReader(data))
+		cached, err = plan.Read(bytes.NewReader(data))
 		return err
 	}) {
 		return cached, nil
@@ -226,7 +227,7 @@ func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 		return set, nil
 	}
 	var b bytes.Buffer
-	if err := apt.WriteSet(&b, set); err != nil {
+	if err := plan.Write(&b, set); err != nil {
 		o.logf("cache: %v", err)
 	} else if err := c.Cache.PutSet(key, b.Bytes()); err != nil {
 		o.logf("%v", err)
@@ -240,13 +241,14 @@ func Resolve(ctx context.Context, o *Options, c *apt.Client) (*apt.Set, error) {
 // packages apt-get install adds; 3: Recommends as dist-upgrade follows
 // them, late --include packages selected after the upgrade; 4: a
 // package's origin from the repository that served it; 5: the key is
-// derived from the Spec's canonical text).
-const resolverRevision = 5
+// derived from the Spec's canonical text; 6: the plan marks debootstrap's
+// required packages).
+const resolverRevision = 6
 
 // resolveText is the part of the resolved-set cache key that comes from
 // s: the resolver's revision and s's canonical text without packages.
 func (s *Spec) resolveText() string {
-	return fmt.Sprintf("resolver %d\n%s", resolverRevision, s.Inputs(&apt.Set{Arch: s.Arch}))
+	return fmt.Sprintf("resolver %d\n%s", resolverRevision, s.Inputs(&plan.Plan{Arch: s.Arch}))
 }
 
 // resolveKey fetches and verifies the suites' Release files as Resolve does

@@ -17,12 +17,13 @@ import (
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/plan"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
-func fingerprintInputs() (*Options, *apt.Set) {
+func fingerprintInputs() (*Options, *plan.Plan) {
 	o := &Options{Spec: Spec{Suite: "bookworm", Arch: "amd64", Snapshot: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	set := &apt.Set{Suite: "bookworm", Arch: "amd64", Epoch: o.Snapshot, Packages: []apt.Deb{
+	set := &plan.Plan{Suite: "bookworm", Arch: "amd64", Epoch: o.Snapshot, Packages: []plan.Package{
 		{Name: "base-files", Version: "12.4", Architecture: "amd64", SHA256: "aa"},
 		{Name: "libc6", Version: "2.36-9", Architecture: "amd64", SHA256: "bb"},
 	}}
@@ -94,20 +95,20 @@ func TestFingerprintCoversInputs(t *testing.T) {
 	o, set := fingerprintInputs()
 	base := Fingerprint(o.Inputs(set))
 	yes, no := true, false
-	changes := map[string]func(o *Options, s *apt.Set){
-		"suite":       func(o *Options, s *apt.Set) { o.Suite = "trixie" },
-		"arch":        func(o *Options, s *apt.Set) { o.Arch = "arm64" },
-		"epoch":       func(o *Options, s *apt.Set) { s.Epoch = s.Epoch.Add(time.Second) },
-		"snapshot":    func(o *Options, s *apt.Set) { o.Snapshot = time.Time{} },
-		"include":     func(o *Options, s *apt.Set) { o.Include = []string{"hello"} },
-		"exclude":     func(o *Options, s *apt.Set) { o.Exclude = []string{"hello"} },
-		"merged-usr":  func(o *Options, s *apt.Set) { o.MergedUsr = &no },
-		"compression": func(o *Options, s *apt.Set) { o.Compression = oci.Zstd },
-		"variant":     func(o *Options, s *apt.Set) { o.Variant = VariantSlim },
-		"version":     func(o *Options, s *apt.Set) { s.Packages[1].Version = "2.36-9+deb12u1" },
-		"content":     func(o *Options, s *apt.Set) { s.Packages[1].SHA256 = "cc" },
-		"package":     func(o *Options, s *apt.Set) { s.Packages = s.Packages[:1] },
-		"allow-missing-suite": func(o *Options, s *apt.Set) {
+	changes := map[string]func(o *Options, s *plan.Plan){
+		"suite":       func(o *Options, s *plan.Plan) { o.Suite = "trixie" },
+		"arch":        func(o *Options, s *plan.Plan) { o.Arch = "arm64" },
+		"epoch":       func(o *Options, s *plan.Plan) { s.Epoch = s.Epoch.Add(time.Second) },
+		"snapshot":    func(o *Options, s *plan.Plan) { o.Snapshot = time.Time{} },
+		"include":     func(o *Options, s *plan.Plan) { o.Include = []string{"hello"} },
+		"exclude":     func(o *Options, s *plan.Plan) { o.Exclude = []string{"hello"} },
+		"merged-usr":  func(o *Options, s *plan.Plan) { o.MergedUsr = &no },
+		"compression": func(o *Options, s *plan.Plan) { o.Compression = oci.Zstd },
+		"variant":     func(o *Options, s *plan.Plan) { o.Variant = VariantSlim },
+		"version":     func(o *Options, s *plan.Plan) { s.Packages[1].Version = "2.36-9+deb12u1" },
+		"content":     func(o *Options, s *plan.Plan) { s.Packages[1].SHA256 = "cc" },
+		"package":     func(o *Options, s *plan.Plan) { s.Packages = s.Packages[:1] },
+		"allow-missing-suite": func(o *Options, s *plan.Plan) {
 			o.AllowMissing = []string{"bookworm-updates"}
 		},
 	}
@@ -152,7 +153,7 @@ func TestInputChanges(t *testing.T) {
 	o, set := fingerprintInputs()
 	old := o.Inputs(set)
 	set.Epoch = set.Epoch.Add(24 * time.Hour)
-	set.Packages = []apt.Deb{
+	set.Packages = []plan.Package{
 		{Name: "apt", Version: "2.6.1", Architecture: "amd64", SHA256: "dd"},
 		{Name: "libc6", Version: "2.36-8", Architecture: "amd64", SHA256: "bb"},
 	}
@@ -212,7 +213,7 @@ func TestResolveCache(t *testing.T) {
 	key, _, _ := strings.Cut(filepath.Base(files[0]), ".")
 	os.Remove(files[0])
 	var b bytes.Buffer
-	if err := apt.WriteSet(&b, &marked); err != nil {
+	if err := plan.Write(&b, &marked); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Cache.PutSet(key, b.Bytes()); err != nil {
@@ -261,7 +262,7 @@ func TestResolveCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(with.Packages, func(d apt.Deb) bool { return d.Name == "hello" }) {
+	if !slices.ContainsFunc(with.Packages, func(d plan.Package) bool { return d.Name == "hello" }) {
 		t.Error("--include hello: Resolve returned the set without it")
 	}
 	if files, _ := filepath.Glob(filepath.Join(o.CacheDir, "sets", "*.json")); len(files) != 2 {
@@ -290,7 +291,7 @@ func TestDowngrades(t *testing.T) {
 	// Versions compare as dpkg's do, not as text; added or removed
 	// packages are no downgrade.
 	newer = *set
-	newer.Packages = []apt.Deb{set.Packages[0], {Name: "libc6", Version: "1:2.0", Architecture: "amd64", SHA256: "cc"}}
+	newer.Packages = []plan.Package{set.Packages[0], {Name: "libc6", Version: "1:2.0", Architecture: "amd64", SHA256: "cc"}}
 	if got := Downgrades(old, o.Inputs(&newer)); len(got) != 0 {
 		t.Errorf("epoch 1: version: %q", got)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/plan"
 	"github.com/basebuild/basebuild/rootfs"
 	"github.com/basebuild/basebuild/snapshots"
 )
@@ -21,7 +22,7 @@ const Version = "0.2.0"
 // Image builds the image of set, writes it to o.Outputs, pushes it to
 // o.Push, and returns its digest. The rootfs is kept in o.RootfsDir when
 // set, else built in a temporary directory that is removed afterwards.
-func Image(ctx context.Context, o *Options, c *apt.Client, set *apt.Set) (digest v1.Hash, err error) {
+func Image(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan) (digest v1.Hash, err error) {
 	tmp, remove, err := workDir(o, "basebuild-")
 	if err != nil {
 		return v1.Hash{}, err
@@ -109,7 +110,7 @@ func publish(ctx context.Context, o *Options, b built, digest v1.Hash) error {
 // buildImage builds the image of set, and its audit artifacts, in tmp
 // (the rootfs in o.RootfsDir if set). The image's layer lives in tmp
 // until closeLayer.
-func buildImage(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, tmp string) (img v1.Image, arts []v1.Image, closeLayer func() error, err error) {
+func buildImage(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, tmp string) (img v1.Image, arts []v1.Image, closeLayer func() error, err error) {
 	dir := o.RootfsDir
 	if dir == "" {
 		dir = filepath.Join(tmp, "rootfs")

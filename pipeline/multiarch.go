@@ -10,6 +10,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/plan"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -32,7 +33,7 @@ func Index(ctx context.Context, o *Options, c *apt.Client, archs []string) (dige
 		}
 	}
 	opts := make([]*Options, len(archs))
-	sets := make([]*apt.Set, len(archs))
+	sets := make([]*plan.Plan, len(archs))
 	for i, arch := range archs {
 		oa := *o
 		oa.Arch, oa.RootfsDir, oa.SBOM, oa.Outputs, oa.Push = arch, "", "", nil, nil

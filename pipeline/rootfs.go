@@ -12,6 +12,7 @@ import (
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/debian"
 	"github.com/basebuild/basebuild/internal/cache"
+	"github.com/basebuild/basebuild/plan"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -19,7 +20,7 @@ import (
 // which must not exist or be empty. The tree is built beside dir (see
 // stageTree) and renamed into place only when complete, so a failed
 // build leaves dir as it was.
-func Rootfs(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, dir string) (err error) {
+func Rootfs(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, dir string) (err error) {
 	dir, err = filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -83,10 +84,10 @@ func stageTree(dir string, build func(tree string) error) (err error) {
 
 // buildTree builds the tree of set in dir from the debs at paths, as o
 // says; cc keeps the debs' decompressed data for the next build.
-func buildTree(ctx context.Context, o *Options, set *apt.Set, paths map[string]string, cc *cache.Cache, dir string) error {
+func buildTree(ctx context.Context, o *Options, set *plan.Plan, paths map[string]string, cc *cache.Cache, dir string) error {
 	debs := make([]rootfs.DebFile, len(set.Packages))
 	for i, p := range set.Packages {
-		debs[i] = rootfs.DebFile{Deb: p, Path: paths[p.SHA256], Cache: cc}
+		debs[i] = rootfs.DebFile{Package: p, Path: paths[p.SHA256], Cache: cc}
 	}
 	// The extra repositories' sources and keys and the preferences, as
 	// the site script copies them in; then --apt-conf.

@@ -8,15 +8,15 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/audit"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/plan"
 )
 
 // auditArtifacts returns the package manifest and the SPDX SBOM of img,
 // built from set, as artifacts attached to img, and writes the SBOM to
 // o.SBOM if set.
-func auditArtifacts(o *Options, set *apt.Set, img v1.Image, digest v1.Hash) ([]v1.Image, error) {
+func auditArtifacts(o *Options, set *plan.Plan, img v1.Image, digest v1.Hash) ([]v1.Image, error) {
 	manifest, err := audit.NewManifest(set).Marshal()
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/plan"
 )
 
 // NoDowngrade refuses to replace the image at a --push or oci: destination
@@ -20,7 +21,7 @@ import (
 // updates, say). A destination holding a multi-architecture index is
 // compared by its image for set's architecture. A destination without an
 // image, or whose image records no inputs, has nothing to lose.
-func NoDowngrade(ctx context.Context, o *Options, set *apt.Set) error {
+func NoDowngrade(ctx context.Context, o *Options, set *plan.Plan) error {
 	refs := append([]string(nil), o.Push...)
 	for _, out := range o.Outputs {
 		if out.Type == oci.OCILayout {
@@ -82,7 +83,7 @@ func (v *Verification) Same() bool { return v.Built == v.Reference }
 
 // Verify builds the image of set as Image does, without o's outputs and
 // pushes, and compares it with the image want.
-func Verify(ctx context.Context, o *Options, c *apt.Client, set *apt.Set, want v1.Image) (_ *Verification, err error) {
+func Verify(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, want v1.Image) (_ *Verification, err error) {
 	wantDigest, err := want.Digest()
 	if err != nil {
 		return nil, err

@@ -9,10 +9,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/plan"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -64,7 +64,7 @@ func TestFixedTreeDigest(t *testing.T) {
 	must(os.Chtimes(filepath.Join(dir, "usr/bin/tool"), future, future))
 
 	o := &Options{Spec: Spec{Suite: "bookworm", Arch: "amd64", Snapshot: hermeticEpoch}}
-	set := &apt.Set{Suite: "bookworm", Arch: "amd64", Epoch: hermeticEpoch, Packages: []apt.Deb{
+	set := &plan.Plan{Suite: "bookworm", Arch: "amd64", Epoch: hermeticEpoch, Packages: []plan.Package{
 		{Name: "base-files", Version: "12.4", Architecture: "amd64", SHA256: "0000000000000000000000000000000000000000000000000000000000000001"},
 	}}
 	if got := hermeticImage(t, dir, o, set); got != fixedTreeImageDigest {
@@ -111,8 +111,8 @@ func TestFixedDebsLayerDigest(t *testing.T) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		files = append(files, rootfs.DebFile{Deb: apt.Deb{Name: d.Name, Version: d.Version, Architecture: "amd64",
-			Priority: "required"}, Path: path})
+		files = append(files, rootfs.DebFile{Package: plan.Package{Name: d.Name, Version: d.Version, Architecture: "amd64",
+			Priority: "required", Required: true}, Path: path})
 	}
 	dir := filepath.Join(t.TempDir(), "rootfs")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -143,7 +143,7 @@ func TestFixedDebsLayerDigest(t *testing.T) {
 }
 
 // hermeticImage returns the digest of the image Image makes of the tree dir.
-func hermeticImage(t *testing.T, dir string, o *Options, set *apt.Set) string {
+func hermeticImage(t *testing.T, dir string, o *Options, set *plan.Plan) string {
 	t.Helper()
 	layer, err := oci.NewLayer(dir, oci.LayerOptions{Epoch: set.Epoch, TempDir: t.TempDir()})
 	if err != nil {

@@ -73,7 +73,7 @@ func TestWriteDatabase(t *testing.T) {
 	debs := dbDebs(t, "amd64")
 	// The index's, over the control file's: in status only for a
 	// required package (baz), in available for all.
-	debs[2].Priority = "required"
+	debs[2].Priority, debs[2].Required = "required", true
 	debs[0].Priority = "standard"
 	pkgs, err := Unpack(context.Background(), dir, debs, 2)
 	if err != nil {

@@ -7,13 +7,13 @@ package rootfs
 import (
 	"time"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/cache"
+	"github.com/basebuild/basebuild/plan"
 )
 
 // DebFile is a resolved package and its verified .deb in the cache.
 type DebFile struct {
-	apt.Deb
+	plan.Package
 	Path string
 
 	// Cache, if set, keeps the deb's decompressed data.tar (by the deb's
@@ -38,8 +38,8 @@ type Installed struct {
 	// Empty: the control file's.
 	Priority string
 
-	// Required says the package is in debootstrap's $required, which
-	// its first stage extracts and its second installs before the
-	// others.
+	// Required is the plan's (plan.Package.Required): the package is in
+	// debootstrap's $required, which its first stage extracts and its
+	// second installs before the others.
 	Required bool
 }

@@ -93,9 +93,10 @@ feed:
 	if err := context.Cause(ctx); err != nil {
 		return nil, err
 	}
-	required := requiredSet(debs, pkgs)
+	required := make([]bool, len(debs))
 	for i, p := range pkgs {
-		p.Required = required[i]
+		p.Required = debs[i].Required
+		required[i] = p.Required
 	}
 	if err := t.finishDirs(installOrder(debs, required), required); err != nil {
 		return nil, err
@@ -104,56 +105,6 @@ feed:
 		p.Files = slices.DeleteFunc(p.Files, func(f string) bool { return t.lost[lostFile{i, f}] })
 	}
 	return pkgs, nil
-}
-
-// requiredSet marks the packages of debootstrap's $required, which its
-// first stage extracts: the Priority: required ones and, following only
-// the first alternative of each Depends and Pre-Depends by name, what
-// they depend on (resolve_deps), within debs. Also usr-is-merged, which
-// debootstrap adds for bookworm; later suites have no such package.
-func requiredSet(debs []DebFile, pkgs []*Installed) []bool {
-	index := map[string]int{}
-	for i, p := range pkgs {
-		index[p.Name] = i
-	}
-	required := make([]bool, len(pkgs))
-	var todo []int
-	for i, d := range debs {
-		if d.Priority == "required" || pkgs[i].Name == "usr-is-merged" {
-			required[i] = true
-			todo = append(todo, i)
-		}
-	}
-	for len(todo) > 0 {
-		i := todo[len(todo)-1]
-		todo = todo[:len(todo)-1]
-		for _, name := range firstAlternatives(pkgs[i].Control) {
-			if j, ok := index[name]; ok && !required[j] {
-				required[j] = true
-				todo = append(todo, j)
-			}
-		}
-	}
-	return required
-}
-
-// firstAlternatives lists the packages a control file's Depends and
-// Pre-Depends name first in each relation, as debootstrap's GETDEPS
-// reads them: without version or architecture qualifiers.
-func firstAlternatives(ctl []byte) []string {
-	var names []string
-	for _, field := range []string{"Depends", "Pre-Depends"} {
-		dep, err := control.ParseRelations(controlValue(ctl, field))
-		if err != nil {
-			continue
-		}
-		for _, rel := range dep.Relations {
-			if len(rel.Possibilities) > 0 {
-				names = append(names, rel.Possibilities[0].Name)
-			}
-		}
-	}
-	return names
 }
 
 // installOrder returns each deb's place in the order debootstrap
@@ -822,7 +773,7 @@ type dirPlan struct {
 // attributes, and whether its mtime too, as debootstrap installs the
 // packages, in two stages:
 //
-//   - The first extracts the required packages (requiredSet), one after
+//   - The first extracts the required packages (plan.Package.Required), one after
 //     the other in rank's order, with "tar -x -k" into a tree whose /usr
 //     is not merged yet. tar creates a directory, and once it has
 //     extracted what the package has in it, gives it the attributes of

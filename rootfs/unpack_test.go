@@ -22,11 +22,11 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/plan"
 )
 
 // writeDeb builds d into a file of the test's temporary directory.
@@ -45,7 +45,7 @@ func saveDeb(t *testing.T, name string, b []byte) DebFile {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return DebFile{Deb: apt.Deb{Name: name}, Path: p}
+	return DebFile{Package: plan.Package{Name: name}, Path: p}
 }
 
 // newRoot returns an empty directory "root" in a parent of its own, so
@@ -711,20 +711,9 @@ func TestUnpackCompressions(t *testing.T) {
 	}
 }
 
-func TestRequiredSet(t *testing.T) {
-	deb := func(name, priority string) DebFile { return DebFile{Deb: apt.Deb{Name: name, Priority: priority}} }
-	debs := []DebFile{deb("a", "required"), deb("b", ""), deb("c", ""), deb("d", ""), deb("e", ""), deb("usr-is-merged", "")}
-	pkgs := []*Installed{
-		{Name: "a", Control: []byte("Package: a\nDepends: b (>= 1) | d, virtual,\n c:any\n")},
-		{Name: "b", Control: []byte("Package: b\nPre-Depends: e\n")},
-		{Name: "c", Control: []byte("Package: c\n")},
-		{Name: "d", Control: []byte("Package: d\n")}, // a second alternative only
-		{Name: "e", Control: []byte("Package: e\n")},
-		{Name: "usr-is-merged", Control: []byte("Package: usr-is-merged\n")},
-	}
-	if got, want := requiredSet(debs, pkgs), []bool{true, true, true, false, true, true}; !slices.Equal(got, want) {
-		t.Errorf("requiredSet = %v, want %v", got, want)
-	}
+func TestInstallOrder(t *testing.T) {
+	deb := func(name string) DebFile { return DebFile{Package: plan.Package{Name: name}} }
+	debs := []DebFile{deb("a"), deb("b"), deb("c"), deb("d"), deb("e"), deb("usr-is-merged")}
 	// Required first, then by name.
 	if got, want := installOrder(debs, []bool{false, true, false, false, true, false}), []int{2, 0, 3, 4, 1, 5}; !slices.Equal(got, want) {
 		t.Errorf("installOrder = %v, want %v", got, want)
@@ -825,7 +814,7 @@ func TestUnpackFirstStageDirs(t *testing.T) {
 		}}),
 	}
 	for i := range debs {
-		debs[i].Priority = "required"
+		debs[i].Priority, debs[i].Required = "required", true
 	}
 	pkgs, err := Unpack(context.Background(), dir, debs, 2)
 	if err != nil {

@@ -9,10 +9,10 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/audit"
 	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/plan"
 )
 
 // TestAuditBookworm builds bookworm once with --push, --output oci: and
@@ -91,7 +91,7 @@ func TestAuditBookworm(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(j), &got) != nil {
 		t.Fatalf("packages --json: %v", err)
 	}
-	set := &apt.Set{Suite: "bookworm", Arch: "amd64"}
+	set := &plan.Plan{Suite: "bookworm", Arch: "amd64"}
 	for _, p := range got[0].Packages {
 		switch p.Name {
 		case "libc6":
@@ -99,9 +99,9 @@ func TestAuditBookworm(t *testing.T) {
 		case "bash":
 			p.Version += "+1"
 		}
-		set.Packages = append(set.Packages, apt.Deb{Name: p.Name, Version: p.Version, Architecture: p.Architecture, Source: p.Source, SourceVersion: p.SourceVersion})
+		set.Packages = append(set.Packages, plan.Package{Name: p.Name, Version: p.Version, Architecture: p.Architecture, Source: p.Source, SourceVersion: p.SourceVersion})
 	}
-	set.Packages = append(set.Packages, apt.Deb{Name: "hello", Version: "2.10-3", Architecture: "amd64", Source: "hello"})
+	set.Packages = append(set.Packages, plan.Package{Name: "hello", Version: "2.10-3", Architecture: "amd64", Source: "hello"})
 	edited, arts := auditedImage(t)
 	m, err := audit.NewManifest(set).Marshal()
 	if err != nil {

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/pipeline"
+	"github.com/basebuild/basebuild/plan"
 	"github.com/basebuild/basebuild/rootfs"
 )
 
@@ -43,7 +43,7 @@ func TestContainmentEvilDeb(t *testing.T) {
 	}
 	var debs []rootfs.DebFile
 	for _, p := range set.Packages {
-		debs = append(debs, rootfs.DebFile{Deb: p, Path: paths[p.SHA256]})
+		debs = append(debs, rootfs.DebFile{Package: p, Path: paths[p.SHA256]})
 	}
 	// Each script makes the sentinel's directory first: in the chroot that
 	// lands inside, so the writes that follow have somewhere to go there.
@@ -73,7 +73,7 @@ exit 0
 	if err := os.WriteFile(evilPath, evil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	debs = append(debs, rootfs.DebFile{Deb: apt.Deb{Name: "evil", Version: "1.0", Architecture: "all", Priority: "optional"}, Path: evilPath})
+	debs = append(debs, rootfs.DebFile{Package: plan.Package{Name: "evil", Version: "1.0", Architecture: "all", Priority: "optional"}, Path: evilPath})
 
 	dir := filepath.Join(work, "rootfs")
 	if err := os.Mkdir(dir, 0o755); err != nil {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/testenv"
+	"github.com/basebuild/basebuild/plan"
 )
 
 // mountTmpfs mounts a tmpfs of size (as mount's size= option), mode 0755
@@ -58,7 +58,7 @@ func checkSets(t *testing.T, cache string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = apt.ReadSet(f)
+		_, err = plan.Read(f)
 		f.Close()
 		if err != nil {
 			t.Errorf("cache: bad set %s: %v", p, err)

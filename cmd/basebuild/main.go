@@ -24,6 +24,7 @@ import (
 	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/pipeline"
+	"github.com/basebuild/basebuild/plan"
 	"github.com/basebuild/basebuild/rootfs"
 	"github.com/basebuild/basebuild/snapshots"
 )
@@ -520,7 +521,7 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 	}
 	// Resolve first: the placeholders take the set's epoch, and
 	// --if-changed compares its inputs.
-	var set *apt.Set
+	var set *plan.Plan
 	multi := len(b.archs) > 1
 	if !multi {
 		if set, err = pipeline.Resolve(ctx, o, c); err != nil {

@@ -17,10 +17,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/pipeline"
+	"github.com/basebuild/basebuild/plan"
 )
 
 // tinyArchive serves bookworm, an empty bookworm-updates and
@@ -295,7 +295,7 @@ func TestNoDowngrade(t *testing.T) {
 	}
 	// The same epoch and packages, or later ones, are no downgrade.
 	o := &pipeline.Options{Spec: pipeline.Spec{Suite: "bookworm"}, Destinations: pipeline.Destinations{Outputs: []oci.Output{{Type: oci.OCILayout, Path: dir}}}}
-	set := &apt.Set{Epoch: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Packages: []apt.Deb{{Name: "libc6", Version: "2.36-9+deb12u2"}}}
+	set := &plan.Plan{Epoch: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Packages: []plan.Package{{Name: "libc6", Version: "2.36-9+deb12u2"}}}
 	if err := pipeline.NoDowngrade(context.Background(), o, set); err != nil {
 		t.Errorf("same versions: %v", err)
 	}

@@ -17,10 +17,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/audit"
 	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/plan"
 )
 
 // auditedImage returns a random image and its attached package manifest
@@ -31,10 +31,10 @@ func auditedImage(t *testing.T, pkgs ...string) (v1.Image, []v1.Image) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := &apt.Set{Suite: "bookworm", Arch: "amd64", Epoch: time.Unix(1704067200, 0)}
+	set := &plan.Plan{Suite: "bookworm", Arch: "amd64", Epoch: time.Unix(1704067200, 0)}
 	for _, p := range pkgs {
 		f := strings.Fields(p)
-		set.Packages = append(set.Packages, apt.Deb{Name: f[0], Version: f[1], Architecture: "amd64", Source: f[2], SHA256: strings.Repeat("0", 64)})
+		set.Packages = append(set.Packages, plan.Package{Name: f[0], Version: f[1], Architecture: "amd64", Source: f[2], SHA256: strings.Repeat("0", 64)})
 	}
 	manifest, err := audit.NewManifest(set).Marshal()
 	if err != nil {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/pipeline"
+	"github.com/basebuild/basebuild/plan"
 )
 
 const verifyUsage = `Usage: basebuild verify --suite SUITE [--snapshot TS] [flags] REF
@@ -126,7 +126,7 @@ func ifChangedRefs(o *pipeline.Options) []string {
 // records. When they are all the same it returns the first image's
 // digest, and nothing need be built; else it says on stderr what changed
 // and returns "".
-func upToDate(ctx context.Context, o *pipeline.Options, set *apt.Set, refs []string, stderr io.Writer) (string, error) {
+func upToDate(ctx context.Context, o *pipeline.Options, set *plan.Plan, refs []string, stderr io.Writer) (string, error) {
 	inputs := o.Inputs(set)
 	digest := ""
 	for _, ref := range refs {

@@ -31,12 +31,6 @@ var allowed = map[string][]string{
 	"pipeline":  {"debian", "plan", "snapshots", "apt", "rootfs", "oci", "audit"},
 }
 
-// pending are the imports the restructuring (issue 16) has yet to remove.
-var pending = map[string][]string{
-	"rootfs": {"apt"},
-	"audit":  {"apt"},
-}
-
 // offline lists third-party modules a stage must never link: the OpenPGP
 // stack and the fetcher belong to apt alone.
 var offline = map[string][]string{
@@ -106,7 +100,7 @@ func TestLayering(t *testing.T) {
 			to := stage(d)
 			if to == "" {
 				for _, bad := range offline[from] {
-					if (d == bad || strings.HasPrefix(d, bad+"/")) && !linked[p.ImportPath+" "+bad] && len(pending[from]) == 0 {
+					if (d == bad || strings.HasPrefix(d, bad+"/")) && !linked[p.ImportPath+" "+bad] {
 						linked[p.ImportPath+" "+bad] = true
 						t.Errorf("%s links %s", p.ImportPath, bad)
 					}
@@ -120,7 +114,7 @@ func TestLayering(t *testing.T) {
 			if !known {
 				continue // cmd, internal, scripts: no rule
 			}
-			if !slices.Contains(ok, to) && !slices.Contains(ok, strings.TrimPrefix(d, module+"/")) && !slices.Contains(pending[from], to) {
+			if !slices.Contains(ok, to) && !slices.Contains(ok, strings.TrimPrefix(d, module+"/")) {
 				t.Errorf("%s links %s: %s may use only %v", p.ImportPath, d, from, ok)
 			}
 		}
