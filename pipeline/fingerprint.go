@@ -101,31 +101,39 @@ func (s *Spec) inputAnnotations(set *plan.Plan) map[string]string {
 // (or "rebuilt" when only its content changed), and for any other input
 // "KEY OLD -> NEW".
 func InputChanges(old, new string) []string {
-	oldKeys, oldPkgs := parseInputs(old)
-	newKeys, newPkgs := parseInputs(new)
+	oldKeys, oldPlan := parseInputs(old)
+	newKeys, newPlan := parseInputs(new)
 	var changes []string
 	for _, k := range unionKeys(oldKeys, newKeys) {
 		if o, n := oldKeys[k], newKeys[k]; o != n {
 			changes = append(changes, fmt.Sprintf("%s %s -> %s", k, cmp.Or(o, "(none)"), cmp.Or(n, "(none)")))
 		}
 	}
-	for _, name := range unionKeys(oldPkgs, newPkgs) {
-		o, inOld := oldPkgs[name]
-		n, inNew := newPkgs[name]
-		switch {
-		case !inOld:
-			changes = append(changes, "added "+name+" "+n.version)
-		case !inNew:
-			changes = append(changes, "removed "+name+" "+o.version)
-		case o.version != n.version:
-			verb := "upgraded"
-			if downgrade(o.version, n.version) {
-				verb = "downgraded"
-			}
-			changes = append(changes, fmt.Sprintf("%s %s %s -> %s", verb, name, o.version, n.version))
-		case o != n:
-			changes = append(changes, fmt.Sprintf("rebuilt %s %s (%s)", name, n.version, n.arch))
+	// The packages' changes in name order, whatever their kind.
+	type line struct{ name, text string }
+	var lines []line
+	d := plan.Diff(oldPlan, newPlan)
+	for _, p := range d.Added {
+		lines = append(lines, line{p.Name, "added " + p.Name + " " + p.Version})
+	}
+	for _, p := range d.Removed {
+		lines = append(lines, line{p.Name, "removed " + p.Name + " " + p.Version})
+	}
+	for _, c := range d.Changed {
+		o, n := c.From, c.To
+		if o.Version == n.Version {
+			lines = append(lines, line{n.Name, fmt.Sprintf("rebuilt %s %s (%s)", n.Name, n.Version, n.Architecture)})
+			continue
 		}
+		verb := "upgraded"
+		if downgrade(o.Version, n.Version) {
+			verb = "downgraded"
+		}
+		lines = append(lines, line{n.Name, fmt.Sprintf("%s %s %s -> %s", verb, n.Name, o.Version, n.Version)})
+	}
+	slices.SortStableFunc(lines, func(a, b line) int { return strings.Compare(a.name, b.name) })
+	for _, l := range lines {
+		changes = append(changes, l.text)
 	}
 	return changes
 }
@@ -135,19 +143,17 @@ func InputChanges(old, new string) []string {
 // and "NAME OLD -> NEW" for each package whose version compares lower (as
 // dpkg compares them). A rollback of security updates is among them.
 func Downgrades(old, new string) []string {
-	oldKeys, oldPkgs := parseInputs(old)
-	newKeys, newPkgs := parseInputs(new)
+	oldKeys, oldPlan := parseInputs(old)
+	newKeys, newPlan := parseInputs(new)
 	var downs []string
 	o, erro := time.Parse(time.RFC3339, oldKeys["epoch"])
 	n, errn := time.Parse(time.RFC3339, newKeys["epoch"])
 	if erro == nil && errn == nil && n.Before(o) {
 		downs = append(downs, fmt.Sprintf("epoch %s -> %s", oldKeys["epoch"], newKeys["epoch"]))
 	}
-	for _, name := range unionKeys(oldPkgs, newPkgs) {
-		o, inOld := oldPkgs[name]
-		n, inNew := newPkgs[name]
-		if inOld && inNew && downgrade(o.version, n.version) {
-			downs = append(downs, fmt.Sprintf("%s %s -> %s", name, o.version, n.version))
+	for _, c := range plan.Diff(oldPlan, newPlan).Changed {
+		if downgrade(c.From.Version, c.To.Version) {
+			downs = append(downs, fmt.Sprintf("%s %s -> %s", c.To.Name, c.From.Version, c.To.Version))
 		}
 	}
 	return downs
@@ -160,12 +166,11 @@ func downgrade(a, b string) bool {
 	return erra == nil && errb == nil && version.Compare(vb, va) < 0
 }
 
-type inputPackage struct{ version, arch, sha256 string }
-
-// parseInputs splits the text Inputs writes into its keys and packages.
-func parseInputs(text string) (map[string]string, map[string]inputPackage) {
+// parseInputs splits the text Inputs writes into its keys and a plan of
+// its packages (name, version, architecture and SHA-256).
+func parseInputs(text string) (map[string]string, *plan.Plan) {
 	keys := map[string]string{}
-	pkgs := map[string]inputPackage{}
+	p := &plan.Plan{}
 	for l := range strings.Lines(text) {
 		key, value, _ := strings.Cut(strings.TrimSuffix(l, "\n"), " ")
 		if key != "package" {
@@ -176,9 +181,9 @@ func parseInputs(text string) (map[string]string, map[string]inputPackage) {
 		for len(f) < 4 {
 			f = append(f, "")
 		}
-		pkgs[f[0]] = inputPackage{f[1], f[2], f[3]}
+		p.Packages = append(p.Packages, plan.Package{Name: f[0], Version: f[1], Architecture: f[2], SHA256: f[3]})
 	}
-	return keys, pkgs
+	return keys, p
 }
 
 func unionKeys[V any](a, b map[string]V) []string {

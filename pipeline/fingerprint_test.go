@@ -149,6 +149,34 @@ func TestFingerprintCoversInputs(t *testing.T) {
 	}
 }
 
+// The inputs' text is what images record and the fingerprint hashes:
+// pinned, so that a value added to the plan changes no image.
+func TestInputsText(t *testing.T) {
+	o, set := fingerprintInputs()
+	set.Releases = []plan.Release{{URL: "http://archive.example/debian", Suite: "bookworm", Codename: "bookworm",
+		Date: o.Snapshot, SHA256: strings.Repeat("e", 64)}}
+	for i := range set.Packages {
+		p := &set.Packages[i]
+		p.Source, p.SourceVersion, p.URL, p.Size = p.Name, p.Version, "http://archive.example/debian/pool/"+p.Name+".deb", 1000
+		p.Priority, p.Essential, p.Required, p.Origin = "required", true, true, "Acme"
+	}
+	want := `basebuild ` + Version + `
+suite bookworm
+arch amd64
+epoch 2024-01-01T00:00:00Z
+snapshot 20240101T000000Z
+include 
+exclude 
+merged-usr true
+compression gzip
+package base-files 12.4 amd64 aa
+package libc6 2.36-9 amd64 bb
+`
+	if got := o.Inputs(set); got != want {
+		t.Errorf("Inputs:\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestInputChanges(t *testing.T) {
 	o, set := fingerprintInputs()
 	old := o.Inputs(set)

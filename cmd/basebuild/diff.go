@@ -1,17 +1,15 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/basebuild/basebuild/audit"
+	"github.com/basebuild/basebuild/plan"
 )
 
 const diffUsage = `Usage: basebuild diff [--json] A B
@@ -88,37 +86,35 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// diffPackages compares two package lists by name and architecture; a
-// package is changed when its version or source differs.
+// diffPackages compares two package lists as plan.Diff does, by name and
+// architecture; a package is changed when its version or source differs.
 func diffPackages(a, b []audit.Package) *packageDiff {
-	key := func(p audit.Package) string { return p.Name + ":" + p.Architecture }
-	inA := map[string]audit.Package{}
-	for _, p := range a {
-		inA[key(p)] = p
+	type key struct{ name, arch string }
+	// Each list as a plan, of what diff compares only (not the debs'
+	// SHA-256s, which a manifest read from dpkg's status lacks), and its
+	// packages by name and architecture.
+	index := func(pkgs []audit.Package) (*plan.Plan, map[key]audit.Package) {
+		p, byKey := &plan.Plan{}, map[key]audit.Package{}
+		for _, x := range pkgs {
+			byKey[key{x.Name, x.Architecture}] = x
+			p.Packages = append(p.Packages, plan.Package{Name: x.Name, Version: x.Version, Architecture: x.Architecture,
+				Source: x.Source, SourceVersion: x.SourceVersion})
+		}
+		return p, byKey
 	}
+	pa, from := index(a)
+	pb, to := index(b)
+	c := plan.Diff(pa, pb)
 	d := &packageDiff{Added: []audit.Package{}, Removed: []audit.Package{}, Changed: []packageChange{}}
-	seen := map[string]bool{}
-	for _, p := range b {
-		k := key(p)
-		seen[k] = true
-		old, ok := inA[k]
-		switch {
-		case !ok:
-			d.Added = append(d.Added, p)
-		case old.Version != p.Version || old.Source != p.Source || old.SourceVersion != p.SourceVersion:
-			d.Changed = append(d.Changed, packageChange{Name: p.Name, Architecture: p.Architecture, From: old, To: p})
-		}
+	for _, p := range c.Added {
+		d.Added = append(d.Added, to[key{p.Name, p.Architecture}])
 	}
-	for _, p := range a {
-		if !seen[key(p)] {
-			d.Removed = append(d.Removed, p)
-		}
+	for _, p := range c.Removed {
+		d.Removed = append(d.Removed, from[key{p.Name, p.Architecture}])
 	}
-	byName := func(x, y audit.Package) int {
-		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.Architecture, y.Architecture))
+	for _, ch := range c.Changed {
+		d.Changed = append(d.Changed, packageChange{Name: ch.To.Name, Architecture: ch.To.Architecture,
+			From: from[key{ch.From.Name, ch.From.Architecture}], To: to[key{ch.To.Name, ch.To.Architecture}]})
 	}
-	slices.SortFunc(d.Added, byName)
-	slices.SortFunc(d.Removed, byName)
-	slices.SortFunc(d.Changed, func(x, y packageChange) int { return byName(x.To, y.To) })
 	return d
 }
