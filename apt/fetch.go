@@ -49,7 +49,6 @@ type Client struct {
 
 	once        sync.Once
 	defaultHTTP *http.Client
-	noted       sync.Map // keys of notes given once
 }
 
 const (
@@ -92,14 +91,6 @@ func (e *transient) Unwrap() error { return e.err }
 func (c *Client) logf(format string, args ...any) {
 	if c.Log != nil {
 		c.Log(format, args...)
-	}
-}
-
-// noteOnce logs a note the first time it is given for key: a build reads
-// each Release more than once.
-func (c *Client) noteOnce(key, format string, args ...any) {
-	if _, seen := c.noted.LoadOrStore(key, true); !seen {
-		c.logf(format, args...)
 	}
 }
 

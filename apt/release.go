@@ -126,7 +126,7 @@ func (c *Client) Release(ctx context.Context, repo Repository, now time.Time) (*
 	}
 	data, err := c.get(ctx, url)
 	if errors.Is(err, ErrNotFound) && repo.Optional {
-		c.noteOnce(url, "suite %q: no InRelease at %s; skipping it, as allowed", repo.Suite, url)
+		c.logf("suite %q: no InRelease at %s; skipping it, as allowed", repo.Suite, url)
 		return nil, nil
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ package pipeline
 import (
 	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -201,6 +202,46 @@ func (o *Options) release(ctx context.Context, c *apt.Client, repo apt.Repositor
 	return rel, err
 }
 
+// releases holds the verified Release of each suite a build reads, nil
+// for a missing one the build may go without, so that each is fetched
+// and verified once per build, however many architectures read it.
+type releases map[string]*apt.Release
+
+// fetch returns the Release of each of repos, fetching and verifying in
+// parallel those rs does not hold yet.
+func (rs releases) fetch(ctx context.Context, o *Options, c *apt.Client, repos []apt.Repository) ([]*apt.Release, error) {
+	rels := make([]*apt.Release, len(repos))
+	errs := make([]error, len(repos))
+	var wg sync.WaitGroup
+	for i, repo := range repos {
+		if rel, ok := rs[releaseKey(repo)]; ok {
+			rels[i] = rel
+			continue
+		}
+		wg.Go(func() { rels[i], errs[i] = o.release(ctx, c, repo) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	for i, repo := range repos {
+		rs[releaseKey(repo)] = rels[i]
+	}
+	return rels, nil
+}
+
+// releaseKey is what a Release is held under: its URL and the keys that
+// may sign it, as a suite read with another keyring is verified anew.
+func releaseKey(repo apt.Repository) string {
+	key := repo.InReleaseURL()
+	for _, e := range repo.Keyring {
+		key += " " + hex.EncodeToString(e.PrimaryKey.Fingerprint)
+	}
+	return key
+}
+
 // now is the time the archive is read as of: the snapshot's, or the
 // present, against which Valid-Until is checked.
 func (o *Options) now() time.Time {
@@ -241,38 +282,23 @@ func (o *Options) Client() (*apt.Client, error) {
 	return &apt.Client{Cache: cc, Log: o.logf}, nil
 }
 
-// resolveIndexes fetches and verifies the suites' indexes and resolves the
-// package set, downloading no package.
-func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*plan.Plan, error) {
-	archives, err := o.Archives()
-	if err != nil {
-		return nil, err
-	}
-	repos, err := o.repositories(archives)
-	if err != nil {
-		return nil, err
-	}
-
-	// Fetch the suites in parallel; each result lands in its own slot so
-	// the universe's order does not depend on timing.
-	releases := make([]*apt.Release, len(repos))
+// resolveIndexes fetches and verifies the indexes of repos, whose Releases
+// are rels, and resolves the plan, downloading no package.
+func resolveIndexes(ctx context.Context, o *Options, c *apt.Client, archives snapshots.Archives, repos []apt.Repository, rels []*apt.Release) (*plan.Plan, error) {
+	// Fetch the indexes in parallel; each result lands in its own slot
+	// so the universe's order does not depend on timing.
 	indexes := make([][]apt.Package, len(repos))
 	errs := make([]error, len(repos))
 	var wg sync.WaitGroup
 	for i, repo := range repos {
-		wg.Go(func() {
-			rel, err := o.release(ctx, c, repo)
-			if err != nil || rel == nil {
-				errs[i] = err
-				return
-			}
-			if !slices.Contains(rel.Architectures, o.Arch) {
-				errs[i] = fmt.Errorf("suite %q (%s): no architecture %q (has %v)", repo.Suite, repo.URL, o.Arch, rel.Architectures)
-				return
-			}
-			releases[i] = rel
-			indexes[i], errs[i] = c.Packages(ctx, repo, rel, o.Arch)
-		})
+		if rel := rels[i]; rel != nil && !slices.Contains(rel.Architectures, o.Arch) {
+			return nil, fmt.Errorf("suite %q (%s): no architecture %q (has %v)", repo.Suite, repo.URL, o.Arch, rel.Architectures)
+		}
+	}
+	for i, repo := range repos {
+		if rel := rels[i]; rel != nil {
+			wg.Go(func() { indexes[i], errs[i] = c.Packages(ctx, repo, rel, o.Arch) })
+		}
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -285,7 +311,7 @@ func resolveIndexes(ctx context.Context, o *Options, c *apt.Client) (*plan.Plan,
 		universe = append(universe, idx...)
 	}
 
-	main := releases[0]
+	main := rels[0]
 	epoch := o.Snapshot
 	if epoch.IsZero() {
 		// Without a snapshot the image epoch is the main suite's Date,

@@ -203,41 +203,74 @@ func unionKeys[V any](a, b map[string]V) []string {
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
 // Resolve fetches and verifies the suites' Release files and returns the
-// resolved package set, downloading no package. The set is remembered in
-// the cache under the key of the Release files (the indexes' SHA-256s) and
-// the options resolution depends on (see cache.Cache.Set). Resolution is a function of these, so
-// while the mirror has not changed the set is read back rather than worked
-// out again from the indexes, which takes a second or more; --if-changed
-// relies on it to answer quickly.
+// plan, downloading no package. The plan is remembered in the cache under
+// the key of the Release files (the indexes' SHA-256s) and the options
+// resolution depends on (see cache.Cache.Set). Resolution is a function of
+// these, so while the mirror has not changed the plan is read back rather
+// than worked out again from the indexes, which takes a second or more;
+// --if-changed relies on it to answer quickly.
 func Resolve(ctx context.Context, o *Options, c *apt.Client) (*plan.Plan, error) {
+	return resolve(ctx, o, c, releases{})
+}
+
+// ResolveArchs returns the plan of each of archs, as Resolve with that
+// --arch alone does, reading each suite's Release once for all of them.
+func ResolveArchs(ctx context.Context, o *Options, c *apt.Client, archs []string) ([]*plan.Plan, error) {
+	rs := releases{}
+	plans := make([]*plan.Plan, len(archs))
+	for i, arch := range archs {
+		oa := *o
+		oa.Arch = arch
+		var err error
+		if plans[i], err = resolve(ctx, &oa, c, rs); err != nil {
+			return nil, err
+		}
+	}
+	return plans, nil
+}
+
+// resolve is Resolve, reading the Releases through rs.
+func resolve(ctx context.Context, o *Options, c *apt.Client, rs releases) (*plan.Plan, error) {
 	defer o.phase("resolve", time.Now())
-	key, err := resolveKey(ctx, o, c)
+	archives, err := o.Archives()
 	if err != nil {
 		return nil, err
 	}
-	var cached *plan.Plan
-	if c.Cache.Set(key, func(data []byte) (err error) {
-		cached, err = plan.Read(bytes.NewReader(data))
+	repos, err := o.repositories(archives)
+	if err != nil {
+		return nil, err
+	}
+	rels, err := rs.fetch(ctx, o, c, repos)
+	if err != nil {
+		return nil, err
+	}
+	// The indexes are verified against rels, so the plan is the key's
+	// even if the mirror moves meanwhile.
+	key := resolveKey(o, repos, rels)
+	var p *plan.Plan
+	if !c.Cache.Set(key, func(data []byte) (err error) {
+		p, err = plan.Read(bytes.NewReader(data))
 		return err
 	}) {
-		return cached, nil
+		if p, err = resolveIndexes(ctx, o, c, archives, repos, rels); err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		if err := plan.Write(&b, p); err != nil {
+			o.logf("cache: %v", err)
+		} else if err := c.Cache.PutSet(key, b.Bytes()); err != nil {
+			o.logf("%v", err)
+		}
 	}
-	set, err := resolveIndexes(ctx, o, c)
-	if err != nil {
-		return nil, err
+	// The Releases this build verified, recorded after caching: a plan
+	// read back is of the same indexes, maybe from Releases signed since.
+	for i, rel := range rels {
+		if rel != nil {
+			p.Releases = append(p.Releases, plan.Release{URL: repos[i].URL, Suite: repos[i].Suite, Codename: rel.Codename,
+				Date: rel.Date.UTC(), SHA256: rel.SHA256})
+		}
 	}
-	// The mirror may have moved while Resolve read it: then the set
-	// belongs to neither key, and is not remembered.
-	if again, err := resolveKey(ctx, o, c); err != nil || again != key {
-		return set, nil
-	}
-	var b bytes.Buffer
-	if err := plan.Write(&b, set); err != nil {
-		o.logf("cache: %v", err)
-	} else if err := c.Cache.PutSet(key, b.Bytes()); err != nil {
-		o.logf("%v", err)
-	}
-	return set, nil
+	return p, nil
 }
 
 // resolverRevision goes into the key of the resolved-set cache: bump it
@@ -256,26 +289,14 @@ func (s *Spec) resolveText() string {
 	return fmt.Sprintf("resolver %d\n%s", resolverRevision, s.Inputs(&plan.Plan{Arch: s.Arch}))
 }
 
-// resolveKey fetches and verifies the suites' Release files as Resolve does
-// and returns the hash of what resolution reads from them and of o's
-// Spec: its canonical text without packages, so that no setting can be
-// left out of the key.
-func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) {
-	a, err := o.Archives()
-	if err != nil {
-		return "", err
-	}
-	repos, err := o.repositories(a)
-	if err != nil {
-		return "", err
-	}
+// resolveKey returns the hash of what resolution reads from repos'
+// Releases, rels, and of o's Spec: its canonical text without packages,
+// so that no setting can be left out of the key.
+func resolveKey(o *Options, repos []apt.Repository, rels []*apt.Release) string {
 	h := sha256.New()
 	h.Write([]byte(o.resolveText()))
-	for _, repo := range repos {
-		rel, err := o.release(ctx, c, repo)
-		if err != nil {
-			return "", err
-		}
+	for i, repo := range repos {
+		rel := rels[i]
 		fmt.Fprintf(h, "repository %s %s %s\n", repo.URL, repo.Suite, strings.Join(repo.Components, " "))
 		if rel == nil {
 			continue
@@ -301,5 +322,5 @@ func resolveKey(ctx context.Context, o *Options, c *apt.Client) (string, error) 
 			fmt.Fprintf(h, "index %s %s\n", name, rel.Files[name].SHA256)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil))
 }

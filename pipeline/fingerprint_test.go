@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -218,7 +220,7 @@ func TestResolveCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	want, err := resolveIndexes(ctx, o, c)
+	want, err := Resolve(ctx, o, &apt.Client{}) // without the cache
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,6 +297,62 @@ func TestResolveCache(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(o.CacheDir, "sets", "*.json")); len(files) != 2 {
 		t.Errorf("cached sets after --include: %d, want 2", len(files))
+	}
+}
+
+// A build reads each suite's Release once, however many architectures it
+// resolves, and each plan records the Releases it was resolved from and
+// debootstrap's required packages.
+func TestResolveArchsReadsReleasesOnce(t *testing.T) {
+	var main, updates, security []apttest.Deb
+	for _, arch := range []string{"amd64", "arm64"} {
+		main = append(main,
+			apttest.Deb{Name: "base-files", Version: "12.4", Arch: arch, Fields: map[string]string{"Priority": "required", "Essential": "yes"}},
+			apttest.Deb{Name: "apt", Version: "2.6.1", Arch: arch, Fields: map[string]string{"Priority": "important"}})
+		updates = append(updates, apttest.Deb{Name: "apt", Version: "2.6.1+u1", Arch: arch, Fields: map[string]string{"Priority": "important"}})
+		security = append(security, apttest.Deb{Name: "base-files", Version: "12.4+deb12u1", Arch: arch, Fields: map[string]string{"Priority": "required", "Essential": "yes"}})
+	}
+	main = append(main, apttest.Deb{Name: "usr-is-merged", Version: "37", Arch: "all", Fields: map[string]string{"Priority": "optional"}})
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: main}, apttest.Suite{Name: "bookworm-updates", Debs: updates},
+		apttest.Suite{Archive: "debian-security", Name: "bookworm-security", Debs: security})
+	o := &Options{Spec: Spec{Suite: "bookworm"},
+		Sources: Sources{Mirror: a.URL("debian"), SecurityMirror: a.URL("debian-security"), Keyring: a.KeyringPath},
+		Runtime: Runtime{CacheDir: t.TempDir(), Now: apttest.Epoch}}
+	c, err := o.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := ResolveArchs(context.Background(), o, c, []string{"amd64", "arm64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inRelease := []string{"debian/dists/bookworm/InRelease", "debian/dists/bookworm-updates/InRelease",
+		"debian-security/dists/bookworm-security/InRelease"}
+	for _, path := range inRelease {
+		if n := a.Requests(path); n != 1 {
+			t.Errorf("%s: %d requests, want 1", path, n)
+		}
+	}
+	for _, p := range plans {
+		var want []plan.Release
+		for _, path := range inRelease {
+			archive, dists, _ := strings.Cut(path, "/dists/")
+			suite, _, _ := strings.Cut(dists, "/")
+			sum := sha256.Sum256(a.Get(path))
+			want = append(want, plan.Release{URL: a.URL(archive), Suite: suite, Codename: "bookworm", Date: apttest.Epoch,
+				SHA256: hex.EncodeToString(sum[:])})
+		}
+		if !reflect.DeepEqual(p.Releases, want) {
+			t.Errorf("%s: releases\n%+v\nwant\n%+v", p.Arch, p.Releases, want)
+		}
+		var got []string
+		for _, d := range p.Packages {
+			got = append(got, fmt.Sprintf("%s %s %s %v", d.Name, d.Version, d.Architecture, d.Required))
+		}
+		wantPkgs := []string{"apt 2.6.1+u1 " + p.Arch + " false", "base-files 12.4+deb12u1 " + p.Arch + " true", "usr-is-merged 37 all true"}
+		if !slices.Equal(got, wantPkgs) {
+			t.Errorf("%s: packages %q, want %q", p.Arch, got, wantPkgs)
+		}
 	}
 }
 

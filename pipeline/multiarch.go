@@ -14,35 +14,33 @@ import (
 	"github.com/basebuild/basebuild/rootfs"
 )
 
-// Index builds the image of each architecture of archs, each as a build
-// of o with that --arch alone builds it (so with the same digest), makes
-// their OCI image index, writes it to o.Outputs (OCI layouts only) with
-// each image's audit artifacts, pushes it to o.Push, and returns the
-// index digest. o.Arch, o.RootfsDir and o.SBOM are ignored.
-func Index(ctx context.Context, o *Options, c *apt.Client, archs []string) (digest v1.Hash, err error) {
+// Index builds the image of each plan, each as a build of o with that
+// plan's --arch alone builds it (so with the same digest), makes their
+// OCI image index, writes it to o.Outputs (OCI layouts only) with each
+// image's audit artifacts, pushes it to o.Push, and returns the index
+// digest. The plans are ResolveArchs's; o.Arch, o.RootfsDir and o.SBOM
+// are ignored.
+func Index(ctx context.Context, o *Options, c *apt.Client, plans []*plan.Plan) (digest v1.Hash, err error) {
 	for _, out := range o.Outputs {
 		if out.Type != oci.OCILayout {
 			return v1.Hash{}, fmt.Errorf("output %s: holds one image, not a multi-architecture index", out)
 		}
 	}
-	// Say what the host lacks, and resolve every architecture, before
-	// building any.
-	for _, arch := range archs {
-		if err := rootfs.CheckArch(arch); err != nil {
+	// Say what the host lacks, and check every architecture's
+	// destinations, before building any.
+	for _, p := range plans {
+		if err := rootfs.CheckArch(p.Arch); err != nil {
 			return v1.Hash{}, err
 		}
 	}
-	opts := make([]*Options, len(archs))
-	sets := make([]*plan.Plan, len(archs))
-	for i, arch := range archs {
+	archs := make([]string, len(plans))
+	opts := make([]*Options, len(plans))
+	for i, p := range plans {
 		oa := *o
-		oa.Arch, oa.RootfsDir, oa.SBOM, oa.Outputs, oa.Push = arch, "", "", nil, nil
-		opts[i] = &oa
-		if sets[i], err = Resolve(ctx, &oa, c); err != nil {
-			return v1.Hash{}, err
-		}
+		oa.Arch, oa.RootfsDir, oa.SBOM, oa.Outputs, oa.Push = p.Arch, "", "", nil, nil
+		archs[i], opts[i] = p.Arch, &oa
 		if !o.AllowDowngrade {
-			if err := NoDowngrade(ctx, o, sets[i]); err != nil {
+			if err := NoDowngrade(ctx, o, p); err != nil {
 				return v1.Hash{}, err
 			}
 		}
@@ -65,7 +63,7 @@ func Index(ctx context.Context, o *Options, c *apt.Client, archs []string) (dige
 			return v1.Hash{}, err
 		}
 		o.logf("building %s", arch)
-		img, a, closeLayer, err := buildImage(ctx, opts[i], c, sets[i], dir)
+		img, a, closeLayer, err := buildImage(ctx, opts[i], c, plans[i], dir)
 		if err != nil {
 			return v1.Hash{}, fmt.Errorf("%s: %w", arch, err)
 		}

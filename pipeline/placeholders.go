@@ -1,13 +1,11 @@
 package pipeline
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/snapshots"
 )
 
@@ -46,26 +44,4 @@ func Expand(s string, o *Options, epoch time.Time) (string, error) {
 		err = fmt.Errorf("%q: unbalanced { or }", s)
 	}
 	return out, err
-}
-
-// Epoch returns the image epoch o's build will have, as Resolve works it
-// out: the snapshot's time, or the Date of the suite's InRelease, fetched
-// and verified.
-func Epoch(ctx context.Context, o *Options, c *apt.Client) (time.Time, error) {
-	if !o.Snapshot.IsZero() {
-		return o.Snapshot.UTC(), nil
-	}
-	a, err := o.Archives()
-	if err != nil {
-		return time.Time{}, err
-	}
-	repos, err := o.repositories(a)
-	if err != nil {
-		return time.Time{}, err
-	}
-	rel, err := c.Release(ctx, repos[0], o.now())
-	if err != nil {
-		return time.Time{}, err
-	}
-	return rel.Date, nil
 }

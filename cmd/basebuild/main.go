@@ -519,11 +519,16 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	// Resolve first: the placeholders take the set's epoch, and
+	// Resolve first: the placeholders take the plan's epoch, and
 	// --if-changed compares its inputs.
 	var set *plan.Plan
 	multi := len(b.archs) > 1
-	if !multi {
+	var plans []*plan.Plan // of each architecture of a multi-architecture build
+	if multi {
+		if plans, err = pipeline.ResolveArchs(ctx, o, c, b.archs); err != nil {
+			return err
+		}
+	} else {
 		if set, err = pipeline.Resolve(ctx, o, c); err != nil {
 			return err
 		}
@@ -531,11 +536,11 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 	}
 	var epoch time.Time
 	if b.templated {
-		if set != nil {
-			epoch = set.Epoch
-		} else if epoch, err = pipeline.Epoch(ctx, o, c); err != nil {
-			return err
+		first := set
+		if multi {
+			first = plans[0] // every architecture's has the suite's epoch
 		}
+		epoch = first.Epoch
 	}
 	for _, s := range b.outputs {
 		s, err := b.expand(s, epoch, "--output")
@@ -575,7 +580,7 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 	}
 	switch {
 	case multi:
-		d, err := pipeline.Index(ctx, o, c, b.archs)
+		d, err := pipeline.Index(ctx, o, c, plans)
 		if err != nil {
 			return err
 		}

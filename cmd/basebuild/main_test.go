@@ -92,7 +92,8 @@ func TestMissingUpdateSuite(t *testing.T) {
 			t.Errorf("missing suite: a usage error: %v", err)
 		}
 		out, stderr, err := runCLI(t, append(args, "--allow-missing-suite", "bookworm-security")...)
-		if err != nil || !strings.Contains(out, "libc6 2.36-9 amd64") || !strings.Contains(stderr, `suite "bookworm-security": no InRelease`) {
+		// Said once: a build reads each Release once.
+		if err != nil || !strings.Contains(out, "libc6 2.36-9 amd64") || strings.Count(stderr, `suite "bookworm-security": no InRelease`) != 1 {
 			t.Errorf("--allow-missing-suite bookworm-security: %v\nstdout: %s\nstderr: %s", err, out, stderr)
 		}
 	}
