@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/plan"
 )
 
@@ -23,7 +24,7 @@ func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int) (m
 	var todo []plan.Package
 	seen := make(map[string]bool, len(debs))
 	for _, d := range debs {
-		if !isLowerSHA256(d.SHA256) || d.Size <= 0 {
+		if !cache.IsSHA256(d.SHA256) || d.Size <= 0 {
 			return nil, fmt.Errorf("package %s %s (%s): no valid size and sha256 to check it against", d.Name, d.Version, d.URL)
 		}
 		if seen[d.SHA256] {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/basebuild/basebuild/debian/control"
 	"github.com/basebuild/basebuild/debian/deb"
+	"github.com/basebuild/basebuild/internal/cache"
 )
 
 // Packages fetches the suite's Packages index for arch in each of the
@@ -95,7 +96,7 @@ func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name 
 	wrap := func(err error) error {
 		return fmt.Errorf("suite %q: index %s (%s): %w", repo.Suite, name, url, err)
 	}
-	if !isLowerSHA256(want.SHA256) {
+	if !cache.IsSHA256(want.SHA256) {
 		return nil, wrap(fmt.Errorf("bad sha256 %q in Release", want.SHA256))
 	}
 	// With Acquire-By-Hash the file is also at a name that never changes
@@ -223,7 +224,7 @@ func packageOf(p *control.Paragraph, dp *control.RelationParser) (Package, error
 			size = p.Value(i)
 		case "sha256":
 			pkg.SHA256 = p.Value(i)
-			if !isLowerSHA256(pkg.SHA256) {
+			if !cache.IsSHA256(pkg.SHA256) {
 				pkg.SHA256 = strings.ToLower(pkg.SHA256)
 			}
 		}

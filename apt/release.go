@@ -20,6 +20,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/basebuild/basebuild/debian/control"
+	"github.com/basebuild/basebuild/internal/cache"
 )
 
 // Repository is one apt source.
@@ -344,7 +345,7 @@ func parseRelease(body []byte) (*Release, error) {
 		if len(f) == 0 {
 			continue
 		}
-		if len(f) != 3 || !isLowerSHA256(strings.ToLower(f[0])) {
+		if len(f) != 3 || !cache.IsSHA256(strings.ToLower(f[0])) {
 			return nil, fmt.Errorf("SHA256: bad line %q", line)
 		}
 		size, err := strconv.ParseInt(f[1], 10, 64)
@@ -389,18 +390,4 @@ func parseDate(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("bad date %q", s)
-}
-
-// isLowerSHA256 reports whether s is a SHA-256 in lower-case hex, as
-// indexes give them and the cache names its entries.
-func isLowerSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

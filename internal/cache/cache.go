@@ -117,7 +117,7 @@ func (c *Cache) drop(p string, err error) {
 }
 
 // path is where the file with SHA-256 sum lives; sum must be checked with
-// isLowerSHA256 first, as it comes from a remote index.
+// IsSHA256 first, as it comes from a remote index.
 func (c *Cache) path(sum string) string {
 	return filepath.Join(c.Dir, "sha256", sum)
 }
@@ -126,7 +126,7 @@ func (c *Cache) path(sum string) string {
 // sum (lower-case hex). The entry is hashed: one whose content is not what
 // its name says is removed.
 func (c *Cache) Lookup(sum string, size int64) (string, bool) {
-	if c == nil || !isLowerSHA256(sum) {
+	if c == nil || !IsSHA256(sum) {
 		return "", false
 	}
 	p := c.path(sum)
@@ -186,7 +186,7 @@ func (c *Cache) Create() (*atomicfile.File, error) {
 // Commit makes the complete, verified temporary file f the entry for sum
 // and returns its path.
 func (c *Cache) Commit(f *atomicfile.File, sum string) (string, error) {
-	if !isLowerSHA256(sum) {
+	if !IsSHA256(sum) {
 		return "", fmt.Errorf("cache: bad sha256 %q", sum)
 	}
 	// Synced first so that a crash cannot leave a renamed but empty entry.
@@ -234,7 +234,7 @@ func (c *Cache) put(p string, data []byte) error {
 // the hash is unkeyed), or that read, the set's parser, fails on, is
 // removed.
 func (c *Cache) Set(key string, read func(data []byte) error) bool {
-	if c == nil || !isLowerSHA256(key) {
+	if c == nil || !IsSHA256(key) {
 		return false
 	}
 	paths, _ := filepath.Glob(filepath.Join(c.Dir, "sets", key+".*.json"))
@@ -266,14 +266,16 @@ func (c *Cache) Set(key string, read func(data []byte) error) bool {
 
 // PutSet remembers data, a resolved set as written, under key.
 func (c *Cache) PutSet(key string, data []byte) error {
-	if c == nil || !isLowerSHA256(key) {
+	if c == nil || !IsSHA256(key) {
 		return nil
 	}
 	sum := sha256.Sum256(data)
 	return c.put(filepath.Join(c.Dir, "sets", key+"."+hex.EncodeToString(sum[:])+".json"), data)
 }
 
-func isLowerSHA256(s string) bool {
+// IsSHA256 reports whether s is a SHA-256 in lower-case hex, as
+// indexes give them and the cache names its entries.
+func IsSHA256(s string) bool {
 	if len(s) != 64 {
 		return false
 	}

@@ -50,7 +50,7 @@ func (c *Cache) dataPath(debSHA256 string) string {
 // or an error matching fs.ErrNotExist when there is none. The entry is
 // checked against the SHA-256 it records before it is returned.
 func (c *Cache) OpenData(debSHA256 string) (io.ReadCloser, error) {
-	if c == nil || !isLowerSHA256(debSHA256) {
+	if c == nil || !IsSHA256(debSHA256) {
 		return nil, os.ErrNotExist
 	}
 	p := c.dataPath(debSHA256)
@@ -139,7 +139,7 @@ type DataEntry struct {
 // NewData starts the cache entry of the data.tar of the deb with SHA-256
 // debSHA256; nil when the cache cannot take one.
 func (c *Cache) NewData(debSHA256 string) *DataEntry {
-	if c == nil || !isLowerSHA256(debSHA256) {
+	if c == nil || !IsSHA256(debSHA256) {
 		return nil
 	}
 	f, err := atomicfile.Create(filepath.Join(c.Dir, "data"), ".tmp-")
