@@ -282,9 +282,9 @@ func (o *Options) Client() (*apt.Client, error) {
 	return &apt.Client{Cache: cc, Log: o.logf}, nil
 }
 
-// resolveIndexes fetches and verifies the indexes of repos, whose Releases
-// are rels, and resolves the plan, downloading no package.
-func resolveIndexes(ctx context.Context, o *Options, c *apt.Client, archives snapshots.Archives, repos []apt.Repository, rels []*apt.Release) (*plan.Plan, error) {
+// fetchIndexes fetches the Packages indexes of o.Arch that rels, the
+// verified Releases of repos, list, and checks them against rels.
+func fetchIndexes(ctx context.Context, o *Options, c *apt.Client, repos []apt.Repository, rels []*apt.Release) ([]apt.Package, error) {
 	// Fetch the indexes in parallel; each result lands in its own slot
 	// so the universe's order does not depend on timing.
 	indexes := make([][]apt.Package, len(repos))
@@ -309,6 +309,16 @@ func resolveIndexes(ctx context.Context, o *Options, c *apt.Client, archives sna
 	var universe []apt.Package
 	for _, idx := range indexes {
 		universe = append(universe, idx...)
+	}
+	return universe, nil
+}
+
+// resolveIndexes fetches and verifies the indexes of repos, whose Releases
+// are rels, and resolves the plan, downloading no package.
+func resolveIndexes(ctx context.Context, o *Options, c *apt.Client, archives snapshots.Archives, repos []apt.Repository, rels []*apt.Release) (*plan.Plan, error) {
+	universe, err := fetchIndexes(ctx, o, c, repos, rels)
+	if err != nil {
+		return nil, err
 	}
 
 	main := rels[0]

@@ -33,6 +33,7 @@ const usage = `Usage: basebuild --suite SUITE [flags]
        basebuild verify --suite SUITE [flags] REF
        basebuild packages [--source NAME]… [--json] IMAGE…
        basebuild diff [--json] A B
+       basebuild lock --suite SUITE [flags] [-o FILE]
 
 Builds a Debian base image of SUITE from the Debian archive, or from
 snapshot.debian.org as it was at --snapshot: verified packages, unpacked
@@ -46,7 +47,10 @@ prints the packages. Needs root, except with --dry-run.
 oci: destinations' images record. Exit status: 0 built, or up to date; 1
 failed; 2 bad command line. basebuild verify rebuilds and compares with an
 image; basebuild packages lists an image's packages and basebuild diff
-compares two images' (each has its own --help).
+compares two images' (each has its own --help). basebuild lock writes
+the exact package set a build would resolve to a lockfile; --lock FILE
+builds exactly that set, checked against the archive's signed indexes,
+the same image as the build the lock was taken from.
 
 --repo and --sources add signed apt repositories (an organisation's own,
 verified with their own keys) whose packages join the resolution and
@@ -108,6 +112,7 @@ var commands = map[string]command{
 	"verify":   runVerify,
 	"packages": runPackages,
 	"diff":     runDiff,
+	"lock":     runLock,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -304,6 +309,7 @@ type imageFlags struct {
 	dryRun, ifChanged, printCfg bool
 	allowDowngrade              bool
 	rootDir, sbom, report       string
+	lock                        string
 	outputs, push               []string
 }
 
@@ -316,6 +322,7 @@ func (f *imageFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.allowDowngrade, "allow-downgrade", false, "replace a --push or oci: destination's image even with one of an earlier epoch or older packages (without it that is an error, the destination untouched)")
 	fs.StringVar(&f.sbom, "sbom", "", "also write the image's SPDX 2.3 SBOM (JSON) to FILE")
 	fs.StringVar(&f.report, "report", "", "write a JSON report of the build to FILE: each phase's wall time, the digest, the package count, peak RSS, or the error")
+	fs.StringVar(&f.lock, "lock", "", "build exactly the packages of a lockfile (see basebuild lock), checked against the archive's signed indexes; the other image flags must agree with the lock's")
 	fs.BoolVar(&f.printCfg, "print-config", false, "print the settings in effect, from the command line and --config, as a config file, and build nothing")
 }
 
@@ -343,6 +350,7 @@ type buildCommand struct {
 	// expanded; templated says whether any has one.
 	outputs, push []string
 	templated     bool
+	lock          *pipeline.Lock // --lock: the plan to build, instead of resolving
 }
 
 func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -394,6 +402,14 @@ func parseBuild(args []string, stdout, stderr io.Writer) (*buildCommand, error) 
 	o.Push, o.SBOM, o.RootfsDir, o.AllowDowngrade = nil, imf.sbom, imf.rootDir, imf.allowDowngrade
 	if err := b.check(); err != nil {
 		return nil, err
+	}
+	if imf.lock != "" {
+		if len(b.archs) > 1 {
+			return nil, fmt.Errorf("%w: --lock takes one --arch, for now", errUsage)
+		}
+		if b.lock, err = readLock(imf.lock, o); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
@@ -528,6 +544,12 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 		if plans, err = pipeline.ResolveArchs(ctx, o, c, b.archs); err != nil {
 			return err
 		}
+	} else if b.lock != nil {
+		set = b.lock.Plan
+		if err := pipeline.CheckLocked(ctx, o, c, set); err != nil {
+			return err
+		}
+		packages = len(set.Packages)
 	} else {
 		if set, err = pipeline.Resolve(ctx, o, c); err != nil {
 			return err

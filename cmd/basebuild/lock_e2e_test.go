@@ -1,0 +1,109 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/basebuild/basebuild/internal/testenv"
+)
+
+// TestLock takes a lock of bookworm through the binary and builds it with
+// --lock: the image is the direct build's, byte for byte. A lock edited by
+// hand (a version, a package's SHA-256) is refused with one line naming
+// the package and nothing written; flags that disagree with the lock, a
+// lock of another format and a malformed one are usage errors.
+func TestLock(t *testing.T) {
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
+	work := t.TempDir()
+	common := []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot, "--snapshot-server", server,
+		"--cache-dir", sharedCache}
+	lock := filepath.Join(work, "bookworm.lock")
+	if _, stderr, err := runBinary(t, append([]string{"lock", "-o", lock}, common...)...); err != nil {
+		t.Fatalf("lock: %v\n%s", err, stderr)
+	}
+	text, err := os.ReadFile(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same bytes again, on stdout.
+	again, stderr, err := runBinary(t, append([]string{"lock"}, common...)...)
+	if err != nil {
+		t.Fatalf("lock to stdout: %v\n%s", err, stderr)
+	}
+	if again != string(text) {
+		t.Errorf("two locks of the same archive differ:\n%s\n---\n%s", text, again)
+	}
+	// One line per package, the --dry-run's packages.
+	dry, stderr, err := runBinary(t, append(common, "--dry-run")...)
+	if err != nil {
+		t.Fatalf("--dry-run: %v\n%s", err, stderr)
+	}
+	pkgLine := regexp.MustCompile(`(?m)^package \{"name":"([^"]+)","version":"([^"]+)","architecture":"([^"]+)",.*"sha256":"[0-9a-f]{64}".*\}$`)
+	var locked []string
+	for _, m := range pkgLine.FindAllStringSubmatch(string(text), -1) {
+		locked = append(locked, m[1]+" "+m[2]+" "+m[3])
+	}
+	if got, want := strings.Join(locked, "\n"), strings.TrimSpace(dry); got != want {
+		t.Errorf("the lock's packages differ from --dry-run's:\n%s", lineDiff(want, got))
+	}
+	for _, want := range []string{"\nformat 1\n", "\ninput suite bookworm\n", "\ninput snapshot " + mirrorSnapshot + "\n", "\nrelease {\"url\":"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("the lock lacks %q", want)
+		}
+	}
+
+	out, stderr, err := runBinary(t, append(common, "--output", "oci:"+filepath.Join(work, "direct"))...)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, stderr)
+	}
+	direct := lastLine(out)
+	out, stderr, err = runBinary(t, append(common, "--lock", lock, "--output", "oci:"+filepath.Join(work, "locked"))...)
+	if err != nil {
+		t.Fatalf("--lock build: %v\n%s", err, stderr)
+	}
+	if got := lastLine(out); got != direct {
+		t.Errorf("--lock built %s, the direct build %s", got, direct)
+	}
+
+	edit := func(name string, re, repl string) string {
+		t.Helper()
+		p := regexp.MustCompile(re)
+		edited := p.ReplaceAllString(string(text), repl)
+		if edited == string(text) {
+			t.Fatalf("%s: the edit %s changed nothing", name, re)
+		}
+		path := filepath.Join(work, name)
+		if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, tc := range []struct {
+		lock string
+		args []string
+		code int
+		want string
+	}{
+		{edit("version.lock", `(?m)^(package \{"name":"bash","version":")[^"]+`, "${1}5.0-1"), nil, 1, `package bash 5.0-1 (amd64): not in the archive's signed indexes`},
+		{edit("sha.lock", `(?m)^(package \{"name":"dash",.*"sha256":")[0-9a-f]{64}`, "${1}"+strings.Repeat("0", 64)), nil, 1, `package dash `},
+		{lock, []string{"--include", "hello"}, 2, `--lock ` + lock + `: --include: the lock has "", the command line "hello"`},
+		{lock, []string{"--variant", "slim"}, 2, `--variant: the lock has "", the command line "slim"`},
+		{edit("format.lock", `(?m)^format 1$`, "format 2"), nil, 2, `format "2": this basebuild reads format 1`},
+		{edit("malformed.lock", `(?m)^(package \{"name":"apt",)`, "${1}\"colour\":\"blue\","), nil, 2, `unknown field "colour"`},
+	} {
+		dest := filepath.Join(work, "refused")
+		_, _, err := runBinary(t, append(common, append(tc.args, "--lock", tc.lock, "--output", "oci:"+dest)...)...)
+		what := filepath.Base(tc.lock) + " " + strings.Join(tc.args, " ")
+		oneLineError(t, what, err, tc.want)
+		if code := exitCode(err); code != tc.code {
+			t.Errorf("%s: exit %d, want %d", what, code, tc.code)
+		}
+		if _, err := os.Stat(dest); err == nil {
+			t.Errorf("%s: %s written", what, dest)
+		}
+	}
+}
