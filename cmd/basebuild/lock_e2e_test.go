@@ -14,7 +14,9 @@ import (
 // --lock: the image is the direct build's, byte for byte. A lock edited by
 // hand (a version, a package's SHA-256) is refused with one line naming
 // the package and nothing written; flags that disagree with the lock, a
-// lock of another format and a malformed one are usage errors.
+// lock of another format and a malformed one are usage errors. lock
+// --check says the lock is up to date (exit 0), and that one edited to an
+// older version is stale (exit 1), with the change.
 func TestLock(t *testing.T) {
 	server := testenv.SnapshotServer(t)
 	testenv.RequireRoot(t)
@@ -105,5 +107,15 @@ func TestLock(t *testing.T) {
 		if _, err := os.Stat(dest); err == nil {
 			t.Errorf("%s: %s written", what, dest)
 		}
+	}
+
+	out, stderr, err = runBinary(t, append([]string{"lock", "--check", lock}, common...)...)
+	if err != nil || !strings.Contains(out, "up to date") {
+		t.Errorf("lock --check of a fresh lock: %v\n%s%s", err, out, stderr)
+	}
+	bash := regexp.MustCompile(`(?m)^package \{"name":"bash","version":"([^"]+)"`).FindStringSubmatch(string(text))
+	out, _, err = runBinary(t, append([]string{"lock", "--check", filepath.Join(work, "version.lock")}, common...)...)
+	if code := exitCode(err); code != 1 || bash == nil || strings.TrimSpace(out) != "~ bash 5.0-1 -> "+bash[1] {
+		t.Errorf("lock --check of a stale lock: exit %d (%v), stdout %q; want exit 1 and ~ bash 5.0-1 -> %v", code, err, out, bash)
 	}
 }
