@@ -43,6 +43,10 @@ type Client struct {
 	// an error. Zero means 1 minute, 10 minutes and 30 minutes.
 	Stall, Request, Timeout time.Duration
 
+	// Offline refuses every request with ErrOffline: what the cache
+	// does not hold cannot be had.
+	Offline bool
+
 	// Log receives notes (retries, skipped suites), possibly from several
 	// goroutines at once; nil is quiet.
 	Log func(format string, args ...any)
@@ -67,6 +71,9 @@ const (
 // ErrNotFound is matched (with errors.Is) by the error for a file the
 // server says does not exist (404 or 410).
 var ErrNotFound = errors.New("not found")
+
+// ErrOffline is the error of a request an offline Client refuses.
+var ErrOffline = errors.New("offline: not in the cache, and no network access is allowed")
 
 // HTTPError is an unsuccessful HTTP response.
 type HTTPError struct {
@@ -114,6 +121,9 @@ func (c *Client) httpClient() *http.Client {
 // start afresh each time; it marks its own errors as transient by wrapping
 // them in *transient. Errors do not name url: callers do.
 func (c *Client) fetch(ctx context.Context, url string, consume func(io.Reader) error) error {
+	if c.Offline {
+		return ErrOffline
+	}
 	retries, backoff := c.Retries, c.Backoff
 	if retries == 0 {
 		retries = defaultRetries

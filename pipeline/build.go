@@ -97,6 +97,9 @@ type Runtime struct {
 	Log      io.Writer // progress and notes; nil discards them
 	Verbose  bool      // also each phase's time and the maintainer scripts' output on Log
 	Report   *Report   // if set, records the phases (--report)
+	// Offline makes any request to an archive an error: the build reads
+	// the cache alone.
+	Offline bool
 	// Now is the time Valid-Until is checked against without --snapshot;
 	// zero means time.Now. With --snapshot it is the snapshot's time.
 	Now time.Time
@@ -279,7 +282,7 @@ func (o *Options) Client() (*apt.Client, error) {
 		return nil, err
 	}
 	cc.Log = o.logf
-	return &apt.Client{Cache: cc, Log: o.logf}, nil
+	return &apt.Client{Cache: cc, Log: o.logf, Offline: o.Offline}, nil
 }
 
 // fetchIndexes fetches the Packages indexes of o.Arch that rels, the

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,7 +17,8 @@ import (
 // the package and nothing written; flags that disagree with the lock, a
 // lock of another format and a malformed one are usage errors. lock
 // --check says the lock is up to date (exit 0), and that one edited to an
-// older version is stale (exit 1), with the change.
+// older version is stale (exit 1), with the change. With the cache the
+// builds filled, --lock --offline builds the same image with no network.
 func TestLock(t *testing.T) {
 	server := testenv.SnapshotServer(t)
 	testenv.RequireRoot(t)
@@ -69,6 +71,23 @@ func TestLock(t *testing.T) {
 	}
 	if got := lastLine(out); got != direct {
 		t.Errorf("--lock built %s, the direct build %s", got, direct)
+	}
+
+	// With the lock and the cache those builds filled, no network at
+	// all: --offline refuses any request, and the image is the same.
+	out, stderr, err = runBinary(t, append(common, "--lock", lock, "--offline", "--output", "oci:"+filepath.Join(work, "offline"))...)
+	if err != nil {
+		t.Fatalf("--lock --offline build: %v\n%s", err, stderr)
+	}
+	if got := lastLine(out); got != direct {
+		t.Errorf("--lock --offline built %s, the direct build %s", got, direct)
+	}
+	// Without the cache it fails at once, with one line.
+	empty := append(slices.Clone(common[:len(common)-1]), filepath.Join(work, "empty-cache"))
+	_, _, err = runBinary(t, append(empty, "--lock", lock, "--offline", "--output", "oci:"+filepath.Join(work, "offline-empty"))...)
+	oneLineError(t, "--offline with an empty cache", err, "offline: not in the cache")
+	if _, err := os.Stat(filepath.Join(work, "offline-empty")); err == nil {
+		t.Error("--offline with an empty cache wrote its output")
 	}
 
 	edit := func(name string, re, repl string) string {

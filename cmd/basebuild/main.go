@@ -177,6 +177,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "read flags from a YAML FILE: each long flag is a key, with a list for a repeatable flag; flags on the command line win over it")
 	fs.BoolVar(&f.tmpfs, "tmpfs", true, "build the image's tree and layer in a private tmpfs, which the host never sees and which vanishes with basebuild; --tmpfs=false builds them in TMPDIR (a --rootfs tree is always built beside DIR)")
 	fs.BoolVarP(&o.Verbose, "verbose", "v", false, "also print each phase's time and the maintainer scripts' output (without it, their last lines are printed only when one fails)")
+	fs.BoolVar(&o.Offline, "offline", false, "make any network access an error: read the archive from the cache alone (with --lock and --snapshot, a build of that lock fills it); --push needs the network")
 	fs.BoolVar(&o.InsecureRegistry, "insecure-registry", false, "allow plain HTTP to registries not on loopback, without credentials (loopback registries always get it)")
 }
 
@@ -422,6 +423,9 @@ func (b *buildCommand) check() error {
 		if fi, err := os.Stat(filepath.Dir(b.report)); err != nil || !fi.IsDir() {
 			return fmt.Errorf("%w: --report %s: no directory %s", errUsage, b.report, filepath.Dir(b.report))
 		}
+	}
+	if o.Offline && len(b.push) > 0 {
+		return fmt.Errorf("%w: --offline and --push contradict each other", errUsage)
 	}
 	if b.rootDir != "" && b.dryRun {
 		return fmt.Errorf("%w: --rootfs and --dry-run contradict each other", errUsage)
