@@ -235,6 +235,24 @@ func (rs releases) fetch(ctx context.Context, o *Options, c *apt.Client, repos [
 	return rels, nil
 }
 
+// read returns the archives o reads, the repositories of its suites and
+// their verified Releases, fetched through rs.
+func (rs releases) read(ctx context.Context, o *Options, c *apt.Client) (snapshots.Archives, []apt.Repository, []*apt.Release, error) {
+	archives, err := o.Archives()
+	if err != nil {
+		return snapshots.Archives{}, nil, nil, err
+	}
+	repos, err := o.repositories(archives)
+	if err != nil {
+		return snapshots.Archives{}, nil, nil, err
+	}
+	rels, err := rs.fetch(ctx, o, c, repos)
+	if err != nil {
+		return snapshots.Archives{}, nil, nil, err
+	}
+	return archives, repos, rels, nil
+}
+
 // releaseKey is what a Release is held under: its URL and the keys that
 // may sign it, as a suite read with another keyring is verified anew.
 func releaseKey(repo apt.Repository) string {

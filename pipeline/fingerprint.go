@@ -232,15 +232,7 @@ func ResolveArchs(ctx context.Context, o *Options, c *apt.Client, archs []string
 // resolve is Resolve, reading the Releases through rs.
 func resolve(ctx context.Context, o *Options, c *apt.Client, rs releases) (*plan.Plan, error) {
 	defer o.phase("resolve", time.Now())
-	archives, err := o.Archives()
-	if err != nil {
-		return nil, err
-	}
-	repos, err := o.repositories(archives)
-	if err != nil {
-		return nil, err
-	}
-	rels, err := rs.fetch(ctx, o, c, repos)
+	archives, repos, rels, err := rs.read(ctx, o, c)
 	if err != nil {
 		return nil, err
 	}

@@ -201,15 +201,7 @@ func (l *Lock) Mismatch(s *Spec) (key, locked, given string) {
 // in them with its version, architecture, size and SHA-256. A package a
 // hand edit changed is refused, naming it.
 func CheckLocked(ctx context.Context, o *Options, c *apt.Client, p *plan.Plan) error {
-	archives, err := o.Archives()
-	if err != nil {
-		return err
-	}
-	repos, err := o.repositories(archives)
-	if err != nil {
-		return err
-	}
-	rels, err := releases{}.fetch(ctx, o, c, repos)
+	_, repos, rels, err := releases{}.read(ctx, o, c)
 	if err != nil {
 		return err
 	}

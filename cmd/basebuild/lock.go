@@ -126,7 +126,8 @@ func checkLock(ctx context.Context, o *pipeline.Options, file string, stdout io.
 	if err != nil {
 		return &exitError{2, err}
 	}
-	if !p.Epoch.Equal(l.Plan.Epoch) {
+	epochMoved := !p.Epoch.Equal(l.Plan.Epoch)
+	if epochMoved {
 		fmt.Fprintf(stdout, "epoch %s -> %s\n", l.Plan.Epoch.UTC().Format(time.RFC3339), p.Epoch.UTC().Format(time.RFC3339))
 	}
 	changes := plan.Diff(l.Plan, p)
@@ -139,7 +140,7 @@ func checkLock(ctx context.Context, o *pipeline.Options, file string, stdout io.
 	for _, c := range changes.Changed {
 		fmt.Fprintf(stdout, "~ %s %s -> %s\n", c.To.Name, c.From.Version, c.To.Version)
 	}
-	if len(changes.Removed)+len(changes.Added)+len(changes.Changed) > 0 || !p.Epoch.Equal(l.Plan.Epoch) {
+	if epochMoved || len(changes.Removed)+len(changes.Added)+len(changes.Changed) > 0 {
 		return &exitError{1, fmt.Errorf("lock %s: the archive has moved", file)}
 	}
 	fmt.Fprintf(stdout, "%s: up to date (%d packages)\n", file, len(p.Packages))

@@ -347,10 +347,10 @@ type buildCommand struct {
 	imaging   bool
 	rootDir   string
 	report    string
+	lockFile  string
 	// outputs and push are as given, their placeholders not yet
-	// expanded; templated says whether any has one.
+	// expanded.
 	outputs, push []string
-	templated     bool
 	lock          *pipeline.Lock // --lock: the plan to build, instead of resolving
 }
 
@@ -399,18 +399,10 @@ func parseBuild(args []string, stdout, stderr io.Writer) (*buildCommand, error) 
 		return nil, err
 	}
 	b := &buildCommand{o: o, archs: bf.archs, dryRun: imf.dryRun, ifChanged: imf.ifChanged,
-		rootDir: imf.rootDir, report: imf.report, outputs: imf.outputs, push: imf.push}
+		rootDir: imf.rootDir, report: imf.report, lockFile: imf.lock, outputs: imf.outputs, push: imf.push}
 	o.Push, o.SBOM, o.RootfsDir, o.AllowDowngrade = nil, imf.sbom, imf.rootDir, imf.allowDowngrade
 	if err := b.check(); err != nil {
 		return nil, err
-	}
-	if imf.lock != "" {
-		if len(b.archs) > 1 {
-			return nil, fmt.Errorf("%w: --lock takes one --arch, for now", errUsage)
-		}
-		if b.lock, err = readLock(imf.lock, o); err != nil {
-			return nil, err
-		}
 	}
 	return b, nil
 }
@@ -442,6 +434,8 @@ func (b *buildCommand) check() error {
 			return fmt.Errorf("%w: --if-changed takes one --arch, for now", errUsage)
 		case o.SBOM != "":
 			return fmt.Errorf("%w: --sbom takes one --arch, for now (each image of the index has its SBOM attached)", errUsage)
+		case b.lockFile != "":
+			return fmt.Errorf("%w: --lock takes one --arch, for now", errUsage)
 		}
 	}
 	b.imaging = len(b.outputs) > 0 || len(b.push) > 0
@@ -502,16 +496,21 @@ func (b *buildCommand) check() error {
 			return err
 		}
 	}
+	if b.lockFile != "" {
+		var err error
+		if b.lock, err = readLock(b.lockFile, o); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // expand expands the placeholders of a --push or --output value s for
-// epoch, noting that the command has some.
+// epoch.
 func (b *buildCommand) expand(s string, epoch time.Time, flag string) (string, error) {
 	if !pipeline.HasPlaceholders(s) {
 		return s, nil
 	}
-	b.templated = true
 	out, err := pipeline.Expand(s, b.o, epoch)
 	if err != nil {
 		return "", fmt.Errorf("%w: %s %v", errUsage, flag, err)
@@ -548,28 +547,25 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 		if plans, err = pipeline.ResolveArchs(ctx, o, c, b.archs); err != nil {
 			return err
 		}
-	} else if b.lock != nil {
-		set = b.lock.Plan
-		if err := pipeline.CheckLocked(ctx, o, c, set); err != nil {
-			return err
-		}
-		packages = len(set.Packages)
 	} else {
-		if set, err = pipeline.Resolve(ctx, o, c); err != nil {
+		if b.lock != nil {
+			set = b.lock.Plan
+			err = pipeline.CheckLocked(ctx, o, c, set)
+		} else {
+			set, err = pipeline.Resolve(ctx, o, c)
+		}
+		if err != nil {
 			return err
 		}
 		packages = len(set.Packages)
 	}
-	var epoch time.Time
-	if b.templated {
-		first := set
-		if multi {
-			first = plans[0] // every architecture's has the suite's epoch
-		}
-		epoch = first.Epoch
+	// The placeholders take the epoch, every architecture's the suite's.
+	first := set
+	if multi {
+		first = plans[0]
 	}
 	for _, s := range b.outputs {
-		s, err := b.expand(s, epoch, "--output")
+		s, err := b.expand(s, first.Epoch, "--output")
 		if err != nil {
 			return err
 		}
@@ -583,7 +579,7 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 		o.Outputs = append(o.Outputs, out)
 	}
 	for _, ref := range b.push {
-		if ref, err = b.expand(ref, epoch, "--push"); err != nil {
+		if ref, err = b.expand(ref, first.Epoch, "--push"); err != nil {
 			return err
 		}
 		o.Push = append(o.Push, ref)
