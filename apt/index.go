@@ -33,42 +33,66 @@ import (
 // Packages. Indexes are cached by content, so one already fetched (a
 // snapshot's, or an unchanged one) is not fetched again.
 func (c *Client) Packages(ctx context.Context, repo Repository, rel *Release, arch string) ([]Package, error) {
-	if rel == nil {
-		return nil, fmt.Errorf("suite %q: no Release", repo.Suite)
-	}
-	if len(rel.Architectures) > 0 && !slices.Contains(rel.Architectures, arch) {
-		return nil, fmt.Errorf("suite %q: architecture %q not in Release (%s)", repo.Suite, arch, strings.Join(rel.Architectures, " "))
+	indexes, err := rel.Indexes(repo, arch)
+	if err != nil {
+		return nil, err
 	}
 	var pkgs []Package
-	for _, comp := range repo.components() {
-		base := comp + "/binary-" + arch + "/Packages"
-		name, want, ok := pickIndex(rel, base)
-		if !ok {
-			return nil, fmt.Errorf("suite %q: no %s/binary-%s/Packages index in Release", repo.Suite, comp, arch)
-		}
+	for _, ix := range indexes {
 		limit, sized := int64(maxIndex), false
-		if fh, ok := rel.Files[base]; ok {
+		if fh, ok := rel.Files[ix.base]; ok {
 			limit, sized = fh.Size, true
 		}
-		ps, err := c.index(ctx, repo, rel, name, want, limit, sized)
+		ps, err := c.index(ctx, repo, rel, ix.Name, ix.FileHash, limit, sized)
 		if err != nil {
 			return nil, err
 		}
 		idx := &IndexFile{
 			Origin: rel.Origin, Label: rel.Label, Suite: rel.Suite, Codename: rel.Codename, Version: rel.Version,
-			Component: comp, Architecture: arch, Site: repo.site(),
+			Component: ix.Component, Architecture: arch, Site: repo.site(),
 			NotAutomatic: rel.NotAutomatic, ButAutomaticUpgrades: rel.ButAutomaticUpgrades,
 			Debian: repo.Debian,
 		}
 		for i := range ps {
 			ps[i].ArchiveURL = repo.root()
 			ps[i].Suite = repo.Suite
-			ps[i].Component = comp
+			ps[i].Component = ix.Component
 			ps[i].Index = idx
 		}
 		pkgs = append(pkgs, ps...)
 	}
 	return pkgs, nil
+}
+
+// IndexRef is one Packages index a Release lists, as fetched: Name is its
+// path under dists/<suite>/, e.g. "main/binary-amd64/Packages.xz".
+type IndexRef struct {
+	Name      string
+	Component string
+	FileHash
+	base string // Name without the compression suffix
+}
+
+// Indexes returns the Packages indexes of arch that Packages reads from
+// rel, the verified Release of repo: one per component, the best
+// compressed variant rel lists.
+func (rel *Release) Indexes(repo Repository, arch string) ([]IndexRef, error) {
+	if rel == nil {
+		return nil, fmt.Errorf("suite %q: no Release", repo.Suite)
+	}
+	if len(rel.Architectures) > 0 && !slices.Contains(rel.Architectures, arch) {
+		return nil, fmt.Errorf("suite %q: architecture %q not in Release (%s)", repo.Suite, arch, strings.Join(rel.Architectures, " "))
+	}
+	var refs []IndexRef
+	for _, comp := range repo.components() {
+		base := comp + "/binary-" + arch + "/Packages"
+		name, want, ok := pickIndex(rel, base)
+		if !ok {
+			return nil, fmt.Errorf("suite %q: no %s/binary-%s/Packages index in Release", repo.Suite, comp, arch)
+		}
+		refs = append(refs, IndexRef{Name: name, Component: comp, FileHash: want, base: base})
+	}
+	return refs, nil
 }
 
 // pickIndex chooses the best compressed variant of the index base that rel

@@ -653,6 +653,7 @@ func (r *resolver) why(poss *dependency.Possibility) string {
 func NewPlan(pkgs []*Package, opts ResolveOptions, epoch time.Time) *plan.Plan {
 	s := &plan.Plan{Suite: opts.Suite, Arch: opts.Arch, Epoch: epoch.UTC(), Packages: make([]plan.Package, 0, len(pkgs))}
 	required := requiredSet(pkgs, opts.Required)
+	why := reasons(pkgs, opts)
 	for _, p := range pkgs {
 		d := plan.Package{
 			Name:          p.Name,
@@ -666,6 +667,7 @@ func NewPlan(pkgs []*Package, opts ResolveOptions, epoch time.Time) *plan.Plan {
 			Priority:      p.Priority,
 			Essential:     p.Essential,
 			Required:      required[p.Name],
+			Why:           why[p.Name],
 		}
 		if d.SourceVersion == "" {
 			d.SourceVersion = d.Version
@@ -719,4 +721,69 @@ func requiredSet(pkgs []*Package, extra []string) map[string]bool {
 		}
 	}
 	return required
+}
+
+// reasons returns why each of pkgs is in the set (see plan.Package.Why).
+// The roots are the --include packages, the required ones, debootstrap's
+// base and the Essential ones; from them, breadth first and by name, each
+// package's Pre-Depends and Depends (every alternative and provider in
+// the set) reach the packages not reached yet, and only when nothing more
+// is reached that way do Recommends reach further.
+func reasons(pkgs []*Package, opts ResolveOptions) map[string]string {
+	byName := make(map[string]*Package, len(pkgs))
+	providers := map[string][]string{}
+	for _, p := range pkgs {
+		byName[p.Name] = p
+		for _, rel := range p.Provides.Relations {
+			for _, poss := range rel.Possibilities {
+				providers[poss.Name] = append(providers[poss.Name], p.Name)
+			}
+		}
+	}
+	why := map[string]string{}
+	var queue []string
+	reach := func(name, reason string) {
+		if _, ok := why[name]; !ok && byName[name] != nil {
+			why[name] = reason
+			queue = append(queue, name)
+		}
+	}
+	for _, p := range pkgs { // sorted by name
+		switch {
+		case slices.Contains(opts.Include, p.Name):
+			reach(p.Name, "include")
+		case p.Priority == "required" || slices.Contains(opts.Required, p.Name):
+			reach(p.Name, "required")
+		case p.Name == "apt":
+			reach(p.Name, "base")
+		case p.Essential:
+			reach(p.Name, "essential")
+		}
+	}
+	follow := func(p *Package, kind string, dep *dependency.Dependency) {
+		for _, rel := range dep.Relations {
+			for _, poss := range rel.Possibilities {
+				reach(poss.Name, kind+" "+p.Name)
+				for _, name := range providers[poss.Name] {
+					reach(name, kind+" "+p.Name)
+				}
+			}
+		}
+	}
+	for done := 0; ; {
+		for ; done < len(queue); done++ {
+			p := byName[queue[done]]
+			follow(p, "pre-depends", &p.PreDepends)
+			follow(p, "depends", &p.Depends)
+		}
+		before := len(queue)
+		for _, name := range queue {
+			p := byName[name]
+			follow(p, "recommends", &p.Recommends)
+		}
+		if len(queue) == before {
+			break
+		}
+	}
+	return why
 }

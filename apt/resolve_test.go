@@ -1029,7 +1029,7 @@ Priority: required
 	want := []plan.Package{
 		{Name: "bash", Version: "5.2.15-2+b2", Architecture: "amd64", Source: "bash", SourceVersion: "5.2.15-2+b2",
 			URL: "http://archive.test/debian/pool/main/bash_5.2.15-2+b2_amd64.deb", Size: 4, SHA256: strings.Repeat("0", 64),
-			Priority: "required", Essential: true, Required: true},
+			Priority: "required", Essential: true, Required: true, Why: "required"},
 		{Name: "libc6", Version: "2.36-9", Architecture: "amd64", Source: "glibc", SourceVersion: "2.36-9",
 			URL: "http://archive.test/debian/pool/main/libc6_2.36-9_amd64.deb", Size: 5, SHA256: strings.Repeat("0", 64)},
 	}
@@ -1117,5 +1117,72 @@ Depends: a
 	}
 	if want := []string{"a", "b", "c", "e", "usr-is-merged"}; !slices.Equal(got, want) {
 		t.Errorf("required %q, want %q", got, want)
+	}
+}
+
+// Each package of a plan says why it is there: its root's reason, or the
+// first package that pulls it in, by Depends before Recommends.
+func TestReasons(t *testing.T) {
+	u := universe(t, `
+Package: base-files
+Version: 1
+Priority: required
+Essential: yes
+
+Package: bash
+Version: 1
+Essential: yes
+Pre-Depends: libtinfo6
+
+Package: libtinfo6
+Version: 1
+
+Package: apt
+Version: 1
+Depends: gpgv | gpgv2, libapt-pkg6.0, mail-transport-agent
+Recommends: ca-certificates
+
+Package: gpgv
+Version: 1
+
+Package: libapt-pkg6.0
+Version: 1
+Depends: libtinfo6
+
+Package: postfix
+Version: 1
+Provides: mail-transport-agent
+
+Package: ca-certificates
+Version: 1
+Depends: openssl
+
+Package: openssl
+Version: 1
+
+Package: curl
+Version: 1
+Depends: libapt-pkg6.0
+
+Package: stray
+Version: 1
+`)
+	var pkgs []*Package
+	for i := range u {
+		pkgs = append(pkgs, &u[i])
+	}
+	slices.SortFunc(pkgs, func(a, b *Package) int { return strings.Compare(a.Name, b.Name) })
+	p := NewPlan(pkgs, ResolveOptions{Arch: "amd64", Include: []string{"curl"}}, time.Time{})
+	var got []string
+	for _, d := range p.Packages {
+		got = append(got, d.Name+": "+d.Why)
+	}
+	want := []string{
+		"apt: base", "base-files: required", "bash: essential", "ca-certificates: recommends apt",
+		"curl: include", "gpgv: depends apt", "libapt-pkg6.0: depends apt", "libtinfo6: pre-depends bash",
+		"openssl: depends ca-certificates", "postfix: depends apt", "stray: ",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("why\ngot  %q\nwant %q", got, want)
 	}
 }

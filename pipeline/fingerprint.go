@@ -257,12 +257,35 @@ func resolve(ctx context.Context, o *Options, c *apt.Client, rs releases) (*plan
 	// The Releases this build verified, recorded after caching: a plan
 	// read back is of the same indexes, maybe from Releases signed since.
 	for i, rel := range rels {
-		if rel != nil {
-			p.Releases = append(p.Releases, plan.Release{URL: repos[i].URL, Suite: repos[i].Suite, Codename: rel.Codename,
-				Date: rel.Date.UTC(), SHA256: rel.SHA256})
+		if rel == nil {
+			continue
 		}
+		r, err := releaseOf(repos[i], rel, o.Arch)
+		if err != nil {
+			return nil, err
+		}
+		p.Releases = append(p.Releases, r)
 	}
 	return p, nil
+}
+
+// releaseOf is the record of rel, the verified Release of repo: what
+// verified it and the indexes of arch the build reads from it.
+func releaseOf(repo apt.Repository, rel *apt.Release, arch string) (plan.Release, error) {
+	r := plan.Release{URL: repo.URL, Suite: repo.Suite, Codename: rel.Codename, Date: rel.Date.UTC(), SHA256: rel.SHA256}
+	keyring, err := apt.PublicKeyring(repo.Keyring)
+	if err != nil {
+		return r, fmt.Errorf("suite %q: keyring: %w", repo.Suite, err)
+	}
+	r.Keyring = fmt.Sprintf("%x", sha256.Sum256(keyring))
+	indexes, err := rel.Indexes(repo, arch)
+	if err != nil {
+		return r, err
+	}
+	for _, ix := range indexes {
+		r.Indexes = append(r.Indexes, plan.Index{Path: ix.Name, Size: ix.Size, SHA256: ix.SHA256})
+	}
+	return r, nil
 }
 
 // resolverRevision goes into the key of the resolved-set cache: bump it
@@ -272,8 +295,8 @@ func resolve(ctx context.Context, o *Options, c *apt.Client, rs releases) (*plan
 // them, late --include packages selected after the upgrade; 4: a
 // package's origin from the repository that served it; 5: the key is
 // derived from the Spec's canonical text; 6: the plan marks debootstrap's
-// required packages).
-const resolverRevision = 6
+// required packages; 7: and why each is there).
+const resolverRevision = 7
 
 // resolveText is the part of the resolved-set cache key that comes from
 // s: the resolver's revision and s's canonical text without packages.

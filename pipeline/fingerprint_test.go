@@ -333,14 +333,23 @@ func TestResolveArchsReadsReleasesOnce(t *testing.T) {
 			t.Errorf("%s: %d requests, want 1", path, n)
 		}
 	}
+	keyring, err := os.ReadFile(a.KeyringPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyringSum := fmt.Sprintf("%x", sha256.Sum256(keyring))
 	for _, p := range plans {
 		var want []plan.Release
 		for _, path := range inRelease {
 			archive, dists, _ := strings.Cut(path, "/dists/")
 			suite, _, _ := strings.Cut(dists, "/")
 			sum := sha256.Sum256(a.Get(path))
+			index := "main/binary-" + p.Arch + "/Packages.xz"
+			data := a.Get(archive + "/dists/" + suite + "/" + index)
+			indexSum := sha256.Sum256(data)
 			want = append(want, plan.Release{URL: a.URL(archive), Suite: suite, Codename: "bookworm", Date: apttest.Epoch,
-				SHA256: hex.EncodeToString(sum[:])})
+				SHA256: hex.EncodeToString(sum[:]), Keyring: keyringSum,
+				Indexes: []plan.Index{{Path: index, Size: int64(len(data)), SHA256: hex.EncodeToString(indexSum[:])}}})
 		}
 		if !reflect.DeepEqual(p.Releases, want) {
 			t.Errorf("%s: releases\n%+v\nwant\n%+v", p.Arch, p.Releases, want)

@@ -31,6 +31,19 @@ type Release struct {
 	Codename string    `json:"codename"`
 	Date     time.Time `json:"date"`
 	SHA256   string    `json:"sha256"` // of the InRelease file, signature included
+	// Keyring is the SHA-256 of the keys the InRelease was verified
+	// with, as a binary keyring (their public parts, in order).
+	Keyring string `json:"keyring,omitempty"`
+	// Indexes are the Packages indexes the packages were resolved from,
+	// as the Release lists and the build fetched them.
+	Indexes []Index `json:"indexes,omitempty"`
+}
+
+// Index is one Packages index of a Release.
+type Index struct {
+	Path   string `json:"path"` // under dists/<suite>/, e.g. "main/binary-amd64/Packages.xz"
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
 }
 
 // Package is one resolved package.
@@ -52,6 +65,12 @@ type Package struct {
 	// its first stage extracts and its second installs before the
 	// others.
 	Required bool `json:"required,omitempty"`
+	// Why says why the package is in the image: "required" (Priority:
+	// required), "important" (debootstrap's base, such as apt),
+	// "essential", "include", or "depends NAME", "pre-depends NAME",
+	// "recommends NAME" for the first package, reached from those,
+	// that pulls it in.
+	Why string `json:"why,omitempty"`
 }
 
 // Write writes p as indented JSON.

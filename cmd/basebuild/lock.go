@@ -22,9 +22,10 @@ const lockUsage = `Usage: basebuild lock --suite SUITE [--snapshot TS] [flags] [
 Resolves the packages exactly as a build with the same flags would, from
 the archive's signed indexes, and writes a lockfile (to stdout, or FILE):
 the inputs that decide the image, the epoch, the SHA-256 of each
-InRelease the packages were verified from, and one line per package
-(name, version, architecture, source, URL, size, SHA-256, and whether
-debootstrap requires it). basebuild --lock FILE builds exactly that set:
+InRelease the packages were verified from, of its keyring and of each
+Packages index read, and one line per package (name, version,
+architecture, source, URL, size, SHA-256, whether debootstrap requires
+it, and why it is there). basebuild --lock FILE builds exactly that set:
 the same image as the build the lock was taken from. Exit status: 0
 written, 1 failed, 2 bad command line.
 
