@@ -83,7 +83,8 @@ type Destinations struct {
 	RootfsDir        string       // keep the rootfs here; empty: a temporary one
 	Outputs          []oci.Output // oci:DIR, docker-archive:FILE, rootfs-tar:FILE
 	Push             []string     // registry references
-	SBOM             string       // also write the SPDX SBOM to this file
+	SBOM             string       // also write the SBOM to this file
+	SBOMFormat       string       // of SBOM: "spdx" (the default) or "cyclonedx"
 	InsecureRegistry bool         // plain HTTP to registries that are not loopback
 	AllowDowngrade   bool         // replace destinations' images built from newer inputs (see NoDowngrade)
 }

@@ -13,24 +13,37 @@ import (
 	"github.com/basebuild/basebuild/plan"
 )
 
-// auditArtifacts returns the package manifest and the SPDX SBOM of img,
-// built from set, as artifacts attached to img, and writes the SBOM to
-// o.SBOM if set.
+// auditArtifacts returns the package manifest and the SPDX and CycloneDX
+// SBOMs of img, built from set, as artifacts attached to img, and writes
+// the SBOM of o.SBOMFormat to o.SBOM if set.
 func auditArtifacts(o *Options, set *plan.Plan, img v1.Image, digest v1.Hash) ([]v1.Image, error) {
 	manifest, err := audit.NewManifest(set).Marshal()
 	if err != nil {
 		return nil, err
 	}
-	doc, err := audit.SBOM(set, audit.SBOMOptions{Name: "debian:" + o.Tag(), Digest: digest.String(), Tool: "basebuild-" + Version})
+	so := audit.SBOMOptions{Name: "debian:" + o.Tag(), Digest: digest.String(), Tool: "basebuild-" + Version}
+	doc, err := audit.SBOM(set, so)
 	if err != nil {
 		return nil, err
 	}
-	var sbom bytes.Buffer
-	if err := audit.WriteSBOM(&sbom, doc); err != nil {
+	var spdx bytes.Buffer
+	if err := audit.WriteSBOM(&spdx, doc); err != nil {
+		return nil, err
+	}
+	bom, err := audit.CycloneDX(set, so)
+	if err != nil {
+		return nil, err
+	}
+	var cyclonedx bytes.Buffer
+	if err := audit.WriteCycloneDX(&cyclonedx, bom); err != nil {
 		return nil, err
 	}
 	if o.SBOM != "" {
-		if err := os.WriteFile(o.SBOM, sbom.Bytes(), 0o644); err != nil {
+		data := spdx.Bytes()
+		if o.SBOMFormat == "cyclonedx" {
+			data = cyclonedx.Bytes()
+		}
+		if err := os.WriteFile(o.SBOM, data, 0o644); err != nil {
 			return nil, fmt.Errorf("sbom: %w", err)
 		}
 	}
@@ -40,7 +53,7 @@ func auditArtifacts(o *Options, set *plan.Plan, img v1.Image, digest v1.Hash) ([
 	for _, a := range []struct {
 		typ  string
 		data []byte
-	}{{audit.ManifestType, manifest}, {audit.SBOMType, sbom.Bytes()}} {
+	}{{audit.ManifestType, manifest}, {audit.SBOMType, spdx.Bytes()}, {audit.CycloneDXType, cyclonedx.Bytes()}} {
 		art, err := oci.NewArtifact(a.typ, a.data, img, ann)
 		if err != nil {
 			return nil, err

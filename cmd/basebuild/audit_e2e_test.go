@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -53,6 +56,44 @@ func TestAuditBookworm(t *testing.T) {
 	}
 	if !strings.Contains(string(raw), `"versionInfo": "`+digest+`"`) || !strings.Contains(string(raw), "pkg:deb/debian/bash@") {
 		t.Errorf("--sbom file does not describe image %s with bash in it", digest)
+	}
+
+	// The CycloneDX SBOM attached beside it is valid CycloneDX 1.6 and
+	// has the SPDX document's purls; --sbom-format cyclonedx writes it.
+	src, err := oci.Open(t.Context(), "oci:"+layout, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bom, err := src.Artifact(audit.CycloneDXType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bomDoc any
+	if err := json.Unmarshal(bom, &bomDoc); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.CycloneDXSchema(t).Validate(bomDoc); err != nil {
+		t.Errorf("the attached CycloneDX SBOM is not valid CycloneDX 1.6: %v", err)
+	}
+	purls := regexp.MustCompile(`"(pkg:deb/[^"]+)"`)
+	spdxPurls, bomPurls := map[string]bool{}, map[string]bool{}
+	for _, m := range purls.FindAllStringSubmatch(string(raw), -1) {
+		spdxPurls[m[1]] = true
+	}
+	for _, m := range purls.FindAllStringSubmatch(string(bom), -1) {
+		bomPurls[m[1]] = true
+	}
+	if len(bomPurls) < 50 || !maps.Equal(spdxPurls, bomPurls) {
+		t.Errorf("CycloneDX purls (%d) differ from SPDX's (%d)", len(bomPurls), len(spdxPurls))
+	}
+	cdxFile := filepath.Join(work, "sbom.cdx.json")
+	if _, stderr, err := runBinary(t, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
+		"--snapshot-server", server, "--cache-dir", sharedCache,
+		"--output", "oci:"+filepath.Join(work, "layout2"), "--sbom", cdxFile, "--sbom-format", "cyclonedx"); err != nil {
+		t.Fatalf("build with --sbom-format cyclonedx: %v\n%s", err, stderr)
+	}
+	if data, err := os.ReadFile(cdxFile); err != nil || !bytes.Equal(data, bom) {
+		t.Errorf("--sbom-format cyclonedx wrote other bytes than the attached SBOM (%v)", err)
 	}
 
 	// packages reads the same list from the layout and the registry.

@@ -35,6 +35,7 @@ func TestBadCommandLineBeforeFetch(t *testing.T) {
 		{[]string{"--arch", "amd64,arm64", "--output", "docker-archive:OUT/{date}.tar"}, "holds one image: several --arch make an index"},
 		{[]string{"--sbom", "OUT/sbom.json", "--rootfs", "OUT/tree"}, "--sbom describes an image"},
 		{[]string{"--offline", "--push", "127.0.0.1:5000/debian:bookworm"}, "--offline and --push contradict each other"},
+		{[]string{"--sbom", "OUT/sbom.xml", "--sbom-format", "xml"}, `--sbom-format "xml": want spdx or cyclonedx`},
 	} {
 		out := t.TempDir()
 		args := []string{"--suite", "bookworm", "--mirror", "http://127.0.0.1:" + mirror.Port + "/debian",

@@ -115,6 +115,8 @@ func TestLock(t *testing.T) {
 		{lock, []string{"--variant", "slim"}, 2, `--variant: the lock has "", the command line "slim"`},
 		{edit("format.lock", `(?m)^format 1$`, "format 2"), nil, 2, `format "2": this basebuild reads format 1`},
 		{edit("malformed.lock", `(?m)^(package \{"name":"apt",)`, "${1}\"colour\":\"blue\","), nil, 2, `unknown field "colour"`},
+		{edit("arm64.lock", `(?m)^input arch amd64$`, "input arch arm64"), nil, 2, `--arch: the lock has "arm64", the command line "amd64"`},
+		{edit("notalock.lock", `(?s)^.*$`, "suite bookworm\n"), nil, 2, `want the format line first`},
 	} {
 		dest := filepath.Join(work, "refused")
 		_, _, err := runBinary(t, append(common, append(tc.args, "--lock", tc.lock, "--output", "oci:"+dest)...)...)

@@ -310,7 +310,7 @@ type imageFlags struct {
 	dryRun, ifChanged, printCfg bool
 	allowDowngrade              bool
 	rootDir, sbom, report       string
-	lock                        string
+	sbomFormat, lock            string
 	outputs, push               []string
 }
 
@@ -321,7 +321,8 @@ func (f *imageFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.push, "push", nil, "push the image to a registry reference, e.g. registry.example/debian:bookworm; repeatable; credentials from the docker config and its credential helpers")
 	fs.BoolVar(&f.ifChanged, "if-changed", false, "build only if the inputs (packages, epoch, options, basebuild's version) differ from those the --push and oci: destinations' images record; else print the first one's digest")
 	fs.BoolVar(&f.allowDowngrade, "allow-downgrade", false, "replace a --push or oci: destination's image even with one of an earlier epoch or older packages (without it that is an error, the destination untouched)")
-	fs.StringVar(&f.sbom, "sbom", "", "also write the image's SPDX 2.3 SBOM (JSON) to FILE")
+	fs.StringVar(&f.sbom, "sbom", "", "also write the image's SBOM (JSON, in --sbom-format) to FILE")
+	fs.StringVar(&f.sbomFormat, "sbom-format", "spdx", "the format of --sbom FILE: spdx (SPDX 2.3) or cyclonedx (CycloneDX 1.6); both are attached to the image")
 	fs.StringVar(&f.report, "report", "", "write a JSON report of the build to FILE: each phase's wall time, the digest, the package count, peak RSS, or the error")
 	fs.StringVar(&f.lock, "lock", "", "build exactly the packages of a lockfile (see basebuild lock), checked against the archive's signed indexes; the other image flags must agree with the lock's")
 	fs.BoolVar(&f.printCfg, "print-config", false, "print the settings in effect, from the command line and --config, as a config file, and build nothing")
@@ -400,7 +401,7 @@ func parseBuild(args []string, stdout, stderr io.Writer) (*buildCommand, error) 
 	}
 	b := &buildCommand{o: o, archs: bf.archs, dryRun: imf.dryRun, ifChanged: imf.ifChanged,
 		rootDir: imf.rootDir, report: imf.report, lockFile: imf.lock, outputs: imf.outputs, push: imf.push}
-	o.Push, o.SBOM, o.RootfsDir, o.AllowDowngrade = nil, imf.sbom, imf.rootDir, imf.allowDowngrade
+	o.Push, o.SBOM, o.SBOMFormat, o.RootfsDir, o.AllowDowngrade = nil, imf.sbom, imf.sbomFormat, imf.rootDir, imf.allowDowngrade
 	if err := b.check(); err != nil {
 		return nil, err
 	}
@@ -415,6 +416,9 @@ func (b *buildCommand) check() error {
 		if fi, err := os.Stat(filepath.Dir(b.report)); err != nil || !fi.IsDir() {
 			return fmt.Errorf("%w: --report %s: no directory %s", errUsage, b.report, filepath.Dir(b.report))
 		}
+	}
+	if o.SBOMFormat != "spdx" && o.SBOMFormat != "cyclonedx" {
+		return fmt.Errorf("%w: --sbom-format %q: want spdx or cyclonedx", errUsage, o.SBOMFormat)
 	}
 	if o.Offline && len(b.push) > 0 {
 		return fmt.Errorf("%w: --offline and --push contradict each other", errUsage)
