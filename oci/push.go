@@ -78,7 +78,7 @@ func push(ctx context.Context, ref string, o PushOptions, digestOf func() (v1.Ha
 
 	tr := newTransport()
 	defer tr.CloseIdleConnections()
-	opts, auth, err := remoteOptions(ctx, r, o.Insecure, o.Keychain, tr)
+	opts, auth, err := remoteOptions(ctx, r.Context(), o.Insecure, o.Keychain, tr)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
@@ -133,13 +133,13 @@ func push(ctx context.Context, ref string, o PushOptions, digestOf func() (v1.Ha
 // rather than by remote.WithAuthFromKeychain on every request: a
 // credential helper runs once, the rule knows whether there are any, and a
 // 401 can tell missing credentials from rejected ones.
-func remoteOptions(ctx context.Context, r name.Reference, insecure bool, keychain authn.Keychain, tr http.RoundTripper) ([]remote.Option, authn.Authenticator, error) {
+func remoteOptions(ctx context.Context, r name.Repository, insecure bool, keychain authn.Keychain, tr http.RoundTripper) ([]remote.Option, authn.Authenticator, error) {
 	if keychain == nil {
 		keychain = authn.DefaultKeychain
 	}
-	auth, err := authn.Resolve(ctx, keychain, r.Context())
+	auth, err := authn.Resolve(ctx, keychain, r)
 	if err != nil {
-		return nil, nil, fmt.Errorf("credentials for %s: %w", r.Context().RegistryStr(), err)
+		return nil, nil, fmt.Errorf("credentials for %s: %w", r.RegistryStr(), err)
 	}
 	g := &guard{inner: tr, insecure: insecure, credentials: auth != authn.Anonymous}
 	return []remote.Option{

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -70,7 +71,7 @@ func openRemote(ctx context.Context, ref string, insecure bool, platform *v1.Pla
 	if err != nil {
 		return nil, err
 	}
-	opts, auth, err := remoteOptions(ctx, r, insecure, nil, newTransport())
+	opts, auth, err := remoteOptions(ctx, r.Context(), insecure, nil, newTransport())
 	if err != nil {
 		return nil, err
 	}
@@ -145,10 +146,17 @@ func splitLayout(spec string) (dir, tag string) {
 	return spec, ""
 }
 
-// openLayout reads DIR[:TAG], the image of the OCI layout DIR tagged TAG,
-// or its only image; where that is an index, its image for platform.
-// Artifacts attached to images (their SBOM, say) are not candidates.
-func openLayout(spec string, platform *v1.Platform) (*Source, error) {
+// layoutEntry is what DIR[:TAG] names in an OCI layout: its index, and
+// the descriptor of the image or image index tagged TAG, or of its only
+// one. Artifacts attached to images (their SBOM, say) are not candidates.
+type layoutEntry struct {
+	path  layout.Path
+	index v1.ImageIndex
+	im    *v1.IndexManifest
+	desc  v1.Descriptor
+}
+
+func findInLayout(spec string) (*layoutEntry, error) {
 	dir, tag := splitLayout(spec)
 	if _, err := os.Stat(filepath.Join(dir, "index.json")); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s is not an OCI layout (no index.json)", ErrNoImage, dir)
@@ -189,14 +197,25 @@ func openLayout(spec string, platform *v1.Platform) (*Source, error) {
 	case len(found) > 1:
 		return nil, fmt.Errorf("%s has %d images: name one as oci:%s:TAG", dir, len(found), dir)
 	}
+	return &layoutEntry{path: lp, index: ii, im: im, desc: found[0]}, nil
+}
+
+// openLayout reads DIR[:TAG], the image of the OCI layout DIR tagged TAG,
+// or its only image; where that is an index, its image for platform.
+func openLayout(spec string, platform *v1.Platform) (*Source, error) {
+	e, err := findInLayout(spec)
+	if err != nil {
+		return nil, err
+	}
+	lp, ii, im := e.path, e.index, e.im
 	var img v1.Image
 	switch {
-	case !found[0].MediaType.IsIndex():
-		img, err = ii.Image(found[0].Digest)
+	case !e.desc.MediaType.IsIndex():
+		img, err = ii.Image(e.desc.Digest)
 	case platform == nil:
 		return nil, fmt.Errorf("%s holds a multi-architecture index", OCILayout+":"+spec)
 	default:
-		img, err = indexImage(ii, found[0].Digest, *platform)
+		img, err = indexImage(ii, e.desc.Digest, *platform)
 	}
 	if err != nil {
 		return nil, err
@@ -247,6 +266,96 @@ func indexImage(ii v1.ImageIndex, h v1.Hash, platform v1.Platform) (v1.Image, er
 		}
 	}
 	return nil, fmt.Errorf("%w for %s in index %s", ErrNoImage, platform.String(), h)
+}
+
+// OpenAll is Open where ref may name a multi-architecture index: then it
+// reads each of the index's images, in the index's order.
+func OpenAll(ctx context.Context, ref string, insecure bool) ([]*Source, error) {
+	platforms, err := indexPlatforms(ctx, ref, insecure)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	if platforms == nil {
+		s, err := Open(ctx, ref, insecure)
+		if err != nil {
+			return nil, err
+		}
+		return []*Source{s}, nil
+	}
+	var all []*Source
+	for _, p := range platforms {
+		s, err := OpenPlatform(ctx, ref, insecure, &p)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, s)
+	}
+	return all, nil
+}
+
+// indexPlatforms returns the platforms of the images of the index ref
+// names, or nil when it names an image.
+func indexPlatforms(ctx context.Context, ref string, insecure bool) ([]v1.Platform, error) {
+	var idx v1.ImageIndex
+	if spec, ok := strings.CutPrefix(ref, OCILayout+":"); ok {
+		e, err := findInLayout(spec)
+		if err != nil || !e.desc.MediaType.IsIndex() {
+			return nil, err
+		}
+		if idx, err = e.index.ImageIndex(e.desc.Digest); err != nil {
+			return nil, err
+		}
+	} else {
+		r, err := ParseReference(ref, insecure)
+		if err != nil {
+			return nil, err
+		}
+		opts, _, err := remoteOptions(ctx, r.Context(), insecure, nil, newTransport())
+		if err != nil {
+			return nil, err
+		}
+		d, err := remote.Get(r, opts...)
+		if err != nil || !d.MediaType.IsIndex() {
+			return nil, err
+		}
+		if idx, err = d.ImageIndex(); err != nil {
+			return nil, err
+		}
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var platforms []v1.Platform
+	for _, d := range im.Manifests {
+		// BuildKit lists attestations as images of platform unknown/unknown.
+		if d.MediaType.IsImage() && d.Platform != nil && d.Platform.OS != "unknown" {
+			platforms = append(platforms, *d.Platform)
+		}
+	}
+	if len(platforms) == 0 {
+		return nil, errors.New("an index of no image with a platform")
+	}
+	return platforms, nil
+}
+
+// Tags lists the tags of the registry repository repo ("host/path", no
+// tag), with the credentials and plain-HTTP rule of Open.
+func Tags(ctx context.Context, repo string, insecure bool) ([]string, error) {
+	r, err := ParseReference(repo+":latest", insecure)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", repo, err)
+	}
+	opts, auth, err := remoteOptions(ctx, r.Context(), insecure, nil, newTransport())
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", repo, err)
+	}
+	tags, err := remote.List(r.Context(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %s", repo, describe(err, r.Context().RegistryStr(), 1, auth == authn.Anonymous))
+	}
+	slices.Sort(tags)
+	return tags, nil
 }
 
 // ErrNoArtifact is returned by Artifact when none of the type is attached.

@@ -50,7 +50,9 @@ image; basebuild packages lists an image's packages and basebuild diff
 compares two images' (each has its own --help). basebuild lock writes
 the exact package set a build would resolve to a lockfile; --lock FILE
 builds exactly that set, checked against the archive's signed indexes,
-the same image as the build the lock was taken from.
+the same image as the build the lock was taken from. basebuild
+inventory lists the packages of every tag of registry repositories, and
+finds the images with a package older than a version.
 
 --repo and --sources add signed apt repositories (an organisation's own,
 verified with their own keys) whose packages join the resolution and
@@ -109,10 +111,11 @@ type command func(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // commands are basebuild's subcommands; without one, basebuild builds.
 var commands = map[string]command{
-	"verify":   runVerify,
-	"packages": runPackages,
-	"diff":     runDiff,
-	"lock":     runLock,
+	"verify":    runVerify,
+	"packages":  runPackages,
+	"diff":      runDiff,
+	"lock":      runLock,
+	"inventory": runInventory,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

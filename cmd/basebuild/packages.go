@@ -78,13 +78,19 @@ func runPackages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// readPackages reads the package manifest attached to image, or else the
-// dpkg status in its layers.
+// readPackages reads the packages of image (see packagesOf).
 func readPackages(ctx context.Context, image string, insecure bool) (*imagePackages, error) {
 	s, err := oci.Open(ctx, image, insecure)
 	if err != nil {
 		return nil, err
 	}
+	return packagesOf(s)
+}
+
+// packagesOf reads the package manifest attached to s, or else the dpkg
+// status in its layers.
+func packagesOf(s *oci.Source) (*imagePackages, error) {
+	image := s.Name
 	ip := &imagePackages{Image: image, Digest: s.Digest.String(), From: "manifest"}
 	data, err := s.Artifact(audit.ManifestType)
 	var m *audit.Manifest

@@ -31,10 +31,17 @@ func auditedImage(t *testing.T, pkgs ...string) (v1.Image, []v1.Image) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := &plan.Plan{Suite: "bookworm", Arch: "amd64", Epoch: time.Unix(1704067200, 0)}
+	return img, auditArtifacts(t, img, "amd64", pkgs...)
+}
+
+// auditArtifacts returns the package manifest of pkgs ("name version
+// source" each, of arch) and SBOM, attached to img.
+func auditArtifacts(t *testing.T, img v1.Image, arch string, pkgs ...string) []v1.Image {
+	t.Helper()
+	set := &plan.Plan{Suite: "bookworm", Arch: arch, Epoch: time.Unix(1704067200, 0)}
 	for _, p := range pkgs {
 		f := strings.Fields(p)
-		set.Packages = append(set.Packages, plan.Package{Name: f[0], Version: f[1], Architecture: "amd64", Source: f[2], SHA256: strings.Repeat("0", 64)})
+		set.Packages = append(set.Packages, plan.Package{Name: f[0], Version: f[1], Architecture: arch, Source: f[2], SHA256: strings.Repeat("0", 64)})
 	}
 	manifest, err := audit.NewManifest(set).Marshal()
 	if err != nil {
@@ -56,7 +63,7 @@ func auditedImage(t *testing.T, pkgs ...string) (v1.Image, []v1.Image) {
 		}
 		arts = append(arts, a)
 	}
-	return img, arts
+	return arts
 }
 
 // statusImage returns an image whose layer has a dpkg status and no
