@@ -382,3 +382,13 @@ func formatStanza(fields map[string]string, head, tail []string) string {
 	}
 	return b.String()
 }
+
+// Gzip returns body gzip-compressed, as a deb's
+// usr/share/doc/*/changelog.Debian.gz is.
+func Gzip(body string) string {
+	data, _, err := compress("gz", []byte(body))
+	if err != nil {
+		panic(err) // writing to memory does not fail
+	}
+	return string(data)
+}
