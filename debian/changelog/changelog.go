@@ -38,11 +38,15 @@ func (e Entry) String() string {
 		fmt.Fprintf(&b, " urgency=%s", e.Urgency)
 	}
 	b.WriteString("\n\n")
-	if e.Text != "" {
-		b.WriteString(e.Text + "\n\n")
-	}
 	// A trailer without its date would not read back as one.
-	if !e.Date.IsZero() {
+	dated := !e.Date.IsZero()
+	if e.Text != "" {
+		b.WriteString(e.Text + "\n")
+		if dated {
+			b.WriteString("\n")
+		}
+	}
+	if dated {
 		fmt.Fprintf(&b, " -- %s  %s\n", e.Maintainer, e.Date.Format(time.RFC1123Z))
 	}
 	return b.String()
