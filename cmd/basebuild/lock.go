@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 const lockUsage = `Usage: basebuild lock --suite SUITE [--snapshot TS] [flags] [-o FILE]
        basebuild lock --suite SUITE [--snapshot TS] [flags] --check FILE
+       basebuild lock --suite SUITE [--snapshot TS] [flags] --update FILE [--json]
 
 Resolves the packages exactly as a build with the same flags would, from
 the archive's signed indexes, and writes a lockfile (to stdout, or FILE):
@@ -35,6 +37,17 @@ the packages added (+), removed (-) and changed (~ NAME OLD -> NEW) on
 stdout; 2 when it cannot tell (a bad lock or command line, a failed
 resolution).
 
+--update FILE resolves again and, when the archive moved, downloads the
+new debs (verified, through the cache), rewrites FILE (atomically) and
+prints a review in markdown, the body of a pull request: for each source
+package whose binary packages changed, by name, "SOURCE OLD -> NEW", those
+packages with their versions, the Debian changelog entries between the
+versions (from the new debs' usr/share/doc/*/changelog.Debian.gz) and the
+CVEs they name; a summary line last. When it did not move, FILE is left as
+it is and "FILE: up to date (N packages)" printed. --json prints the review
+as one JSON document instead. Exit status: 0 rewritten or up to date, 1
+failed (FILE untouched), 2 bad command line or lock.
+
 Flags:
 `
 
@@ -47,6 +60,8 @@ func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	bf.configIgnores = imageFlagNames()
 	out := fs.StringP("out", "o", "", "write the lockfile to FILE (atomically) instead of stdout")
 	check := fs.String("check", "", "compare the lockfile FILE with what the archive resolves to now: exit 0 same, 1 moved (with the changes), 2 cannot tell")
+	update := fs.String("update", "", "resolve again and, when the archive moved, rewrite the lockfile FILE and print a review by source package, with changelogs and CVEs")
+	asJSON := fs.Bool("json", false, "with --update: print the review as JSON")
 	help := fs.BoolP("help", "h", false, "show this help")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: lock: %v (see basebuild lock --help)", errUsage, err)
@@ -58,15 +73,25 @@ func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: lock: unexpected argument %q (see basebuild lock --help)", errUsage, fs.Arg(0))
 	}
+	switch {
+	case *check != "" && *out != "":
+		return fmt.Errorf("%w: lock: -o and --check contradict each other", errUsage)
+	case *update != "" && *out != "":
+		return fmt.Errorf("%w: lock: -o and --update contradict each other (--update rewrites its FILE)", errUsage)
+	case *update != "" && *check != "":
+		return fmt.Errorf("%w: lock: --check and --update contradict each other", errUsage)
+	case *asJSON && *update == "":
+		return fmt.Errorf("%w: lock: --json goes with --update", errUsage)
+	}
 	o, err := bf.options(fs, stderr)
 	if err != nil {
 		return err
 	}
 	if *check != "" {
-		if *out != "" {
-			return fmt.Errorf("%w: lock: -o and --check contradict each other", errUsage)
-		}
 		return checkLock(ctx, o, *check, stdout)
+	}
+	if *update != "" {
+		return updateLock(ctx, o, *update, *asJSON, stdout)
 	}
 	if *out != "" {
 		if fi, err := os.Stat(filepath.Dir(*out)); err != nil || !fi.IsDir() {
@@ -92,21 +117,22 @@ func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// readLock reads --lock FILE and checks it against the command line's
-// image flags: any that disagrees is a usage error naming it.
-func readLock(file string, o *pipeline.Options) (*pipeline.Lock, error) {
+// readLock reads the lockfile that the flag (--lock, --check, --update)
+// names and checks it against the command line's image flags: any that
+// disagrees is a usage error naming it.
+func readLock(flag, file string, o *pipeline.Options) (*pipeline.Lock, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --lock: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: %s: %v", errUsage, flag, err)
 	}
 	defer f.Close()
 	l, err := pipeline.ReadLock(f)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --lock %s: %v", errUsage, file, err)
+		return nil, fmt.Errorf("%w: %s %s: %v", errUsage, flag, file, err)
 	}
 	if key, locked, given := l.Mismatch(&o.Spec); key != "" {
-		flag, _, _ := strings.Cut(key, ".")
-		return nil, fmt.Errorf("%w: --lock %s: --%s: the lock has %q, the command line %q", errUsage, file, flag, locked, given)
+		name, _, _ := strings.Cut(key, ".")
+		return nil, fmt.Errorf("%w: %s %s: --%s: the lock has %q, the command line %q", errUsage, flag, file, name, locked, given)
 	}
 	return l, nil
 }
@@ -115,7 +141,7 @@ func readLock(file string, o *pipeline.Options) (*pipeline.Lock, error) {
 // file: nil when they are the same, an exitError 1 when the archive
 // moved (the changes on stdout), 2 when it cannot tell.
 func checkLock(ctx context.Context, o *pipeline.Options, file string, stdout io.Writer) error {
-	l, err := readLock(file, o)
+	l, err := readLock("--check", file, o)
 	if err != nil {
 		return err
 	}
@@ -146,4 +172,42 @@ func checkLock(ctx context.Context, o *pipeline.Options, file string, stdout io.
 	}
 	fmt.Fprintf(stdout, "%s: up to date (%d packages)\n", file, len(p.Packages))
 	return nil
+}
+
+// updateLock resolves as o says and, when the archive moved from the lock
+// at file, reviews the move (see pipeline.Review), rewrites file and
+// prints the review, in markdown or JSON; when it did not, it leaves file
+// as it is. Nothing is written when the review fails.
+func updateLock(ctx context.Context, o *pipeline.Options, file string, asJSON bool, stdout io.Writer) error {
+	l, err := readLock("--update", file, o)
+	if err != nil {
+		return err
+	}
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	p, err := pipeline.Resolve(ctx, o, c)
+	if err != nil {
+		return err
+	}
+	r, err := pipeline.Review(ctx, o, c, l.Plan, p)
+	if err != nil {
+		return err
+	}
+	if !r.UpToDate() {
+		if err := atomicfile.Write(file, atomicfile.Options{Sync: true}, func(w io.Writer) error { return o.WriteLock(w, p) }); err != nil {
+			return fmt.Errorf("--update %s: %w", file, err)
+		}
+	}
+	switch {
+	case asJSON:
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	case r.UpToDate():
+		_, err = fmt.Fprintf(stdout, "%s: up to date (%d packages)\n", file, len(p.Packages))
+		return err
+	}
+	return r.WriteMarkdown(stdout)
 }

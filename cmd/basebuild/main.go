@@ -505,7 +505,7 @@ func (b *buildCommand) check() error {
 	}
 	if b.lockFile != "" {
 		var err error
-		if b.lock, err = readLock(b.lockFile, o); err != nil {
+		if b.lock, err = readLock("--lock", b.lockFile, o); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ package apttest
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/md5"
 	"crypto/sha256"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -301,6 +303,21 @@ func (a *Archive) Set(path string, body []byte) {
 		return
 	}
 	a.files[path] = body
+}
+
+// Update publishes s anew, signed with the archive's key, as the next
+// state of the suite of its name: its indexes and Release replace the
+// old ones, and Deb and Path find its debs. The old debs stay in the
+// pool.
+func (a *Archive) Update(s Suite) {
+	a.t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	archive := cmp.Or(s.Archive, "debian")
+	a.debs = slices.DeleteFunc(a.debs, func(d builtDeb) bool { return d.archive == archive && d.suite == s.Name })
+	if err := a.addSuite(s); err != nil {
+		a.t.Fatalf("apttest: suite %s: %v", s.Name, err)
+	}
 }
 
 // Get returns the bytes served at path, or nil.
