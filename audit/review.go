@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -29,8 +30,11 @@ type Review struct {
 // A SourceChange is one source package whose binary packages changed.
 type SourceChange struct {
 	Source string `json:"source"`
-	From   string `json:"from,omitempty"` // its highest version in the old set; "" when new
-	To     string `json:"to,omitempty"`   // in the new set; "" when gone
+	// From is the lowest source version of its binary packages that
+	// moved, as they were ("" when the source is new); To the highest,
+	// as they are ("" when it is gone).
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
 	// Binaries are the binary packages that were added, removed or
 	// changed, by name and architecture.
 	Binaries []BinaryChange `json:"binaries"`
@@ -41,8 +45,8 @@ type SourceChange struct {
 	// Note says why Changelog is empty or partial, when it is.
 	Note string `json:"note,omitempty"`
 
-	// since and until bound the changelog entries: the highest source
-	// versions, or binNMU versions, in the old and the new set.
+	// since and until bound the changelog entries: as From and To, or
+	// a binNMU's own versions.
 	since, until string
 }
 
@@ -68,31 +72,48 @@ type Summary struct {
 // package, without changelogs: SetChangelog adds each source's.
 func NewReview(old, new *plan.Plan) *Review {
 	r := &Review{OldEpoch: old.Epoch.UTC(), NewEpoch: new.Epoch.UTC(), Packages: len(new.Packages), Sources: []SourceChange{}}
-	bySource := map[string]*SourceChange{}
-	source := func(name string) *SourceChange {
+	// Each source's binary packages that moved, as they were and as
+	// they are: what its versions are read from.
+	type source struct {
+		*SourceChange
+		was, is []plan.Package
+	}
+	bySource := map[string]*source{}
+	get := func(name string) *source {
 		if s, ok := bySource[name]; ok {
 			return s
 		}
-		s := &SourceChange{Source: name, Binaries: []BinaryChange{}, Changelog: []changelog.Entry{}, CVEs: []string{}}
+		s := &source{SourceChange: &SourceChange{Source: name, Binaries: []BinaryChange{}, Changelog: []changelog.Entry{}, CVEs: []string{}}}
 		bySource[name] = s
 		return s
 	}
 	changes := plan.Diff(old, new)
 	for _, p := range changes.Added {
-		s := source(p.Source)
+		s := get(p.Source)
 		s.Binaries = append(s.Binaries, BinaryChange{Name: p.Name, Architecture: p.Architecture, To: p.Version})
+		s.is = append(s.is, p)
 	}
 	for _, p := range changes.Removed {
-		s := source(p.Source)
+		s := get(p.Source)
 		s.Binaries = append(s.Binaries, BinaryChange{Name: p.Name, Architecture: p.Architecture, From: p.Version})
+		s.was = append(s.was, p)
 	}
 	for _, c := range changes.Changed {
-		s := source(c.To.Source)
+		s := get(c.To.Source)
 		s.Binaries = append(s.Binaries, BinaryChange{Name: c.To.Name, Architecture: c.To.Architecture, From: c.From.Version, To: c.To.Version})
+		s.was, s.is = append(s.was, c.From), append(s.is, c.To)
 	}
 	for _, s := range bySource {
-		s.From, s.since = versions(old, s.Source)
-		s.To, s.until = versions(new, s.Source)
+		// A source that only gained binaries has its version in old
+		// from those it kept; one that only lost some, in new.
+		if len(s.was) == 0 {
+			s.was = ofSource(old, s.Source)
+		}
+		if len(s.is) == 0 {
+			s.is = ofSource(new, s.Source)
+		}
+		s.From, s.since = versions(s.was, false)
+		s.To, s.until = versions(s.is, true)
 		slices.SortFunc(s.Binaries, func(a, b BinaryChange) int {
 			return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Architecture, b.Architecture))
 		})
@@ -102,30 +123,41 @@ func NewReview(old, new *plan.Plan) *Review {
 		case s.To == "":
 			s.Note = "gone from the set"
 		}
-		r.Sources = append(r.Sources, *s)
+		r.Sources = append(r.Sources, *s.SourceChange)
 	}
 	slices.SortFunc(r.Sources, func(a, b SourceChange) int { return strings.Compare(a.Source, b.Source) })
 	return r
 }
 
-// versions returns the highest source version of source's binary packages
-// in set and the highest version that bounds their changelog: a binNMU's
-// own version ("2.36-9+b1" of source version "2.36-9"), whose changelog
-// has an entry of it, else the source version. Both are "" when set has
-// none of source's packages.
-func versions(set *plan.Plan, source string) (src, bound string) {
+// ofSource returns the binary packages of source in set.
+func ofSource(set *plan.Plan, source string) []plan.Package {
+	var pkgs []plan.Package
 	for _, p := range set.Packages {
-		if p.Source != source {
-			continue
+		if p.Source == source {
+			pkgs = append(pkgs, p)
 		}
+	}
+	return pkgs
+}
+
+// versions returns the lowest source version of pkgs, binary packages of
+// one source, or the highest, and the lowest or highest version that
+// bounds their changelog: a binNMU's own version ("2.36-9+b1" of source
+// version "2.36-9"), whose changelog has an entry of it, else the source
+// version. Both are "" when there are no pkgs. The lowest of the old and
+// the highest of the new versions show every entry that a binary package
+// which moved gained.
+func versions(pkgs []plan.Package, highest bool) (src, bound string) {
+	better := func(a, b string) bool { return b == "" || newer(a, b) == highest && a != b }
+	for _, p := range pkgs {
 		b := p.SourceVersion
 		if strings.HasPrefix(p.Version, p.SourceVersion+"+b") {
 			b = p.Version
 		}
-		if src == "" || newer(p.SourceVersion, src) {
+		if better(p.SourceVersion, src) {
 			src = p.SourceVersion
 		}
-		if bound == "" || newer(b, bound) {
+		if better(b, bound) {
 			bound = b
 		}
 	}
@@ -199,14 +231,19 @@ func (r *Review) Summary() Summary {
 	return sum
 }
 
-// MarshalJSON writes r with whether it is up to date and its summary.
+// MarshalJSON writes r with whether it is up to date and its summary,
+// and a maintainer's "<" as it is, not as "\u003c".
 func (r *Review) MarshalJSON() ([]byte, error) {
 	type review Review // without this method
-	return json.Marshal(struct {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(struct {
 		*review
 		UpToDate bool    `json:"upToDate"`
 		Summary  Summary `json:"summary"`
 	}{(*review)(r), r.UpToDate(), r.Summary()})
+	return b.Bytes(), err
 }
 
 // WriteMarkdown writes r as the body of a pull request: the epoch when it

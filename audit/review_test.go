@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -17,6 +18,8 @@ func TestReview(t *testing.T) {
 	}
 	old := &plan.Plan{Epoch: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Packages: []plan.Package{
 		pkg("gone", "gone", "1", "1"),
+		pkg("libgcc-s1", "gcc-12", "12.2.0-14", "12.2.0-14"),
+		pkg("libstdc++6", "gcc-12", "12.2.0-14+deb12u1", "12.2.0-14+deb12u1"),
 		pkg("libblkid1", "util-linux", "2.38.1-5", "2.38.1-5+b1"),
 		pkg("libc6", "glibc", "2.36-9+deb12u3", "2.36-9+deb12u3"),
 		pkg("same", "same", "1", "1"),
@@ -27,6 +30,8 @@ func TestReview(t *testing.T) {
 		pkg("libblkid1", "util-linux", "2.38.1-5", "2.38.1-5+b2"),
 		pkg("libc6", "glibc", "2.36-9+deb12u4", "2.36-9+deb12u4"),
 		pkg("libc6-dev", "glibc", "2.36-9+deb12u4", "2.36-9+deb12u4"),
+		pkg("libgcc-s1", "gcc-12", "12.2.0-14+deb12u1", "12.2.0-14+deb12u1"),
+		pkg("libstdc++6", "gcc-12", "12.2.0-14+deb12u1", "12.2.0-14+deb12u1"),
 		pkg("new", "new", "1", "1"),
 		pkg("same", "same", "1", "1"),
 		pkg("util-linux", "util-linux", "2.38.1-5", "2.38.1-5+b2"),
@@ -37,7 +42,10 @@ func TestReview(t *testing.T) {
 	for _, s := range r.Sources {
 		sources = append(sources, s.Source+" "+s.From+" "+s.To+" "+s.since+" "+s.until+" "+s.Note)
 	}
+	// gcc-12's libstdc++6 stayed: libgcc-s1, which moved, gives its
+	// old version.
 	want := []string{
+		"gcc-12 12.2.0-14 12.2.0-14+deb12u1 12.2.0-14 12.2.0-14+deb12u1 ",
 		"glibc 2.36-9+deb12u3 2.36-9+deb12u4 2.36-9+deb12u3 2.36-9+deb12u4 ",
 		"gone 1  1  gone from the set",
 		"new  1  1 new in the set",
@@ -47,7 +55,7 @@ func TestReview(t *testing.T) {
 	if !reflect.DeepEqual(sources, want) {
 		t.Errorf("NewReview:\n%q\nwant\n%q", sources, want)
 	}
-	if got := r.Sources[0].Binaries; !reflect.DeepEqual(got, []BinaryChange{
+	if got := r.Sources[1].Binaries; !reflect.DeepEqual(got, []BinaryChange{
 		{Name: "libc6", Architecture: "amd64", From: "2.36-9+deb12u3", To: "2.36-9+deb12u4"},
 		{Name: "libc6-dev", Architecture: "amd64", To: "2.36-9+deb12u4"},
 	}) {
@@ -61,19 +69,19 @@ func TestReview(t *testing.T) {
 		"util-linux (2.38.1-5+b2) bookworm; urgency=low, binary-only=yes\n\n  * Rebuild (CVE-2024-1).\n\n" +
 			"util-linux (2.38.1-5+b1) bookworm; urgency=low, binary-only=yes\n\n  * Rebuild.\n\n" +
 			"util-linux (2.38.1-5) unstable; urgency=low\n\n  * Older (CVE-2020-1111).\n"))
-	r.Sources[3].SetChangelog(entries)
 	r.Sources[4].SetChangelog(entries)
-	if s := r.Sources[3]; len(s.Changelog) != 1 || s.Changelog[0].Version != "2.38.1-5+b2" || !reflect.DeepEqual(s.CVEs, []string{}) || s.Note != "" {
+	r.Sources[5].SetChangelog(entries)
+	if s := r.Sources[4]; len(s.Changelog) != 1 || s.Changelog[0].Version != "2.38.1-5+b2" || !reflect.DeepEqual(s.CVEs, []string{}) || s.Note != "" {
 		t.Errorf("a binNMU's changelog: %+v", s)
 	}
-	if s := r.Sources[4]; len(s.Changelog) != 0 || s.Note != "downgraded" {
+	if s := r.Sources[5]; len(s.Changelog) != 0 || s.Note != "downgraded" {
 		t.Errorf("a downgrade's changelog: %+v", s)
 	}
 	glibc := changelog.Parse([]byte("glibc (2.36-9+deb12u4) bookworm-security; urgency=medium\n\n" +
 		"  * Fix CVE-2023-4911 and ```CVE-2023-4806```.\n\n -- A <a@example.org>  Sat, 30 Sep 2023 18:23:33 +0200\n\n" +
 		"glibc (2.36-9+deb12u3) bookworm; urgency=medium\n\n  * Fix CVE-2020-1111.\n"))
-	r.Sources[0].SetChangelog(glibc)
-	if s := r.Sources[0]; !reflect.DeepEqual(s.CVEs, []string{"CVE-2023-4806", "CVE-2023-4911"}) {
+	r.Sources[1].SetChangelog(glibc)
+	if s := r.Sources[1]; !reflect.DeepEqual(s.CVEs, []string{"CVE-2023-4806", "CVE-2023-4911"}) {
 		t.Errorf("glibc's CVEs: %q", s.CVEs)
 	}
 
@@ -82,6 +90,7 @@ func TestReview(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantMD := "Epoch: 2024-01-01T00:00:00Z -> 2024-02-01T00:00:00Z\n\n" +
+		"### `gcc-12 12.2.0-14 -> 12.2.0-14+deb12u1`\n\n- `libgcc-s1:amd64 12.2.0-14 -> 12.2.0-14+deb12u1`\n\n" +
 		"### `glibc 2.36-9+deb12u3 -> 2.36-9+deb12u4`\n\n" +
 		"- `libc6:amd64 2.36-9+deb12u3 -> 2.36-9+deb12u4`\n" +
 		"- added `libc6-dev:amd64 2.36-9+deb12u4`\n\n" +
@@ -94,22 +103,29 @@ func TestReview(t *testing.T) {
 		"- `libblkid1:amd64 2.38.1-5+b1 -> 2.38.1-5+b2`\n- `util-linux:amd64 2.38.1-5+b1 -> 2.38.1-5+b2`\n\n" +
 		"```\nutil-linux (2.38.1-5+b2) bookworm; urgency=low\n\n  * Rebuild (CVE-2024-1).\n```\n\n" +
 		"### `weird 2 -> 1`\n\n- `weird:amd64 2 -> 1`\n\n(downgraded)\n\n" +
-		"5 source packages: 2 binary packages added, 1 removed, 4 changed; 2 CVEs named\n"
+		"6 source packages: 2 binary packages added, 1 removed, 5 changed; 2 CVEs named\n"
 	if b.String() != wantMD {
 		t.Errorf("WriteMarkdown:\n%q\nwant\n%q", b.String(), wantMD)
 	}
 
-	data, err := json.Marshal(r)
-	if err != nil {
+	// As basebuild lock --update --json writes it.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
 		t.Fatal(err)
 	}
+	data := buf.Bytes()
 	var back struct {
 		Sources  []SourceChange `json:"sources"`
 		UpToDate bool           `json:"upToDate"`
 		Summary  Summary        `json:"summary"`
 	}
-	if err := json.Unmarshal(data, &back); err != nil || len(back.Sources) != 5 || back.UpToDate ||
-		back.Summary != (Summary{Sources: 5, Added: 2, Removed: 1, Changed: 4, CVEs: 2}) {
+	if !strings.Contains(string(data), `"maintainer":"A <a@example.org>"`) {
+		t.Errorf("JSON escapes the maintainer's address:\n%s", data)
+	}
+	if err := json.Unmarshal(data, &back); err != nil || len(back.Sources) != 6 || back.UpToDate ||
+		back.Summary != (Summary{Sources: 6, Added: 2, Removed: 1, Changed: 5, CVEs: 2}) {
 		t.Errorf("JSON: %v\n%s", err, data)
 	}
 }

@@ -204,6 +204,7 @@ func updateLock(ctx context.Context, o *pipeline.Options, file string, asJSON bo
 	case asJSON:
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(r)
 	case r.UpToDate():
 		_, err = fmt.Fprintf(stdout, "%s: up to date (%d packages)\n", file, len(p.Packages))

@@ -144,6 +144,9 @@ func TestLockUpdate(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &review); err != nil {
 		t.Fatalf("lock --update --json: %v\n%s", err, out)
 	}
+	if !strings.Contains(out, `"maintainer": "Aurelien Jarno <aurel32@debian.org>"`) {
+		t.Errorf("lock --update --json escapes the maintainer's address:\n%s", out)
+	}
 	if len(review.Sources) != 1 || review.UpToDate {
 		t.Fatalf("lock --update --json: want glibc alone:\n%s", out)
 	}
