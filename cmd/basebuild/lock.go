@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/internal/atomicfile"
 	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/plan"
@@ -98,22 +99,38 @@ func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("%w: -o %s: no directory %s", errUsage, *out, filepath.Dir(*out))
 		}
 	}
-	c, err := o.Client()
+	_, p, err := resolveLock(ctx, o)
 	if err != nil {
 		return err
 	}
-	p, err := pipeline.Resolve(ctx, o, c)
-	if err != nil {
-		return err
-	}
-	write := func(w io.Writer) error { return o.WriteLock(w, p) }
 	if *out == "" {
-		return write(stdout)
+		return o.WriteLock(stdout, p)
 	}
-	if err := atomicfile.Write(*out, atomicfile.Options{Sync: true}, write); err != nil {
-		return fmt.Errorf("-o %s: %w", *out, err)
+	if err := writeLock(o, p, "-o", *out); err != nil {
+		return err
 	}
 	fmt.Fprintf(stderr, "locked %d packages in %s\n", len(p.Packages), *out)
+	return nil
+}
+
+// resolveLock resolves as o says, as a build would: the plan a lock
+// holds, and the client that fetched it.
+func resolveLock(ctx context.Context, o *pipeline.Options) (*apt.Client, *plan.Plan, error) {
+	c, err := o.Client()
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := pipeline.Resolve(ctx, o, c)
+	return c, p, err
+}
+
+// writeLock writes the lockfile of p to file, which flag named,
+// atomically.
+func writeLock(o *pipeline.Options, p *plan.Plan, flag, file string) error {
+	err := atomicfile.Write(file, atomicfile.Options{Sync: true}, func(w io.Writer) error { return o.WriteLock(w, p) })
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", flag, file, err)
+	}
 	return nil
 }
 
@@ -145,11 +162,7 @@ func checkLock(ctx context.Context, o *pipeline.Options, file string, stdout io.
 	if err != nil {
 		return err
 	}
-	c, err := o.Client()
-	if err != nil {
-		return &exitError{2, err}
-	}
-	p, err := pipeline.Resolve(ctx, o, c)
+	_, p, err := resolveLock(ctx, o)
 	if err != nil {
 		return &exitError{2, err}
 	}
@@ -183,11 +196,7 @@ func updateLock(ctx context.Context, o *pipeline.Options, file string, asJSON bo
 	if err != nil {
 		return err
 	}
-	c, err := o.Client()
-	if err != nil {
-		return err
-	}
-	p, err := pipeline.Resolve(ctx, o, c)
+	c, p, err := resolveLock(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -196,8 +205,8 @@ func updateLock(ctx context.Context, o *pipeline.Options, file string, asJSON bo
 		return err
 	}
 	if !r.UpToDate() {
-		if err := atomicfile.Write(file, atomicfile.Options{Sync: true}, func(w io.Writer) error { return o.WriteLock(w, p) }); err != nil {
-			return fmt.Errorf("--update %s: %w", file, err)
+		if err := writeLock(o, p, "--update", file); err != nil {
+			return err
 		}
 	}
 	switch {
