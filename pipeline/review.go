@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/audit"
@@ -24,17 +25,19 @@ func Review(ctx context.Context, o *Options, c *apt.Client, old, new *plan.Plan)
 	for _, p := range old.Packages {
 		inOld[p] = true
 	}
-	var fresh []plan.Package
-	bySource := map[string][]plan.Package{}
-	for _, changed := range []bool{true, false} {
-		for _, p := range new.Packages {
-			if !inOld[p] == changed {
-				bySource[p.Source] = append(bySource[p.Source], p)
-				if changed {
-					fresh = append(fresh, p)
-				}
-			}
+	// The new debs are downloaded anyway: a source's changelog is read
+	// from them first.
+	var fresh, kept []plan.Package
+	for _, p := range new.Packages {
+		if inOld[p] {
+			kept = append(kept, p)
+		} else {
+			fresh = append(fresh, p)
 		}
+	}
+	bySource := map[string][]plan.Package{}
+	for _, p := range slices.Concat(fresh, kept) {
+		bySource[p.Source] = append(bySource[p.Source], p)
 	}
 	var paths map[string]string
 	if len(fresh) > 0 {
