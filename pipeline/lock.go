@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -171,8 +172,9 @@ func checkLocked(p plan.Package, before []plan.Package) error {
 
 // Mismatch returns the first of the lock's inputs that s disagrees with,
 // by its key ("include", "apt-conf.1", …), with both values ("" where one
-// side has no such line); key is "" when they agree.
-func (l *Lock) Mismatch(s *Spec) (key, locked, given string) {
+// side has no such line); key is "" when they agree. The keys in moving
+// may differ (a newer snapshot, say).
+func (l *Lock) Mismatch(s *Spec, moving ...string) (key, locked, given string) {
 	mine := map[string]string{}
 	var keys []string
 	for _, in := range s.lockInputs() {
@@ -189,6 +191,9 @@ func (l *Lock) Mismatch(s *Spec) (key, locked, given string) {
 		}
 	}
 	for _, k := range keys {
+		if slices.Contains(moving, k) {
+			continue
+		}
 		if v, ok := theirs[k]; !ok || v != mine[k] {
 			return k, v, mine[k]
 		}

@@ -136,7 +136,8 @@ func writeLock(o *pipeline.Options, p *plan.Plan, flag, file string) error {
 
 // readLock reads the lockfile that the flag (--lock, --check, --update)
 // names and checks it against the command line's image flags: any that
-// disagrees is a usage error naming it.
+// disagrees is a usage error naming it. --check and --update may be given
+// another --snapshot: a nightly job moves it forward.
 func readLock(flag, file string, o *pipeline.Options) (*pipeline.Lock, error) {
 	f, err := os.Open(file)
 	if err != nil {
@@ -147,7 +148,11 @@ func readLock(flag, file string, o *pipeline.Options) (*pipeline.Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s %s: %v", errUsage, flag, file, err)
 	}
-	if key, locked, given := l.Mismatch(&o.Spec); key != "" {
+	var moving []string
+	if flag != "--lock" {
+		moving = append(moving, "snapshot")
+	}
+	if key, locked, given := l.Mismatch(&o.Spec, moving...); key != "" {
 		name, _, _ := strings.Cut(key, ".")
 		return nil, fmt.Errorf("%w: %s %s: --%s: the lock has %q, the command line %q", errUsage, flag, file, name, locked, given)
 	}

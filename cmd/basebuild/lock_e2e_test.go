@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/basebuild/basebuild/internal/testenv"
 )
@@ -133,6 +134,16 @@ func TestLock(t *testing.T) {
 	out, stderr, err = runBinary(t, append([]string{"lock", "--check", lock}, common...)...)
 	if err != nil || !strings.Contains(out, "up to date") {
 		t.Errorf("lock --check of a fresh lock: %v\n%s%s", err, out, stderr)
+	}
+	// A later --snapshot is how a nightly job moves a snapshot lock on:
+	// --check compares (the mirror is the same, the epoch is not).
+	time.Sleep(time.Second)
+	later := time.Now().UTC().Format("20060102T150405Z")
+	laterArgs := slices.Clone(common)
+	laterArgs[slices.Index(laterArgs, mirrorSnapshot)] = later
+	out, _, err = runBinary(t, append([]string{"lock", "--check", lock}, laterArgs...)...)
+	if code := exitCode(err); code != 1 || !strings.HasPrefix(out, "epoch ") || strings.Contains(out, "\n~ ") {
+		t.Errorf("lock --check with a later --snapshot: exit %d (%v), stdout %q; want exit 1 and the epoch moved alone", code, err, out)
 	}
 	bash := regexp.MustCompile(`(?m)^package \{"name":"bash","version":"([^"]+)"`).FindStringSubmatch(string(text))
 	out, _, err = runBinary(t, append([]string{"lock", "--check", filepath.Join(work, "version.lock")}, common...)...)
