@@ -379,11 +379,14 @@ func (pl *Policy) Priority(files []*Package, installed bool) int {
 		prio = statusPriority
 	}
 	for _, f := range files {
-		if f.Index == nil {
+		switch f.Index {
+		case statusFile:
+			// The installed version's status priority, above.
+		case nil:
 			prio = max(prio, 500)
-			continue
+		default:
+			prio = max(prio, pl.FilePriority(f.Index))
 		}
-		prio = max(prio, pl.FilePriority(f.Index))
 	}
 	if prio == math.MinInt {
 		return 0

@@ -230,27 +230,10 @@ type entry struct {
 // bootstrapped version being installed if installed is set, or nil when
 // no version may be installed.
 func (e *entry) candidate(policy *Policy, installed bool) *Package {
-	pkgs := slices.Clone(e.all)
-	slices.SortFunc(pkgs, func(p, q *Package) int {
-		if newer(p, q) {
-			return -1
-		}
-		return 1
-	})
-	// One version is the same package (version and content) in one or
-	// more indexes.
-	var versions [][]*Package
+	versions := versionsOf(e.all)
 	inst := -1
-	for _, p := range pkgs {
-		n := len(versions)
-		if n > 0 && versions[n-1][0].SHA256 == p.SHA256 && version.Compare(versions[n-1][0].Version, p.Version) == 0 {
-			versions[n-1] = append(versions[n-1], p)
-		} else {
-			versions = append(versions, []*Package{p})
-		}
-		if installed && p == e.base {
-			inst = len(versions) - 1
-		}
+	if installed {
+		inst = slices.IndexFunc(versions, func(files []*Package) bool { return slices.Contains(files, e.base) })
 	}
 	c := policy.Candidate(versions, inst)
 	switch {

@@ -1186,3 +1186,57 @@ Version: 1
 		t.Errorf("why\ngot  %q\nwant %q", got, want)
 	}
 }
+
+// Upgrades lists what apt list --upgradable would: the candidate where it
+// is newer than the installed version, the installed version competing
+// with the status file's priority even where no index lists it.
+func TestUpgrades(t *testing.T) {
+	u := universe(t, `
+Package: libc6
+Version: 2.36-9
+
+Package: libc6
+Version: 2.36-9+deb12u4
+Suite: bookworm-security
+
+Package: bash
+Version: 5.2.15-2
+
+Package: tzdata
+Version: 2024a-0+deb12u1
+Architecture: all
+
+Package: gone
+Version: 2
+`)
+	installed := []Installed{
+		{"libc6", "2.36-9+deb12u3", "amd64"}, // no index has it: upgraded
+		{"bash", "5.2.15-2", "amd64"},         // up to date
+		{"tzdata", "2023c-5", "all"},          // upgraded
+		{"gone", "3", "amd64"},                // newer than any index: kept
+		{"local", "1.0", "amd64"},             // in no index at all: kept
+	}
+	ups, err := Upgrades(u, installed, nil, "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, up := range ups {
+		got = append(got, up.Installed.Name+" "+up.Installed.Version+" -> "+up.Candidate.Version.String()+" "+up.Candidate.Suite)
+	}
+	want := []string{"libc6 2.36-9+deb12u3 -> 2.36-9+deb12u4 bookworm-security", "tzdata 2023c-5 -> 2024a-0+deb12u1 bookworm"}
+	if !slices.Equal(got, want) {
+		t.Errorf("upgrades\ngot  %q\nwant %q", got, want)
+	}
+	// A pin below the status file's priority keeps the installed version.
+	prefs, err := ParsePreferences(strings.NewReader("Package: libc6\nPin: release a=bookworm-security\nPin-Priority: 50\n"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ups, err := Upgrades(u, installed[:1], prefs, "amd64"); err != nil || len(ups) != 0 {
+		t.Errorf("upgrades under a pin of 50: %v %+v", err, ups)
+	}
+	if _, err := Upgrades(u, []Installed{{"bash", "not a version!", "amd64"}}, nil, "amd64"); err == nil {
+		t.Error("an installed version that does not parse was accepted")
+	}
+}

@@ -23,7 +23,9 @@ type Change struct {
 // name, then architecture. A package of one name and architecture in both
 // is the same package; so is a name that each plan has once, whatever its
 // architecture (a package that became Architecture: all has changed, not
-// gone). It is changed when any of its values differ.
+// gone). It is changed when it is another package: another version,
+// architecture, source, or deb (SHA-256); where it is fetched from
+// (another snapshot's URL, say) and why it is there are not the package.
 func Diff(a, b *Plan) *Changes {
 	type key struct{ name, arch string }
 	count := func(pkgs []Package) map[string]int {
@@ -53,7 +55,7 @@ func Diff(a, b *Plan) *Changes {
 		switch {
 		case !ok:
 			c.Added = append(c.Added, p)
-		case old != p:
+		case !old.same(p):
 			c.Changed = append(c.Changed, Change{From: old, To: p})
 		}
 	}
@@ -70,4 +72,10 @@ func Diff(a, b *Plan) *Changes {
 
 func byName(a, b Package) int {
 	return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Architecture, b.Architecture))
+}
+
+// same says whether p and q are the same package (see Diff).
+func (p Package) same(q Package) bool {
+	return p.Name == q.Name && p.Version == q.Version && p.Architecture == q.Architecture &&
+		p.Source == q.Source && p.SourceVersion == q.SourceVersion && p.SHA256 == q.SHA256
 }

@@ -129,3 +129,20 @@ func TestDiff(t *testing.T) {
 		t.Errorf("Diff of a plan with itself: %+v", d)
 	}
 }
+
+// A package fetched from elsewhere (another snapshot's URL), or there for
+// another reason, is the same package; another deb is not.
+func TestDiffSamePackage(t *testing.T) {
+	p := Package{Name: "bash", Version: "5.2", Architecture: "amd64", Source: "bash", SourceVersion: "5.2",
+		URL: "http://snapshot.example/archive/debian/20240101T000000Z/pool/b/bash.deb", SHA256: "aa", Why: "required"}
+	moved := p
+	moved.URL, moved.Why = "http://snapshot.example/archive/debian/20240201T000000Z/pool/b/bash.deb", "depends dash"
+	if c := Diff(&Plan{Packages: []Package{p}}, &Plan{Packages: []Package{moved}}); len(c.Changed)+len(c.Added)+len(c.Removed) != 0 {
+		t.Errorf("a package at another URL is another package: %+v", c)
+	}
+	rebuilt := p
+	rebuilt.SHA256 = "bb"
+	if c := Diff(&Plan{Packages: []Package{p}}, &Plan{Packages: []Package{rebuilt}}); len(c.Changed) != 1 {
+		t.Errorf("another deb of the same version is the same package: %+v", c)
+	}
+}

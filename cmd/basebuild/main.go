@@ -52,7 +52,9 @@ the exact package set a build would resolve to a lockfile; --lock FILE
 builds exactly that set, checked against the archive's signed indexes,
 the same image as the build the lock was taken from. basebuild
 inventory lists the packages of every tag of registry repositories, and
-finds the images with a package older than a version.
+finds the images with a package older than a version; basebuild outdated
+lists the updates (security ones marked, with changelogs and CVEs) that
+apt in an image would install.
 
 --repo and --sources add signed apt repositories (an organisation's own,
 verified with their own keys) whose packages join the resolution and
@@ -116,6 +118,7 @@ var commands = map[string]command{
 	"diff":      runDiff,
 	"lock":      runLock,
 	"inventory": runInventory,
+	"outdated":  runOutdated,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
