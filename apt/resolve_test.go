@@ -1211,10 +1211,10 @@ Version: 2
 `)
 	installed := []Installed{
 		{"libc6", "2.36-9+deb12u3", "amd64"}, // no index has it: upgraded
-		{"bash", "5.2.15-2", "amd64"},         // up to date
-		{"tzdata", "2023c-5", "all"},          // upgraded
-		{"gone", "3", "amd64"},                // newer than any index: kept
-		{"local", "1.0", "amd64"},             // in no index at all: kept
+		{"bash", "5.2.15-2", "amd64"},        // up to date
+		{"tzdata", "2023c-5", "all"},         // upgraded
+		{"gone", "3", "amd64"},               // newer than any index: kept
+		{"local", "1.0", "amd64"},            // in no index at all: kept
 	}
 	ups, err := Upgrades(u, installed, nil, "amd64")
 	if err != nil {
