@@ -20,6 +20,9 @@ import (
 const (
 	ManifestType = "application/vnd.basebuild.packages+json"
 	SBOMType     = "application/spdx+json"
+	// RebuildType is why --if-changed rebuilt an image: a Review of its
+	// packages' move from the image it replaced.
+	RebuildType = "application/vnd.basebuild.rebuild+json"
 )
 
 // Manifest is the list of packages in an image.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/audit"
 	"github.com/basebuild/basebuild/debian"
 	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/oci"
@@ -87,6 +88,9 @@ type Destinations struct {
 	SBOMFormat       string       // of SBOM: "spdx" (the default) or "cyclonedx"
 	InsecureRegistry bool         // plain HTTP to registries that are not loopback
 	AllowDowngrade   bool         // replace destinations' images built from newer inputs (see NoDowngrade)
+	// Rebuilt is why --if-changed rebuilds (see Review), attached to the
+	// image when set.
+	Rebuilt *audit.Review
 }
 
 // Runtime are the settings of this run alone.

@@ -105,6 +105,13 @@ func RecordedInputs(img v1.Image) (string, error) {
 	return cfg.Config.Labels[AnnotationInputs], nil
 }
 
+// RecordedPlan returns the packages an image's recorded inputs (the text
+// Inputs writes) list: name, version, architecture and SHA-256 each.
+func RecordedPlan(inputs string) *plan.Plan {
+	_, p := parseInputs(inputs)
+	return p
+}
+
 // InputKeys returns the inputs an image records (the text Inputs
 // writes) by key, without the packages.
 func InputKeys(inputs string) map[string]string {

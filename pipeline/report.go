@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/basebuild/basebuild/audit"
 	"github.com/basebuild/basebuild/internal/atomicfile"
 	"github.com/basebuild/basebuild/internal/tail"
 	"github.com/basebuild/basebuild/snapshots"
@@ -30,6 +31,9 @@ type Report struct {
 	MaxRSSBytes         int64  `json:"maxRSSBytes"`
 	ChildrenMaxRSSBytes int64  `json:"childrenMaxRSSBytes"`
 	Error               string `json:"error,omitempty"`
+	// Rebuilt is why --if-changed rebuilt: how the packages moved from
+	// the destination's image, with changelogs and CVEs.
+	Rebuilt *audit.Review `json:"rebuilt,omitempty"`
 
 	mu    sync.Mutex
 	start time.Time

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -14,8 +15,9 @@ import (
 )
 
 // auditArtifacts returns the package manifest and the SPDX and CycloneDX
-// SBOMs of img, built from set, as artifacts attached to img, and writes
-// the SBOM of o.SBOMFormat to o.SBOM if set.
+// SBOMs of img, built from set, and why it was rebuilt (o.Rebuilt) if it
+// says, as artifacts attached to img, and writes the SBOM of o.SBOMFormat
+// to o.SBOM if set.
 func auditArtifacts(o *Options, set *plan.Plan, img v1.Image, digest v1.Hash) ([]v1.Image, error) {
 	manifest, err := audit.NewManifest(set).Marshal()
 	if err != nil {
@@ -47,13 +49,22 @@ func auditArtifacts(o *Options, set *plan.Plan, img v1.Image, digest v1.Hash) ([
 			return nil, fmt.Errorf("sbom: %w", err)
 		}
 	}
+	var rebuilt []byte
+	if o.Rebuilt != nil {
+		if rebuilt, err = json.MarshalIndent(o.Rebuilt, "", "  "); err != nil {
+			return nil, err
+		}
+	}
 	// Created at the epoch, so that rebuilds attach the same artifacts.
 	ann := map[string]string{"org.opencontainers.image.created": set.Epoch.UTC().Format(time.RFC3339)}
 	var arts []v1.Image
 	for _, a := range []struct {
 		typ  string
 		data []byte
-	}{{audit.ManifestType, manifest}, {audit.SBOMType, spdx.Bytes()}, {audit.CycloneDXType, cyclonedx.Bytes()}} {
+	}{{audit.ManifestType, manifest}, {audit.SBOMType, spdx.Bytes()}, {audit.CycloneDXType, cyclonedx.Bytes()}, {audit.RebuildType, rebuilt}} {
+		if a.data == nil {
+			continue
+		}
 		art, err := oci.NewArtifact(a.typ, a.data, img, ann)
 		if err != nil {
 			return nil, err

@@ -596,12 +596,23 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 	}
 
 	if b.ifChanged {
-		if digest, err = upToDate(ctx, o, set, ifChangedRefs(o), stderr); err != nil {
+		var previous *plan.Plan
+		if digest, previous, err = upToDate(ctx, o, set, ifChangedRefs(o), stderr); err != nil {
 			return err
 		}
 		if digest != "" {
 			fmt.Fprintln(stdout, digest)
 			return nil
+		}
+		if previous != nil {
+			// Why it is rebuilt: on stderr, in the report, attached.
+			if o.Rebuilt, err = pipeline.Review(ctx, o, c, previous, set); err != nil {
+				return fmt.Errorf("why rebuilt: %w", err)
+			}
+			printRebuilt(stderr, o.Rebuilt)
+			if o.Report != nil {
+				o.Report.Rebuilt = o.Rebuilt
+			}
 		}
 	}
 	// Index checks each architecture's destinations itself.

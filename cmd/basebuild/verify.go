@@ -1,14 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/basebuild/basebuild/audit"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/plan"
@@ -125,38 +128,72 @@ func ifChangedRefs(o *pipeline.Options) []string {
 // upToDate compares the inputs of set with those every image at refs
 // records. When they are all the same it returns the first image's
 // digest, and nothing need be built; else it says on stderr what changed
-// and returns "".
-func upToDate(ctx context.Context, o *pipeline.Options, set *plan.Plan, refs []string, stderr io.Writer) (string, error) {
+// and returns "" and, where the image that is out of date records its
+// packages, their plan, with the sources its package manifest gives.
+func upToDate(ctx context.Context, o *pipeline.Options, set *plan.Plan, refs []string, stderr io.Writer) (string, *plan.Plan, error) {
 	inputs := o.Inputs(set)
 	digest := ""
 	for _, ref := range refs {
 		src, err := oci.Open(ctx, ref, o.InsecureRegistry)
 		if errors.Is(err, oci.ErrNoImage) {
 			fmt.Fprintf(stderr, "%s: no image yet: building\n", ref)
-			return "", nil
+			return "", nil, nil
 		}
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		old, err := pipeline.ImageInputs(src.Image)
 		if err != nil {
-			return "", fmt.Errorf("image %s: %w", ref, err)
+			return "", nil, fmt.Errorf("image %s: %w", ref, err)
 		}
 		if old == "" {
 			fmt.Fprintf(stderr, "%s records no inputs: building\n", ref)
-			return "", nil
+			return "", nil, nil
 		}
 		if old != inputs {
 			fmt.Fprintf(stderr, "%s is out of date: building\n", ref)
 			for _, change := range pipeline.InputChanges(old, inputs) {
 				fmt.Fprintf(stderr, "  %s\n", change)
 			}
-			return "", nil
+			return "", previousPlan(src, old), nil
 		}
 		if digest == "" {
 			digest = src.Digest.String()
 		}
 	}
 	fmt.Fprintf(stderr, "up to date (%s): not rebuilding\n", pipeline.Fingerprint(inputs))
-	return digest, nil
+	return digest, nil, nil
+}
+
+// previousPlan is the plan of src's recorded inputs, with each package's
+// source from its attached manifest, where it has one (else the package's
+// own name and version, as a source package of its own).
+func previousPlan(src *oci.Source, inputs string) *plan.Plan {
+	p := pipeline.RecordedPlan(inputs)
+	sources := map[string]audit.Package{}
+	if ip, err := packagesOf(src); err == nil {
+		for _, q := range ip.Packages {
+			sources[q.Name+" "+q.Architecture] = q
+		}
+	}
+	for i := range p.Packages {
+		q := &p.Packages[i]
+		m := sources[q.Name+" "+q.Architecture]
+		q.Source, q.SourceVersion = cmp.Or(m.Source, q.Name), cmp.Or(m.SourceVersion, q.Version)
+	}
+	return p
+}
+
+// printRebuilt says on stderr why --if-changed rebuilds: each source
+// package that moved, with the CVEs its changelog entries name.
+func printRebuilt(w io.Writer, r *audit.Review) {
+	sum := r.Summary()
+	fmt.Fprintf(w, "why rebuilt: %d source packages moved, %d CVEs named\n", sum.Sources, sum.CVEs)
+	for _, s := range r.Sources {
+		line := fmt.Sprintf("  %s %s -> %s", s.Source, cmp.Or(s.From, "(none)"), cmp.Or(s.To, "(none)"))
+		if len(s.CVEs) > 0 {
+			line += ": " + strings.Join(s.CVEs, " ")
+		}
+		fmt.Fprintln(w, line)
+	}
 }
