@@ -145,6 +145,14 @@ func TestOutdated(t *testing.T) {
 			t.Errorf("%s: exit %d, want %d", strings.Join(tc.args, " "), code, tc.code)
 		}
 	}
+	// An image with no package data at all.
+	empty, _ := recordedImage(t, inputs)
+	writeLayout(t, filepath.Join(work, "empty"), "x", empty)
+	_, _, err = runBinary(t, append([]string{"outdated", "oci:" + filepath.Join(work, "empty")}, common...)...)
+	oneLineError(t, "outdated of an image without package data", err, "no package manifest attached and no /var/lib/dpkg/status")
+	if code := exitCode(err); code != 1 {
+		t.Errorf("outdated of an image without package data: exit %d, want 1", code)
+	}
 	// An image without basebuild's records and without --suite.
 	writeLayout(t, filepath.Join(work, "foreign"), "x", withStatus(t, emptyImage(t), status))
 	_, _, err = runBinary(t, append([]string{"outdated", "oci:" + filepath.Join(work, "foreign")}, common...)...)
