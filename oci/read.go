@@ -28,6 +28,8 @@ type Source struct {
 	Image  v1.Image
 	Digest v1.Hash
 
+	// referrers returns the artifacts of artifactType ("": of any type)
+	// attached to Image.
 	referrers func(artifactType string) ([]v1.Image, error)
 }
 
@@ -99,7 +101,11 @@ func openRemote(ctx context.Context, ref string, insecure bool, platform *v1.Pla
 		if err != nil {
 			return nil, err
 		}
-		ii, err := remote.Referrers(r.Context().Digest(h.String()), append(opts[:len(opts):len(opts)], remote.WithFilter("artifactType", typ))...)
+		ropts := opts[:len(opts):len(opts)]
+		if typ != "" {
+			ropts = append(ropts, remote.WithFilter("artifactType", typ))
+		}
+		ii, err := remote.Referrers(r.Context().Digest(h.String()), ropts...)
 		if err != nil {
 			return nil, readError(err)
 		}
@@ -109,7 +115,7 @@ func openRemote(ctx context.Context, ref string, insecure bool, platform *v1.Pla
 		}
 		var out []v1.Image
 		for _, d := range im.Manifests {
-			if d.ArtifactType != typ {
+			if typ != "" && d.ArtifactType != typ || d.ArtifactType == "" {
 				continue
 			}
 			a, err := remote.Image(r.Context().Digest(d.Digest.String()), opts...)
@@ -228,7 +234,7 @@ func openLayout(spec string, platform *v1.Platform) (*Source, error) {
 	s.referrers = func(typ string) ([]v1.Image, error) {
 		var out []v1.Image
 		for _, d := range im.Manifests {
-			if d.ArtifactType != typ {
+			if typ != "" && d.ArtifactType != typ || d.ArtifactType == "" {
 				continue
 			}
 			m, err := manifestIn(lp, d.Digest)
@@ -356,6 +362,15 @@ func Tags(ctx context.Context, repo string, insecure bool) ([]string, error) {
 	}
 	slices.Sort(tags)
 	return tags, nil
+}
+
+// Artifacts returns every artifact attached to the image.
+func (s *Source) Artifacts() ([]v1.Image, error) {
+	arts, err := s.referrers("")
+	if err != nil {
+		return nil, fmt.Errorf("image %s: referrers: %w", s.Name, err)
+	}
+	return arts, nil
 }
 
 // ErrNoArtifact is returned by Artifact when none of the type is attached.

@@ -54,7 +54,8 @@ the same image as the build the lock was taken from. basebuild
 inventory lists the packages of every tag of registry repositories, and
 finds the images with a package older than a version; basebuild outdated
 lists the updates (security ones marked, with changelogs and CVEs) that
-apt in an image would install.
+apt in an image would install. basebuild index assembles the image index
+of images built natively, one architecture each.
 
 --repo and --sources add signed apt repositories (an organisation's own,
 verified with their own keys) whose packages join the resolution and
@@ -119,6 +120,7 @@ var commands = map[string]command{
 	"lock":      runLock,
 	"inventory": runInventory,
 	"outdated":  runOutdated,
+	"index":     runIndex,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,43 @@ func TestMultiArchIndex(t *testing.T) {
 				t.Errorf("%s: %s image %s, the single-arch build's is %s", where, archs[i], m.Digest, single[archs[i]])
 			}
 		}
+	}
+
+	// The same index, assembled from the single-architecture builds as
+	// native builders would publish them.
+	assembled := filepath.Join(work, "assembled")
+	out, stderr, err = runBinary(t, "index", "--output", "oci:"+assembled, "--push", registry+"/debian:assembled",
+		"oci:"+filepath.Join(work, "amd64"), "oci:"+filepath.Join(work, "arm64"))
+	if err != nil || last(out) != digest {
+		t.Errorf("index of the single builds: %v, printed %q, the multi-arch build's is %s\n%s", err, out, digest, stderr)
+	}
+	if got, err := oci.Open(t.Context(), registry+"/debian:assembled", false); err != nil || got.Digest.String() != single["amd64"] {
+		t.Errorf("the pushed index's amd64 image: %v", err)
+	}
+	other, _ := recordedImage(t, "basebuild test\nsuite trixie\narch arm64\n")
+	writeLayout(t, filepath.Join(work, "other"), "trixie", other)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"oci:" + filepath.Join(work, "amd64"), "oci:" + filepath.Join(work, "amd64")}, 1, "are both for amd64"},
+		{[]string{"oci:" + filepath.Join(work, "amd64"), "oci:" + filepath.Join(work, "other")}, 1, "were built from other inputs: basebuild"},
+		{[]string{"oci:" + filepath.Join(work, "amd64"), "oci:" + layoutDir}, 1, "is an index already"},
+		{[]string{"--output", "docker-archive:" + filepath.Join(work, "x.tar"), "oci:" + filepath.Join(work, "amd64")}, 2, "want oci:DIR"},
+	} {
+		args := append([]string{"index"}, tc.args...)
+		if !slices.Contains(tc.args, "--output") {
+			args = append(args, "--output", "oci:"+filepath.Join(work, "refused"))
+		}
+		_, _, err := runBinary(t, args...)
+		oneLineError(t, strings.Join(tc.args, " "), err, tc.want)
+		if code := exitCode(err); code != tc.code {
+			t.Errorf("index %s: exit %d, want %d", strings.Join(tc.args, " "), code, tc.code)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(work, "refused")); err == nil {
+		t.Error("a refused index was written")
 	}
 
 	// The layout: the index tagged bookworm.

@@ -38,7 +38,7 @@ func inNamespace() bool {
 func reexecInNamespace(args []string) (status int, ok bool) {
 	ns, err := os.Readlink("/proc/self/ns/mnt")
 	if err != nil || inNamespace() || os.Geteuid() != 0 ||
-		(len(args) > 0 && slices.Contains([]string{"packages", "diff", "inventory", "outdated"}, args[0])) {
+		(len(args) > 0 && slices.Contains([]string{"packages", "diff", "inventory", "outdated", "index"}, args[0])) {
 		return 0, false
 	}
 	// Pdeathsig goes with the thread that starts the child.
