@@ -85,3 +85,46 @@ func DebootstrapExtras(codename string) (required, excludeDependency []string) {
 	}
 	return nil, []string{"usrmerge"}
 }
+
+// Suggest returns the suite name suite was likely a typo of ("bookworm"
+// for "bookwrm"): a release codename, its -updates, -security or
+// -backports suite, or sid, unstable, testing, stable, oldstable or
+// experimental, one or two edits away; "" when none is, or suite is one.
+func Suggest(suite string) string {
+	var known []string
+	for _, r := range releases {
+		known = append(known, r.codename, r.codename+"-updates", r.codename+"-security", r.codename+"-backports")
+	}
+	known = append(known, "sid", "unstable", "testing", "stable", "oldstable", "experimental")
+	best, dist := "", 3
+	for _, k := range known {
+		if k == suite {
+			return ""
+		}
+		if d := editDistance(suite, k); d < dist {
+			best, dist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

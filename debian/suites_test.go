@@ -60,3 +60,14 @@ func TestDebootstrapExtras(t *testing.T) {
 		}
 	}
 }
+
+func TestSuggest(t *testing.T) {
+	for suite, want := range map[string]string{
+		"bookwrm": "bookworm", "trixe": "trixie", "bookworm-securty": "bookworm-security", "sdi": "sid",
+		"bookworm": "", "acme-internal": "", "": "",
+	} {
+		if got := Suggest(suite); got != want {
+			t.Errorf("Suggest(%q) = %q, want %q", suite, got, want)
+		}
+	}
+}

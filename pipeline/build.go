@@ -204,8 +204,12 @@ func (s *Spec) UpdateSuites() []string {
 // error says how to build without it.
 func (o *Options) release(ctx context.Context, c *apt.Client, repo apt.Repository) (*apt.Release, error) {
 	rel, err := c.Release(ctx, repo, o.now())
-	if errors.Is(err, apt.ErrNotFound) && slices.Contains(o.UpdateSuites(), repo.Suite) {
+	switch {
+	case !errors.Is(err, apt.ErrNotFound):
+	case slices.Contains(o.UpdateSuites(), repo.Suite):
 		err = fmt.Errorf("%w (to build without its updates: --allow-missing-suite %s)", err, repo.Suite)
+	case debian.Suggest(repo.Suite) != "":
+		err = fmt.Errorf("%w (did you mean %s?)", err, debian.Suggest(repo.Suite))
 	}
 	return rel, err
 }

@@ -124,6 +124,10 @@ var commands = map[string]command{
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "version") {
+		_, err := fmt.Fprintf(stdout, "basebuild %s\n", pipeline.Version)
+		return err
+	}
 	if len(args) > 0 {
 		if cmd, ok := commands[args[0]]; ok {
 			return cmd(ctx, args[1:], stdout, stderr)

@@ -325,3 +325,19 @@ func TestNoDowngrade(t *testing.T) {
 		t.Errorf("index without the architecture: %v", err)
 	}
 }
+
+// A mistyped suite says which one was meant; --version says basebuild's.
+func TestSuiteTypoAndVersion(t *testing.T) {
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "base-files", Version: "12.4", Fields: map[string]string{"Priority": "required"}}}})
+	_, _, err := runBinary(t, "--suite", "bookwrm", "--mirror", a.URL("debian"), "--security-mirror", a.URL("debian-security"),
+		"--keyring", a.KeyringPath, "--cache-dir", t.TempDir(), "--dry-run")
+	oneLineError(t, "--suite bookwrm", err, `suite "bookwrm"`)
+	oneLineError(t, "--suite bookwrm", err, "(did you mean bookworm?)")
+	if code := exitCode(err); code != 1 {
+		t.Errorf("--suite bookwrm: exit %d, want 1", code)
+	}
+	out, _, err := runBinary(t, "--version")
+	if err != nil || out != "basebuild "+pipeline.Version+"\n" {
+		t.Errorf("--version: %v, %q", err, out)
+	}
+}
