@@ -36,6 +36,7 @@ func TestBadCommandLineBeforeFetch(t *testing.T) {
 		{[]string{"--sbom", "OUT/sbom.json", "--rootfs", "OUT/tree"}, "--sbom describes an image"},
 		{[]string{"--offline", "--push", "127.0.0.1:5000/debian:bookworm"}, "--offline and --push contradict each other"},
 		{[]string{"--sbom", "OUT/sbom.xml", "--sbom-format", "xml"}, `--sbom-format "xml": want spdx or cyclonedx`},
+		{[]string{"--quiet", "--verbose"}, "--quiet and --verbose contradict each other"},
 	} {
 		out := t.TempDir()
 		args := []string{"--suite", "bookworm", "--mirror", "http://127.0.0.1:" + mirror.Port + "/debian",

@@ -140,6 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // its verify command share them.
 type buildFlags struct {
 	o        pipeline.Options
+	quiet    bool
 	snapshot string
 	merged   bool
 	unmerged bool
@@ -188,6 +189,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.CustomizeNetwork, "customize-network", false, "give --customize hooks the host's network (they are otherwise confined as maintainer scripts are, with a loopback of their own only)")
 	fs.StringVar(&f.config, "config", "", "read flags from a YAML FILE: each long flag is a key, with a list for a repeatable flag; flags on the command line win over it")
 	fs.BoolVar(&f.tmpfs, "tmpfs", true, "build the image's tree and layer in a private tmpfs, which the host never sees and which vanishes with basebuild; --tmpfs=false builds them in TMPDIR (a --rootfs tree is always built beside DIR)")
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print only errors and, for a build, the digest: no notes on stderr")
 	fs.BoolVarP(&o.Verbose, "verbose", "v", false, "also print each phase's time and the maintainer scripts' output (without it, their last lines are printed only when one fails)")
 	fs.BoolVar(&o.Offline, "offline", false, "make any network access an error: read the archive from the cache alone (with --lock and --snapshot, a build of that lock fills it); --push needs the network")
 	fs.BoolVar(&o.InsecureRegistry, "insecure-registry", false, "allow plain HTTP to registries not on loopback, without credentials (loopback registries always get it)")
@@ -312,7 +314,12 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 	}
 	// Only basebuild's own mount namespace takes the tmpfs.
 	o.Tmpfs = f.tmpfs && inNamespace()
-	o.Log = stderr
+	switch {
+	case f.quiet && o.Verbose:
+		return nil, fmt.Errorf("%w: --quiet and --verbose contradict each other", errUsage)
+	case !f.quiet:
+		o.Log = stderr
+	}
 	return o, nil
 }
 
