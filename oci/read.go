@@ -299,6 +299,31 @@ func OpenAll(ctx context.Context, ref string, insecure bool) ([]*Source, error) 
 	return all, nil
 }
 
+// Digest returns the digest of what ref names, an image or an index, as
+// its registry or layout holds it.
+func Digest(ctx context.Context, ref string, insecure bool) (v1.Hash, error) {
+	if spec, ok := strings.CutPrefix(ref, OCILayout+":"); ok {
+		e, err := findInLayout(spec)
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("image %s: %w", ref, err)
+		}
+		return e.desc.Digest, nil
+	}
+	r, err := ParseReference(ref, insecure)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	opts, _, err := remoteOptions(ctx, r.Context(), insecure, nil, newTransport())
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	d, err := remote.Head(r, opts...)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("image %s: %w", ref, err)
+	}
+	return d.Digest, nil
+}
+
 // indexPlatforms returns the platforms of the images of the index ref
 // names, or nil when it names an image.
 func indexPlatforms(ctx context.Context, ref string, insecure bool) ([]v1.Platform, error) {
@@ -321,6 +346,10 @@ func indexPlatforms(ctx context.Context, ref string, insecure bool) ([]v1.Platfo
 			return nil, err
 		}
 		d, err := remote.Get(r, opts...)
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+			return nil, fmt.Errorf("%w: %v", ErrNoImage, err)
+		}
 		if err != nil || !d.MediaType.IsIndex() {
 			return nil, err
 		}

@@ -449,12 +449,8 @@ func (b *buildCommand) check() error {
 		// Several architectures make an image index, which only OCI
 		// layouts and registries hold.
 		switch {
-		case b.dryRun:
-			return fmt.Errorf("%w: --dry-run takes one --arch, for now", errUsage)
 		case b.rootDir != "":
 			return fmt.Errorf("%w: --rootfs takes one --arch, for now", errUsage)
-		case b.ifChanged:
-			return fmt.Errorf("%w: --if-changed takes one --arch, for now", errUsage)
 		case o.SBOM != "":
 			return fmt.Errorf("%w: --sbom takes one --arch, for now (each image of the index has its SBOM attached)", errUsage)
 		case b.lockFile != "":
@@ -608,7 +604,16 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 		o.Push = append(o.Push, ref)
 	}
 
-	if b.ifChanged {
+	if b.ifChanged && multi {
+		if digest, err = indexUpToDate(ctx, o, plans, ifChangedRefs(o), stderr); err != nil {
+			return err
+		}
+		if digest != "" {
+			fmt.Fprintln(stdout, digest)
+			return nil
+		}
+	}
+	if b.ifChanged && !multi {
 		var previous *plan.Plan
 		if digest, previous, err = upToDate(ctx, o, set, ifChangedRefs(o), stderr); err != nil {
 			return err
@@ -635,6 +640,14 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 		}
 	}
 	switch {
+	case multi && b.dryRun:
+		// Each image's packages, its architecture first.
+		for _, p := range plans {
+			for _, q := range p.Packages {
+				fmt.Fprintf(stdout, "%s %s %s %s\n", p.Arch, q.Name, q.Version, q.Architecture)
+			}
+		}
+		return nil
 	case multi:
 		d, err := pipeline.Index(ctx, o, c, plans)
 		if err != nil {

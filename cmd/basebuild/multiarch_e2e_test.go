@@ -34,8 +34,6 @@ func TestMultiArchUsage(t *testing.T) {
 		{[]string{"--arch", "amd64,arm64", "--output", "docker-archive:" + filepath.Join(dir, "a.tar")}, "holds one image"},
 		{[]string{"--arch", "amd64,arm64", "--output", "rootfs-tar:" + filepath.Join(dir, "r.tar")}, "holds one image"},
 		{[]string{"--arch", "amd64,arm64", "--rootfs", filepath.Join(dir, "rootfs")}, "--rootfs takes one --arch"},
-		{[]string{"--arch", "amd64,arm64", "--dry-run"}, "--dry-run takes one --arch"},
-		{[]string{"--arch", "amd64,arm64", "--if-changed", "--push", "127.0.0.1:1/d:x"}, "--if-changed takes one --arch"},
 		{[]string{"--arch", "amd64,arm64", "--sbom", filepath.Join(dir, "s.json")}, "--sbom takes one --arch"},
 	} {
 		out, stderr, err := runBinary(t, append([]string{"--suite", "bookworm"}, c.args...)...)
@@ -85,6 +83,17 @@ func TestMultiArchIndex(t *testing.T) {
 	}
 	t.Logf("amd64,arm64 build: %s", time.Since(start).Round(time.Second))
 	digest := last(out)
+
+	// --if-changed with nothing changed: the index's digest, no build;
+	// --dry-run: each architecture's packages.
+	out, stderr, err = runBinary(t, append(common, "--arch", "amd64,arm64", "--output", "oci:"+layoutDir, "--push", ref, "--if-changed")...)
+	if err != nil || last(out) != digest || !strings.Contains(stderr, "up to date") {
+		t.Errorf("--if-changed of the index: %v, printed %q, want %s\n%s", err, out, digest, stderr)
+	}
+	out, stderr, err = runBinary(t, append(common, "--arch", "amd64,arm64", "--dry-run")...)
+	if err != nil || !strings.Contains(out, "amd64 libc6 ") || !strings.Contains(out, "arm64 libc6 ") || !strings.Contains(out, " arm64\n") {
+		t.Errorf("--dry-run of two architectures: %v\n%s%s", err, out, stderr)
+	}
 
 	// Each architecture alone, as the index's images must equal.
 	single := map[string]string{}

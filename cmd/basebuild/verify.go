@@ -197,3 +197,51 @@ func printRebuilt(w io.Writer, r *audit.Review) {
 		fmt.Fprintln(w, line)
 	}
 }
+
+// indexUpToDate is upToDate for a multi-architecture build: every image
+// at refs must be an index of one image per plan, in the plans' order,
+// each recording the inputs of its architecture's plan. It returns the
+// first index's digest, or "" (saying why on stderr) when one must be
+// built.
+func indexUpToDate(ctx context.Context, o *pipeline.Options, plans []*plan.Plan, refs []string, stderr io.Writer) (string, error) {
+	digest := ""
+	for _, ref := range refs {
+		sources, err := oci.OpenAll(ctx, ref, o.InsecureRegistry)
+		if errors.Is(err, oci.ErrNoImage) {
+			fmt.Fprintf(stderr, "%s: no image yet: building\n", ref)
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if len(sources) != len(plans) {
+			fmt.Fprintf(stderr, "%s has %d images, the build %d: building\n", ref, len(sources), len(plans))
+			return "", nil
+		}
+		for i, p := range plans {
+			oa := *o
+			oa.Arch = p.Arch
+			inputs := oa.Inputs(p)
+			old, err := pipeline.ImageInputs(sources[i].Image)
+			if err != nil {
+				return "", fmt.Errorf("image %s: %w", ref, err)
+			}
+			if old != inputs {
+				fmt.Fprintf(stderr, "%s (%s) is out of date: building\n", ref, p.Arch)
+				for _, change := range pipeline.InputChanges(old, inputs) {
+					fmt.Fprintf(stderr, "  %s\n", change)
+				}
+				return "", nil
+			}
+		}
+		if digest == "" {
+			d, err := oci.Digest(ctx, ref, o.InsecureRegistry)
+			if err != nil {
+				return "", err
+			}
+			digest = d.String()
+		}
+	}
+	fmt.Fprintf(stderr, "up to date: not rebuilding\n")
+	return digest, nil
+}
