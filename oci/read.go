@@ -408,6 +408,20 @@ var ErrNoArtifact = errors.New("no artifact attached")
 // Artifact returns the data of the artifact of artifactType attached to
 // the image, or ErrNoArtifact.
 func (s *Source) Artifact(artifactType string) ([]byte, error) {
+	a, err := s.Referrer(artifactType)
+	if err != nil {
+		return nil, err
+	}
+	data, err := ArtifactData(a)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %s: %w", s.Name, artifactType, err)
+	}
+	return data, nil
+}
+
+// Referrer returns the artifact of artifactType attached to the image, or
+// ErrNoArtifact.
+func (s *Source) Referrer(artifactType string) (v1.Image, error) {
 	arts, err := s.referrers(artifactType)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: referrers: %w", s.Name, err)
@@ -415,9 +429,5 @@ func (s *Source) Artifact(artifactType string) ([]byte, error) {
 	if len(arts) == 0 {
 		return nil, fmt.Errorf("image %s: %w of type %s", s.Name, ErrNoArtifact, artifactType)
 	}
-	data, err := ArtifactData(arts[0])
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %s: %w", s.Name, artifactType, err)
-	}
-	return data, nil
+	return arts[0], nil
 }
