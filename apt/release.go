@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +45,11 @@ type Repository struct {
 	// rather than an error. It is never remembered: the next build asks
 	// again.
 	Optional bool
+
+	// Pin is the SHA-256 of the InRelease a lock pins for the suite, or
+	// "": then Release reads that file from the cache before the network
+	// (see Release).
+	Pin string
 }
 
 func (r Repository) root() string { return strings.TrimRight(r.URL, "/") }
@@ -109,6 +115,14 @@ type FileHash struct {
 // Date), so that an archive signed by a key that has expired since still
 // verifies; the InRelease is then cached by URL.
 //
+// With repo.Pin, the InRelease of that SHA-256 is read from the cache
+// first, with no request: the lock that pins it names the bytes, so its
+// signatures are checked as of its Date, as a snapshot's are, and an
+// old lock's Valid-Until may have passed. Without it in the cache, or if
+// it no longer verifies, the file is fetched as usual.
+//
+// Every InRelease that verifies is cached by its SHA-256, for later pins.
+//
 // A missing suite (404) is an error wrapping ErrNotFound, or, for an
 // Optional repository, a nil *Release and a nil error.
 func (c *Client) Release(ctx context.Context, repo Repository, now time.Time) (*Release, error) {
@@ -116,9 +130,21 @@ func (c *Client) Release(ctx context.Context, repo Repository, now time.Time) (*
 	if len(repo.Keyring) == 0 {
 		return nil, fmt.Errorf("suite %q (%s): no keyring", repo.Suite, url)
 	}
+	if repo.Pin != "" && c.Cache != nil {
+		if p, ok := c.Cache.Lookup(repo.Pin, -1); ok {
+			data, err := os.ReadFile(p)
+			if err == nil {
+				var rel *Release
+				if rel, err = readRelease(data, repo, now, true); err == nil {
+					return rel, nil
+				}
+			}
+			c.logf("the pinned InRelease sha256:%s: %v; fetching it", repo.Pin, err)
+		}
+	}
 	if repo.Snapshot && c.Cache != nil {
 		if data, ok := c.Cache.URL(url); ok {
-			if rel, err := readRelease(data, repo, now); err == nil {
+			if rel, err := readRelease(data, repo, now, false); err == nil {
 				return rel, nil
 			}
 			// A cached copy that no longer verifies (say, the keyring
@@ -133,30 +159,37 @@ func (c *Client) Release(ctx context.Context, repo Repository, now time.Time) (*
 	if err != nil {
 		return nil, fmt.Errorf("suite %q (%s): InRelease: %w", repo.Suite, url, err)
 	}
-	rel, err := readRelease(data, repo, now)
+	rel, err := readRelease(data, repo, now, false)
 	if err != nil {
 		return nil, err
 	}
-	if repo.Snapshot && c.Cache != nil {
-		if err := c.Cache.PutURL(url, data); err != nil {
-			c.logf("cache: %v", err)
+	if c.Cache != nil {
+		if err := c.Cache.Put(data); err != nil {
+			c.logf("%v", err)
+		}
+		if repo.Snapshot {
+			if err := c.Cache.PutURL(url, data); err != nil {
+				c.logf("cache: %v", err)
+			}
 		}
 	}
 	return rel, nil
 }
 
-// readRelease verifies and parses an InRelease file fetched for repo.
-func readRelease(data []byte, repo Repository, now time.Time) (*Release, error) {
+// readRelease verifies and parses an InRelease file fetched for repo, or
+// pinned by a lock.
+func readRelease(data []byte, repo Repository, now time.Time, pinned bool) (*Release, error) {
 	url := repo.InReleaseURL()
+	asOfDate := repo.Snapshot || pinned
 	var date time.Time
-	if repo.Snapshot {
+	if asOfDate {
 		// Read from the text not yet verified, Date only chooses the time
 		// to verify at; the signature covers it.
 		date = releaseDate(signedText(data))
 	}
 	body, err := verifyInRelease(data, repo.Keyring, func(sig *packet.Signature) time.Time {
 		switch {
-		case !repo.Snapshot:
+		case !asOfDate:
 			return now
 		case sig.CreationTime.After(date):
 			return sig.CreationTime
@@ -185,7 +218,7 @@ func readRelease(data []byte, repo Repository, now time.Time) (*Release, error) 
 		if !rel.ValidUntil.IsZero() && now.After(rel.ValidUntil) {
 			return nil, fmt.Errorf("suite %q (%s): InRelease expired before the snapshot time %s: Valid-Until %s", repo.Suite, url, now.UTC().Format(time.RFC1123), rel.ValidUntil.Format(time.RFC1123))
 		}
-	} else if !rel.ValidUntil.IsZero() && now.After(rel.ValidUntil) {
+	} else if !pinned && !rel.ValidUntil.IsZero() && now.After(rel.ValidUntil) {
 		return nil, fmt.Errorf("suite %q (%s): InRelease expired: Valid-Until %s", repo.Suite, url, rel.ValidUntil.Format(time.RFC1123))
 	}
 	sum := sha256.Sum256(data)

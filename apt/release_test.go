@@ -378,6 +378,73 @@ func TestReleaseSnapshotCached(t *testing.T) {
 	}
 }
 
+// A lock pins a live suite's InRelease by its SHA-256: Release reads it
+// from the cache with no request, checks its signature as of its Date
+// (the lock may outlive its Valid-Until and its key), and fetches it as
+// usual when the cache lacks it or it no longer verifies.
+func TestReleasePinned(t *testing.T) {
+	until := time.Date(2024, 1, 8, 0, 0, 0, 0, time.UTC)
+	a := apttest.New(t, apttest.Suite{Name: "bookworm", ValidUntil: until, Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
+	c, _ := testClient(t)
+	repo := testRepo(t, a, "bookworm")
+	rel, err := c.Release(context.Background(), repo, until.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every verified InRelease is cached by content.
+	if _, ok := c.Cache.Lookup(rel.SHA256, -1); !ok {
+		t.Fatalf("the verified InRelease is not cached as sha256/%s", rel.SHA256)
+	}
+
+	offline, logged := testClient(t)
+	offline.Cache, offline.Offline = c.Cache, true
+	_, err = offline.Release(context.Background(), repo, now)
+	if !errors.Is(err, ErrOffline) {
+		t.Errorf("offline, unpinned: %v, want ErrOffline", err)
+	}
+	pinned := repo
+	pinned.Pin = rel.SHA256
+	got, err := offline.Release(context.Background(), pinned, now)
+	if err != nil {
+		t.Fatalf("offline, pinned, past Valid-Until: %v", err)
+	}
+	if got.SHA256 != rel.SHA256 || got.Codename != "bookworm" {
+		t.Errorf("pinned: got %s %q, want %s", got.SHA256, got.Codename, rel.SHA256)
+	}
+	if n := a.Requests("debian/dists/bookworm/InRelease"); n != 1 {
+		t.Errorf("%d requests, want 1: the pinned file is read from the cache", n)
+	}
+
+	// Signed by a key the keyring lacks: fetched, and offline refused.
+	other := pinned
+	_, otherKeyring := apttest.NewKey(t)
+	other.Keyring = keyring(t, otherKeyring)
+	_, err = offline.Release(context.Background(), other, now)
+	if log := logged(); !errors.Is(err, ErrOffline) || !strings.Contains(log, "the pinned InRelease sha256:"+rel.SHA256+": suite \"bookworm\"") ||
+		!strings.Contains(log, "no signature by a key in the keyring") {
+		t.Errorf("pinned, other keyring: %v\n%s", err, logged())
+	}
+
+	// A damaged entry is not the pinned file: removed, and fetched.
+	p := filepath.Join(c.Cache.Dir, "sha256", rel.SHA256)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, bytes.Replace(data, []byte("bookworm"), []byte("bookwork"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := offline.Release(context.Background(), pinned, now); !errors.Is(err, ErrOffline) {
+		t.Errorf("pinned, damaged entry: %v, want ErrOffline", err)
+	}
+	if _, err := c.Release(context.Background(), pinned, until.Add(-time.Hour)); err != nil {
+		t.Errorf("pinned, damaged entry, online: %v", err)
+	}
+	if n := a.Requests("debian/dists/bookworm/InRelease"); n != 2 {
+		t.Errorf("%d requests, want 2: the damaged entry fetched again", n)
+	}
+}
+
 // A cached snapshot InRelease is verified again when read.
 func TestReleaseSnapshotCacheVerified(t *testing.T) {
 	a := apttest.New(t, apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{{Name: "foo", Version: "1.0"}}})
@@ -446,7 +513,7 @@ func TestVerifyDebianInRelease(t *testing.T) {
 	}
 	// The first signature is by the bookworm key, the second by trixie's.
 	for _, keys := range []string{"bookworm", "trixie"} {
-		rel, err := readRelease(data, repo(keys, false), date.Add(time.Hour))
+		rel, err := readRelease(data, repo(keys, false), date.Add(time.Hour), false)
 		if err != nil {
 			t.Fatalf("%s key: %v", keys, err)
 		}
@@ -454,24 +521,24 @@ func TestVerifyDebianInRelease(t *testing.T) {
 			t.Errorf("%s key: got %+v", keys, rel)
 		}
 	}
-	_, err = readRelease(data, repo("bullseye", false), date.Add(time.Hour))
+	_, err = readRelease(data, repo("bullseye", false), date.Add(time.Hour), false)
 	wantErr(t, err, "no signature by a key in the keyring", "6ED0E7B82643E131", "78DBA3BC47EF2265")
 
 	// Dak signs after writing Date: checked as of the Date alone, the
 	// signatures would be from the future.
-	if _, err := readRelease(data, repo("bookworm", true), date.Add(time.Hour)); err != nil {
+	if _, err := readRelease(data, repo("bookworm", true), date.Add(time.Hour), false); err != nil {
 		t.Errorf("snapshot: %v", err)
 	}
 	// The bookworm keys expire in 2031.
 	later := time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC)
-	_, err = readRelease(data, repo("bookworm", false), later)
+	_, err = readRelease(data, repo("bookworm", false), later, false)
 	wantErr(t, err, "key expired")
-	if _, err := readRelease(data, repo("bookworm", true), later); err != nil {
+	if _, err := readRelease(data, repo("bookworm", true), later, false); err != nil {
 		t.Errorf("snapshot in 2032: %v", err)
 	}
 
 	tampered := bytes.Replace(data, []byte("Version: 12-updates"), []byte("Version: 13-updates"), 1)
-	_, err = readRelease(tampered, repo("bookworm", false), date.Add(time.Hour))
+	_, err = readRelease(tampered, repo("bookworm", false), date.Add(time.Hour), false)
 	wantErr(t, err, "bad signature")
 }
 

@@ -77,6 +77,10 @@ type Sources struct {
 	Keyring        string
 	// HostRoot is where the host's apt sources are read from ("/").
 	HostRoot string
+	// Locked are the Releases of a lock: each suite's InRelease is read
+	// from the cache by the SHA-256 the lock gives it before the network
+	// (see apt.Repository.Pin).
+	Locked []plan.Release
 }
 
 // Destinations are where the image goes.
@@ -191,7 +195,24 @@ func (o *Options) repositories(a snapshots.Archives) ([]apt.Repository, error) {
 	for i := range o.Repos {
 		repos = append(repos, o.Repos[i].RepositoriesFor(o.Arch)...)
 	}
+	pin(repos, o.Locked)
 	return repos, nil
+}
+
+// pin gives each of repos the SHA-256 of its InRelease in locked, a lock's
+// Releases, which are in the order of repos but for missing suites. They
+// are matched by suite, not URL: the content is what the lock pins, from
+// whichever mirror, and it is verified with the repository's keyring.
+func pin(repos []apt.Repository, locked []plan.Release) {
+	for i := range repos {
+		for j, rel := range locked {
+			if rel.Suite == repos[i].Suite {
+				repos[i].Pin = rel.SHA256
+				locked = locked[j+1:]
+				break
+			}
+		}
+	}
 }
 
 // UpdateSuites are the suites that carry SUITE's updates, SUITE-updates

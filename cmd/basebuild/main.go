@@ -520,6 +520,7 @@ func (b *buildCommand) check() error {
 		if b.lock, err = readLock("--lock", b.lockFile, o); err != nil {
 			return err
 		}
+		o.Locked = b.lock.Plan.Releases
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 // Cache is a directory of verified downloads and of what basebuild made
 // from them:
 //
-//	<Dir>/sha256/<hex>  files by the SHA-256 of their content (.debs, indexes)
+//	<Dir>/sha256/<hex>  files by the SHA-256 of their content (.debs, indexes, InRelease files)
 //	<Dir>/url/<hex>     snapshot InRelease files by the SHA-256 of their URL
 //	<Dir>/sets/…        resolved package sets (see Set)
 //	<Dir>/data/…        debs' decompressed data.tar (see OpenData)
@@ -122,9 +122,9 @@ func (c *Cache) path(sum string) string {
 	return filepath.Join(c.Dir, "sha256", sum)
 }
 
-// Lookup reports the path of a cached file of size bytes whose SHA-256 is
-// sum (lower-case hex). The entry is hashed: one whose content is not what
-// its name says is removed.
+// Lookup reports the path of a cached file of size bytes (any size if
+// size is negative) whose SHA-256 is sum (lower-case hex). The entry is
+// hashed: one whose content is not what its name says is removed.
 func (c *Cache) Lookup(sum string, size int64) (string, bool) {
 	if c == nil || !IsSHA256(sum) {
 		return "", false
@@ -139,7 +139,7 @@ func (c *Cache) Lookup(sum string, size int64) (string, bool) {
 		return "", false
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() != size {
+	if fi, err := f.Stat(); err != nil || size >= 0 && fi.Size() != size {
 		// A whole entry of another size than the index says: the
 		// download will tell which is wrong.
 		return "", false
@@ -195,6 +195,16 @@ func (c *Cache) Commit(f *atomicfile.File, sum string) (string, error) {
 		return "", fmt.Errorf("cache: %w", err)
 	}
 	return p, nil
+}
+
+// Put caches data by its SHA-256, unless an entry has it already.
+func (c *Cache) Put(data []byte) error {
+	sum := sha256.Sum256(data)
+	p := c.path(hex.EncodeToString(sum[:]))
+	if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && fi.Size() == int64(len(data)) {
+		return nil
+	}
+	return c.put(p, data)
 }
 
 func (c *Cache) urlPath(url string) string {
