@@ -56,7 +56,7 @@ func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int) (m
 				if ctx.Err() != nil {
 					continue // drain: a job failed
 				}
-				p, err := c.getVerified(ctx, d.URL, FileHash{Size: d.Size, SHA256: d.SHA256})
+				p, err := c.File(ctx, d.URL, FileHash{Size: d.Size, SHA256: d.SHA256})
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {

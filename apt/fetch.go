@@ -275,9 +275,10 @@ func copyVerified(w io.Writer, r io.Reader, want FileHash) error {
 	return nil
 }
 
-// getVerified fetches url, which must match want, into the cache and
-// returns its path there. A file already cached is not fetched.
-func (c *Client) getVerified(ctx context.Context, url string, want FileHash) (string, error) {
+// File fetches url, which must match want (a deb, or an index a Release
+// lists), into the cache and returns its path there. A file already
+// cached is not fetched.
+func (c *Client) File(ctx context.Context, url string, want FileHash) (string, error) {
 	if p, ok := c.Cache.Lookup(want.SHA256, want.Size); ok {
 		return p, nil
 	}
@@ -333,7 +334,7 @@ func teeVerified(w io.Writer, r io.Reader, want FileHash, use func(io.Reader) er
 	return err
 }
 
-// getVerifiedBytes is getVerified for a Client without a cache.
+// getVerifiedBytes is File for a Client without a cache.
 func (c *Client) getVerifiedBytes(ctx context.Context, url string, want FileHash) ([]byte, error) {
 	var buf bytes.Buffer
 	err := c.fetch(ctx, url, func(r io.Reader) error {

@@ -164,7 +164,7 @@ func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name 
 				_, err = c.getVerifiedStream(ctx, u, want, parse)
 			} else {
 				var p string
-				if p, err = c.getVerified(ctx, u, want); err == nil {
+				if p, err = c.File(ctx, u, want); err == nil {
 					err = parseFile(p, parse)
 				}
 			}

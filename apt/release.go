@@ -145,6 +145,10 @@ func (c *Client) Release(ctx context.Context, repo Repository, now time.Time) (*
 	if repo.Snapshot && c.Cache != nil {
 		if data, ok := c.Cache.URL(url); ok {
 			if rel, err := readRelease(data, repo, now, false); err == nil {
+				// By content too, for a cache filled before it was.
+				if err := c.Cache.Put(data); err != nil {
+					c.logf("%v", err)
+				}
 				return rel, nil
 			}
 			// A cached copy that no longer verifies (say, the keyring

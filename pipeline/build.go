@@ -95,6 +95,9 @@ type Destinations struct {
 	// Rebuilt is why --if-changed rebuilds (see Review), attached to the
 	// image when set.
 	Rebuilt *audit.Review
+	// AttachInputs attaches the inputs artifact (see InputsType) to each
+	// image, beside its audit artifacts.
+	AttachInputs bool
 }
 
 // Runtime are the settings of this run alone.

@@ -157,6 +157,13 @@ func buildImage(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if o.AttachInputs {
+		in, err := inputsArtifact(ctx, o, c, set, img)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		arts = append(arts, in)
+	}
 	return img, arts, layer.Close, nil
 }
 

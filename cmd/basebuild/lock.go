@@ -152,11 +152,21 @@ func readLock(flag, file string, o *pipeline.Options) (*pipeline.Lock, error) {
 	if flag != "--lock" {
 		moving = append(moving, "snapshot")
 	}
-	if key, locked, given := l.Mismatch(&o.Spec, moving...); key != "" {
-		name, _, _ := strings.Cut(key, ".")
-		return nil, fmt.Errorf("%w: %s %s: --%s: the lock has %q, the command line %q", errUsage, flag, file, name, locked, given)
+	if err := lockAgrees(l, o, flag+" "+file, moving...); err != nil {
+		return nil, err
 	}
 	return l, nil
+}
+
+// lockAgrees refuses, as a usage error naming the flag, a command line
+// whose image flags disagree with the lock l, which what names; the
+// inputs moving (see Lock.Mismatch) may differ.
+func lockAgrees(l *pipeline.Lock, o *pipeline.Options, what string, moving ...string) error {
+	if key, locked, given := l.Mismatch(&o.Spec, moving...); key != "" {
+		flag, _, _ := strings.Cut(key, ".")
+		return fmt.Errorf("%w: %s: --%s: the lock has %q, the command line %q", errUsage, what, flag, locked, given)
+	}
+	return nil
 }
 
 // checkLock resolves as o says and compares the plan with the lock at

@@ -326,11 +326,11 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 // imageFlags are the flags of the build command that say what to make of
 // the image; verify has none of them.
 type imageFlags struct {
-	dryRun, ifChanged, printCfg bool
-	allowDowngrade              bool
-	rootDir, sbom, report       string
-	sbomFormat, lock            string
-	outputs, push               []string
+	dryRun, ifChanged, printCfg  bool
+	allowDowngrade, attachInputs bool
+	rootDir, sbom, report        string
+	sbomFormat, lock             string
+	outputs, push                []string
 }
 
 func (f *imageFlags) register(fs *pflag.FlagSet) {
@@ -342,6 +342,7 @@ func (f *imageFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.allowDowngrade, "allow-downgrade", false, "replace a --push or oci: destination's image even with one of an earlier epoch or older packages (without it that is an error, the destination untouched)")
 	fs.StringVar(&f.sbom, "sbom", "", "also write the image's SBOM (JSON, in --sbom-format) to FILE")
 	fs.StringVar(&f.sbomFormat, "sbom-format", "spdx", "the format of --sbom FILE: spdx (SPDX 2.3) or cyclonedx (CycloneDX 1.6); both are attached to the image")
+	fs.BoolVar(&f.attachInputs, "attach-inputs", false, "attach to the image (in oci: outputs and on --push) an artifact of everything that built it: the lock, each InRelease, each Packages index and every deb, each a blob of its own; basebuild verify --inputs-from rebuilds from it alone")
 	fs.StringVar(&f.report, "report", "", "write a JSON report of the build to FILE: each phase's wall time, the digest, the package count, peak RSS, or the error")
 	fs.StringVar(&f.lock, "lock", "", "build exactly the packages of a lockfile (see basebuild lock), checked against the archive's signed indexes; the other image flags must agree with the lock's")
 	fs.BoolVar(&f.printCfg, "print-config", false, "print the settings in effect, from the command line and --config, as a config file, and build nothing")
@@ -420,7 +421,7 @@ func parseBuild(args []string, stdout, stderr io.Writer) (*buildCommand, error) 
 	}
 	b := &buildCommand{o: o, archs: bf.archs, dryRun: imf.dryRun, ifChanged: imf.ifChanged,
 		rootDir: imf.rootDir, report: imf.report, lockFile: imf.lock, outputs: imf.outputs, push: imf.push}
-	o.Push, o.SBOM, o.SBOMFormat, o.RootfsDir, o.AllowDowngrade = nil, imf.sbom, imf.sbomFormat, imf.rootDir, imf.allowDowngrade
+	o.Push, o.SBOM, o.SBOMFormat, o.RootfsDir, o.AllowDowngrade, o.AttachInputs = nil, imf.sbom, imf.sbomFormat, imf.rootDir, imf.allowDowngrade, imf.attachInputs
 	if err := b.check(); err != nil {
 		return nil, err
 	}
@@ -470,6 +471,9 @@ func (b *buildCommand) check() error {
 	}
 	if o.SBOM != "" && !b.imaging {
 		return fmt.Errorf("%w: --sbom describes an image: add --output or --push", errUsage)
+	}
+	if o.AttachInputs && len(b.push) == 0 && !slices.ContainsFunc(b.outputs, func(s string) bool { return strings.HasPrefix(s, oci.OCILayout+":") }) {
+		return fmt.Errorf("%w: --attach-inputs attaches an artifact, which only --push and --output oci:DIR hold", errUsage)
 	}
 	if b.ifChanged && (b.rootDir != "" || b.dryRun) {
 		return fmt.Errorf("%w: --if-changed skips a build: drop --rootfs and --dry-run", errUsage)

@@ -12,12 +12,14 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/basebuild/basebuild/audit"
+	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/pipeline"
 	"github.com/basebuild/basebuild/plan"
 )
 
 const verifyUsage = `Usage: basebuild verify --suite SUITE [--snapshot TS] [flags] REF
+       basebuild verify --inputs-from REF --suite SUITE [flags] REF
 
 Rebuilds the image the flags describe, as basebuild would, and compares it
 with REF: a registry reference, or oci:DIR[:TAG] for an OCI layout. With
@@ -26,6 +28,15 @@ lists the files that differ (path: what) and what changed in the inputs
 the two images record (packages added, removed, upgraded), and exits 1.
 It exits 2 when it cannot tell: REF cannot be read, the build fails, or
 the command line is wrong. Needs root.
+
+--inputs-from REF rebuilds from the inputs artifact that basebuild
+--attach-inputs attached to the image REF (usually the one verified)
+alone: each blob is checked against its digest into a fresh private
+cache, the build flags must agree with the lock it holds (else exit 2,
+naming the flag), and the rebuild is offline: no archive or snapshot
+server is contacted, and the InRelease signatures are checked against
+--keyring and the --repo keys as always. A missing artifact or a blob
+that fails its digest is exit 2.
 
 Flags:
 `
@@ -56,6 +67,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	bf.register(fs)
 	// A site's config file also says where images go.
 	bf.configIgnores = imageFlagNames()
+	inputsFrom := fs.String("inputs-from", "", "rebuild offline from the inputs artifact attached to this image (see basebuild --attach-inputs), not from the archive")
 	help := fs.BoolP("help", "h", false, "show this help")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v (see basebuild verify --help)", errUsage, err)
@@ -79,11 +91,27 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	var set *plan.Plan
+	if *inputsFrom != "" {
+		cacheDir, err := os.MkdirTemp(o.TempDir, "basebuild-inputs-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(cacheDir)
+		o.CacheDir = cacheDir
+		if set, err = importInputs(ctx, o, *inputsFrom); err != nil {
+			return err
+		}
+	}
 	c, err := o.Client()
 	if err != nil {
 		return err
 	}
-	set, err := pipeline.Resolve(ctx, o, c)
+	if set != nil {
+		err = pipeline.CheckLocked(ctx, o, c, set)
+	} else {
+		set, err = pipeline.Resolve(ctx, o, c)
+	}
 	if err != nil {
 		return err
 	}
@@ -112,6 +140,34 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	return &exitError{1, fmt.Errorf("the rebuild differs from %s", ref)}
+}
+
+// importInputs writes the inputs attached to the image ref into the
+// cache o.CacheDir, checks the command line against their lock, and sets
+// o to rebuild it offline, its InRelease files pinned. It returns the
+// lock's plan.
+func importInputs(ctx context.Context, o *pipeline.Options, ref string) (*plan.Plan, error) {
+	src, err := oci.Open(ctx, ref, o.InsecureRegistry)
+	if err != nil {
+		return nil, err
+	}
+	art, err := src.Referrer(pipeline.InputsType)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := cache.Open(o.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	l, err := pipeline.ImportInputs(ctx, art, cc)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: inputs: %w", ref, err)
+	}
+	if err := lockAgrees(l, o, "--inputs-from "+ref); err != nil {
+		return nil, err
+	}
+	o.Offline, o.Locked = true, l.Plan.Releases
+	return l.Plan, nil
 }
 
 // ifChangedRefs returns the destinations --if-changed compares with: the
