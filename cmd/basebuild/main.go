@@ -30,7 +30,7 @@ import (
 )
 
 const usage = `Usage: basebuild --suite SUITE [flags]
-       basebuild verify --suite SUITE [flags] REF
+       basebuild verify --suite SUITE [--inputs-from REF] [flags] REF
        basebuild packages [--source NAME]… [--json] IMAGE…
        basebuild diff [--json] A B
        basebuild lock --suite SUITE [flags] [-o FILE]
@@ -55,7 +55,9 @@ inventory lists the packages of every tag of registry repositories, and
 finds the images with a package older than a version; basebuild outdated
 lists the updates (security ones marked, with changelogs and CVEs) that
 apt in an image would install. basebuild index assembles the image index
-of images built natively, one architecture each.
+of images built natively, one architecture each. --attach-inputs attaches
+to each image its lock, InRelease files, Packages indexes and debs, from
+which basebuild verify --inputs-from rebuilds it offline.
 
 --repo and --sources add signed apt repositories (an organisation's own,
 verified with their own keys) whose packages join the resolution and
