@@ -104,10 +104,10 @@ func ImportInputs(ctx context.Context, a v1.Image, cc *cache.Cache) (*Lock, erro
 			title = d.Digest.String()
 		}
 		if d.Digest.Algorithm != "sha256" || !cache.IsSHA256(d.Digest.Hex) {
-			return nil, fmt.Errorf("input %s: digest %s: want sha256", title, d.Digest)
+			return nil, fmt.Errorf("%s: digest %s: want sha256", title, d.Digest)
 		}
 		if err := importBlob(a, d, cc); err != nil {
-			return nil, fmt.Errorf("input %s: %w", title, err)
+			return nil, fmt.Errorf("%s: %w", title, err)
 		}
 		if d.MediaType == LockType {
 			if lock != "" {

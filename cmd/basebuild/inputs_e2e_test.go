@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"crypto/rand"
 	"os"
 	"path/filepath"
@@ -9,15 +10,17 @@ import (
 
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/pipeline"
+	"github.com/basebuild/basebuild/rootfs"
 
 	"github.com/basebuild/basebuild/internal/apttest"
 	"github.com/basebuild/basebuild/internal/testenv"
 )
 
-// bootArchive serves a bookworm that builds an image in seconds: a
-// required package holding a static busybox as /bin/sh, and stand-ins
-// for ldconfig and dpkg, which configuring runs in the chroot.
-func bootArchive(t *testing.T) *apttest.Archive {
+// bootArchive serves a bookworm for archs (default amd64) that builds an
+// image in seconds: a required package holding a static busybox as
+// /bin/sh, and stand-ins for ldconfig and dpkg, which configuring runs in
+// the chroot (busybox is the host's: a foreign image runs it natively).
+func bootArchive(t *testing.T, archs ...string) *apttest.Archive {
 	t.Helper()
 	busybox, err := os.ReadFile("/bin/busybox")
 	if err != nil {
@@ -25,26 +28,33 @@ func bootArchive(t *testing.T) *apttest.Archive {
 	}
 	files := []apttest.File{
 		{Path: "bin/busybox", Mode: 0o755, Body: string(busybox)},
+		{Path: "bin/sh", Type: tar.TypeSymlink, Linkname: "busybox"},
+		{Path: "bin/sed", Type: tar.TypeSymlink, Linkname: "busybox"},
 		{Path: "usr/sbin/ldconfig", Mode: 0o755, Body: "#!/bin/sh\n"},
 		// dpkg --configure marks every package configured.
 		{Path: "usr/bin/dpkg", Mode: 0o755, Body: "#!/bin/sh\nsed -i 's/^Status: install ok .*/Status: install ok installed/' /var/lib/dpkg/status\n"},
 	}
-	for _, applet := range []string{"sh", "sed"} {
-		files = append(files, apttest.File{Path: "bin/" + applet, Type: '2', Linkname: "busybox"})
+	aptFiles := []apttest.File{{Path: "var/lib/apt/lists/", Type: tar.TypeDir}, {Path: "etc/apt/apt.conf.d/", Type: tar.TypeDir},
+		{Path: "etc/apt/sources.list.d/", Type: tar.TypeDir}}
+	if len(archs) == 0 {
+		archs = []string{"amd64"}
 	}
+	var main, updates, security []apttest.Deb
+	for _, arch := range archs {
+		// Each suite lists each architecture.
+		updates = append(updates, apttest.Deb{Name: "unrelated", Version: "1.0", Arch: arch})
+		main = append(main,
+			apttest.Deb{Name: "base-files", Version: "12.4", Arch: arch, Fields: map[string]string{"Priority": "required", "Essential": "yes"}, Files: files},
+			apttest.Deb{Name: "apt", Version: "2.6.1", Arch: arch, Fields: map[string]string{"Priority": "important", "Depends": "libc6"}, Files: aptFiles},
+			apttest.Deb{Name: "libc6", Version: "2.36-9", Arch: arch, Fields: map[string]string{"Priority": "optional"}})
+		security = append(security, apttest.Deb{Name: "libc6", Version: "2.36-9+deb12u1", Arch: arch, Fields: map[string]string{"Priority": "optional"},
+			Files: []apttest.File{{Path: "usr/share/doc/libc6/README", Body: "libc6\n"}}})
+	}
+	main = append(main, apttest.Deb{Name: "usr-is-merged", Version: "37", Arch: "all", Fields: map[string]string{"Priority": "optional"}})
 	return apttest.New(t,
-		apttest.Suite{Name: "bookworm-updates"},
-		apttest.Suite{Name: "bookworm", Debs: []apttest.Deb{
-			{Name: "base-files", Version: "12.4", Fields: map[string]string{"Priority": "required", "Essential": "yes"}, Files: files},
-			{Name: "apt", Version: "2.6.1", Fields: map[string]string{"Priority": "important", "Depends": "libc6"},
-				Files: []apttest.File{{Path: "var/lib/apt/lists/", Type: '5'}, {Path: "etc/apt/apt.conf.d/", Type: '5'}, {Path: "etc/apt/sources.list.d/", Type: '5'}}},
-			{Name: "libc6", Version: "2.36-9", Fields: map[string]string{"Priority": "optional"}},
-			{Name: "usr-is-merged", Version: "37", Arch: "all", Fields: map[string]string{"Priority": "optional"}},
-		}},
-		apttest.Suite{Archive: "debian-security", Name: "bookworm-security", Debs: []apttest.Deb{
-			{Name: "libc6", Version: "2.36-9+deb12u1", Fields: map[string]string{"Priority": "optional"},
-				Files: []apttest.File{{Path: "usr/share/doc/libc6/README", Body: "libc6\n"}}},
-		}},
+		apttest.Suite{Name: "bookworm-updates", Debs: updates},
+		apttest.Suite{Name: "bookworm", Debs: main},
+		apttest.Suite{Archive: "debian-security", Name: "bookworm-security", Debs: security},
 	)
 }
 
@@ -151,13 +161,63 @@ func TestInputs(t *testing.T) {
 		want string
 	}{
 		{append(common, "--include", "usr-is-merged", "--inputs-from", ref, ref), "--inputs-from " + ref + `: --include: the lock has "", the command line "usr-is-merged"`},
-		{append(common, "--inputs-from", "oci:"+tampered, "oci:"+tampered), "image oci:" + tampered + ": inputs: input " + deb + ": blob sha256:"},
+		{append(common, "--inputs-from", "oci:"+tampered, "oci:"+tampered), "image oci:" + tampered + ": inputs: " + deb + ": blob sha256:"},
 		{append(common, "--inputs-from", "oci:"+bare, "oci:"+bare), "no artifact attached of type " + pipeline.InputsType},
 	} {
 		_, _, err := runBinary(t, append([]string{"verify"}, tc.args...)...)
 		oneLineError(t, tc.want, err, tc.want)
 		if code := exitCode(err); code != 2 {
 			t.Errorf("%s: exit %d, want 2", tc.want, code)
+		}
+	}
+}
+
+// TestInputsMultiArch builds an index of amd64 and arm64 with
+// --attach-inputs: each image gets the inputs of its architecture, and
+// verify --arch ARCH --inputs-from rebuilds each from the layout alone.
+func TestInputsMultiArch(t *testing.T) {
+	testenv.RequireRoot(t)
+	archs := []string{"amd64", "arm64"}
+	for _, arch := range archs {
+		if err := rootfs.CheckArch(arch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := bootArchive(t, archs...)
+	work := t.TempDir()
+	common := []string{"--suite", "bookworm", "--mirror", a.URL("debian"), "--security-mirror", a.URL("debian-security"), "--keyring", a.KeyringPath}
+	layout := "oci:" + filepath.Join(work, "layout")
+	if _, stderr, err := runBinary(t, append(common, "--arch", "amd64,arm64", "--cache-dir", filepath.Join(work, "cache"),
+		"--attach-inputs", "--output", layout)...); err != nil {
+		t.Fatalf("build: %v\n%s", err, stderr)
+	}
+	a.Close()
+	for _, arch := range archs {
+		p, err := oci.Platform(arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := oci.OpenPlatform(t.Context(), layout, false, &p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		art, err := src.Referrer(pipeline.InputsType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := art.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range m.Layers {
+			title := d.Annotations[oci.AnnotationTitle]
+			if d.MediaType == pipeline.DebType && !strings.HasSuffix(title, "_"+arch+".deb") && !strings.HasSuffix(title, "_all.deb") {
+				t.Errorf("%s: inputs hold %s", arch, title)
+			}
+		}
+		out, stderr, err := runBinary(t, append([]string{"verify"}, append(common, "--arch", arch, "--inputs-from", layout, layout)...)...)
+		if err != nil || !strings.Contains(out, "same image, "+src.Digest.String()) {
+			t.Errorf("verify --arch %s: %v\n%s%s", arch, err, out, stderr)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/pflag"
 
 	"github.com/basebuild/basebuild/audit"
@@ -22,7 +23,8 @@ const verifyUsage = `Usage: basebuild verify --suite SUITE [--snapshot TS] [flag
        basebuild verify --inputs-from REF --suite SUITE [flags] REF
 
 Rebuilds the image the flags describe, as basebuild would, and compares it
-with REF: a registry reference, or oci:DIR[:TAG] for an OCI layout. With
+with REF: a registry reference, or oci:DIR[:TAG] for an OCI layout (of a
+multi-architecture index, its image for --arch). With
 the same image, it prints one line saying so and exits 0. Otherwise it
 lists the files that differ (path: what) and what changed in the inputs
 the two images record (packages added, removed, upgraded), and exits 1.
@@ -87,7 +89,12 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("verify needs root to rebuild: maintainer scripts run in a chroot")
 	}
-	want, err := oci.Open(ctx, ref, o.InsecureRegistry)
+	// An index is verified by its image for --arch.
+	platform, err := oci.Platform(o.Arch)
+	if err != nil {
+		return fmt.Errorf("%w: --arch: %v", errUsage, err)
+	}
+	want, err := oci.OpenPlatform(ctx, ref, o.InsecureRegistry, &platform)
 	if err != nil {
 		return err
 	}
@@ -99,7 +106,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		defer os.RemoveAll(cacheDir)
 		o.CacheDir = cacheDir
-		if set, err = importInputs(ctx, o, *inputsFrom); err != nil {
+		if set, err = importInputs(ctx, o, *inputsFrom, &platform); err != nil {
 			return err
 		}
 	}
@@ -142,12 +149,12 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return &exitError{1, fmt.Errorf("the rebuild differs from %s", ref)}
 }
 
-// importInputs writes the inputs attached to the image ref into the
-// cache o.CacheDir, checks the command line against their lock, and sets
-// o to rebuild it offline, its InRelease files pinned. It returns the
-// lock's plan.
-func importInputs(ctx context.Context, o *pipeline.Options, ref string) (*plan.Plan, error) {
-	src, err := oci.Open(ctx, ref, o.InsecureRegistry)
+// importInputs writes the inputs attached to the image ref (an index's
+// image for platform) into the cache o.CacheDir, checks the command line
+// against their lock, and sets o to rebuild it offline, its InRelease
+// files pinned. It returns the lock's plan.
+func importInputs(ctx context.Context, o *pipeline.Options, ref string, platform *v1.Platform) (*plan.Plan, error) {
+	src, err := oci.OpenPlatform(ctx, ref, o.InsecureRegistry, platform)
 	if err != nil {
 		return nil, err
 	}
