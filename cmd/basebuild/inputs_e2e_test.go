@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/pipeline"
@@ -76,6 +77,12 @@ func TestInputs(t *testing.T) {
 			"--keyring", a.KeyringPath, "--arch", "amd64"}
 	}
 	common := flags(a.Server.URL)
+	// Only outputs that hold artifacts take them.
+	_, _, err := runBinary(t, append(common, "--attach-inputs", "--output", "docker-archive:"+filepath.Join(work, "x.tar"))...)
+	oneLineError(t, "--attach-inputs to docker-archive:", err, "--attach-inputs attaches an artifact, which only --push and --output oci:DIR hold")
+	if code := exitCode(err); code != 2 {
+		t.Errorf("--attach-inputs to docker-archive: exit %d, want 2", code)
+	}
 	cacheDir := filepath.Join(work, "cache")
 	lock := filepath.Join(work, "bookworm.lock")
 	if _, stderr, err := runBinary(t, append([]string{"lock", "--cache-dir", cacheDir, "-o", lock}, common...)...); err != nil {
@@ -220,4 +227,50 @@ func TestInputsMultiArch(t *testing.T) {
 			t.Errorf("verify --arch %s: %v\n%s%s", arch, err, out, stderr)
 		}
 	}
+}
+
+// TestInputsSnapshot builds bookworm from the snapshot server with
+// --attach-inputs, pushed to the loopback registry, and verify
+// --inputs-from rebuilds it from the registry alone, offline, with a
+// snapshot server that does not answer.
+func TestInputsSnapshot(t *testing.T) {
+	server := testenv.SnapshotServer(t)
+	testenv.RequireRoot(t)
+	registry := testenv.Registry(t)
+	flags := func(server string) []string {
+		return []string{"--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot, "--snapshot-server", server}
+	}
+	ref := registry + "/inputs-" + strings.ToLower(rand.Text()[:8]) + "/debian:bookworm"
+	start := time.Now()
+	out, stderr, err := runBinary(t, append(flags(server), "--cache-dir", sharedCache, "--attach-inputs", "--push", ref)...)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, stderr)
+	}
+	digest := lastLine(out)
+	t.Logf("build --attach-inputs --push: %s", time.Since(start).Round(100*time.Millisecond))
+	src, err := oci.Open(t.Context(), ref, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := src.Referrer(pipeline.InputsType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := art.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := map[string]int64{}
+	count := map[string]int{}
+	for _, d := range m.Layers {
+		size[string(d.MediaType)] += d.Size
+		count[string(d.MediaType)]++
+	}
+	t.Logf("inputs: %v blobs, %v bytes by type", count, size)
+	start = time.Now()
+	out, stderr, err = runBinary(t, append([]string{"verify"}, append(flags("http://127.0.0.1:9"), "--inputs-from", ref, ref)...)...)
+	if err != nil || !strings.Contains(out, "same image, "+digest) {
+		t.Errorf("verify --inputs-from: %v\n%s%s", err, out, stderr)
+	}
+	t.Logf("verify --inputs-from: %s", time.Since(start).Round(100*time.Millisecond))
 }
