@@ -86,7 +86,8 @@ func inputsArtifact(ctx context.Context, o *Options, c *apt.Client, set *plan.Pl
 // ImportInputs writes each blob of the inputs artifact a into cc, checking
 // its digest as it is copied, and returns the lock it holds. A blob that
 // is not what its descriptor says is an error naming it.
-func ImportInputs(ctx context.Context, a v1.Image, cc *cache.Cache) (*Lock, error) {
+func ImportInputs(ctx context.Context, o *Options, a v1.Image, cc *cache.Cache) (*Lock, error) {
+	defer o.phase("import inputs", time.Now())
 	m, err := a.Manifest()
 	if err != nil {
 		return nil, err
@@ -95,6 +96,7 @@ func ImportInputs(ctx context.Context, a v1.Image, cc *cache.Cache) (*Lock, erro
 		return nil, fmt.Errorf("artifact of type %q, not %s", m.ArtifactType, InputsType)
 	}
 	var lock string
+	var size int64
 	for _, d := range m.Layers {
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
@@ -109,6 +111,7 @@ func ImportInputs(ctx context.Context, a v1.Image, cc *cache.Cache) (*Lock, erro
 		if err := importBlob(a, d, cc); err != nil {
 			return nil, fmt.Errorf("%s: %w", title, err)
 		}
+		size += d.Size
 		if d.MediaType == LockType {
 			if lock != "" {
 				return nil, fmt.Errorf("two locks (%s and %s)", lock, d.Digest.Hex)
@@ -119,6 +122,7 @@ func ImportInputs(ctx context.Context, a v1.Image, cc *cache.Cache) (*Lock, erro
 	if lock == "" {
 		return nil, fmt.Errorf("no lock (a blob of type %s)", LockType)
 	}
+	o.logf("imported %d inputs, %.1f MB", len(m.Layers), float64(size)/1e6)
 	p, ok := cc.Lookup(lock, -1)
 	if !ok {
 		return nil, fmt.Errorf("lock sha256:%s: not in the cache", lock)

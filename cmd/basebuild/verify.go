@@ -166,7 +166,7 @@ func importInputs(ctx context.Context, o *pipeline.Options, ref string, platform
 	if err != nil {
 		return nil, err
 	}
-	l, err := pipeline.ImportInputs(ctx, art, cc)
+	l, err := pipeline.ImportInputs(ctx, o, art, cc)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: inputs: %w", ref, err)
 	}
