@@ -35,13 +35,10 @@ bad command line.
 Flags:
 `
 
-// inventoryRow is one image of an inventory.
+// inventoryRow is one image of an inventory: its packages and platform.
 type inventoryRow struct {
-	Image    string          `json:"image"`
-	Platform string          `json:"platform"`
-	Digest   string          `json:"digest"`
-	From     string          `json:"from"` // "manifest" or "dpkg-status"
-	Packages []audit.Package `json:"packages"`
+	imagePackages
+	Platform string `json:"platform"`
 }
 
 func runInventory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -122,8 +119,8 @@ func runInventory(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			if err != nil {
 				return fmt.Errorf("image %s: %w", image, err)
 			}
-			row := inventoryRow{Image: image, Platform: cfg.Platform().String(), Digest: ip.Digest, From: ip.From,
-				Packages: slices.DeleteFunc(ip.Packages, func(p audit.Package) bool { return !keep(p) })}
+			ip.Packages = slices.DeleteFunc(ip.Packages, func(p audit.Package) bool { return !keep(p) })
+			row := inventoryRow{imagePackages: *ip, Platform: cfg.Platform().String()}
 			if *pkg == "" || len(row.Packages) > 0 {
 				rows = append(rows, row)
 			}
