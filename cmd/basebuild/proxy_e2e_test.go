@@ -128,8 +128,9 @@ func TestProxyAndTags(t *testing.T) {
 		proxy.mu.Unlock()
 	}
 	// Both tags, but each blob uploaded once: the layer, the config and
-	// the two audit artifacts' (the artifacts share the empty config).
-	if n := proxy.count("POST", registryHost, "/blobs/uploads/"); n == 0 || n > 5 {
+	// the three audit artifacts' (the package manifest, the SPDX and the
+	// CycloneDX SBOMs; the artifacts share the empty config).
+	if n := proxy.count("POST", registryHost, "/blobs/uploads/"); n == 0 || n > 6 {
 		t.Errorf("%d blob uploads for two tags, want each blob once", n)
 	}
 	for _, tag := range []string{mirrorDate, "latest"} {
