@@ -59,6 +59,20 @@ type ResolveOptions struct {
 	// NoRecommends keeps the upgrade step from installing Recommends
 	// (APT::Install-Recommends "false").
 	NoRecommends bool
+
+	// Only, when set, replaces both steps: these packages (and Include)
+	// and the closure of their Pre-Depends and Depends, satisfied as the
+	// upgrade step satisfies them but with no Recommends, no required or
+	// Essential package and nothing installed before: a distroless
+	// image's packages.
+	Only []string
+	// NoDepends names packages of Only installed without their
+	// dependencies.
+	NoDepends []string
+	// Skip names packages never installed to meet a dependency: a
+	// relation whose alternatives are all in Skip counts as met. Only
+	// with Only.
+	Skip []string
 }
 
 // Resolve picks the packages of a minbase image from universe, the
@@ -141,6 +155,9 @@ func Resolve(universe []Package, opts ResolveOptions) ([]*Package, error) {
 		return nil, fmt.Errorf("suite %q has no %s packages", opts.Suite, opts.Arch)
 	}
 
+	if opts.Only != nil {
+		return r.only(entries, opts)
+	}
 	var required []*Package
 	for _, e := range entries {
 		if e.base != nil && e.base.Priority == "required" {
@@ -177,34 +194,12 @@ func Resolve(universe []Package, opts ResolveOptions) ([]*Package, error) {
 			return nil, fmt.Errorf("package %q: no version may be installed (its pins are below 1)", name)
 		}
 	}
-	r.providers = make(map[string][]provider, nprov)
-	for _, e := range entries {
-		p := e.best
-		if p == nil {
-			continue
-		}
-		for _, rel := range p.Provides.Relations {
-			for i := range rel.Possibilities {
-				poss := &rel.Possibilities[i]
-				r.providers[poss.Name] = append(r.providers[poss.Name], provider{p, poss.Version})
-			}
-		}
-	}
-	for _, pvs := range r.providers {
-		// Stable: a package may provide a name twice, in its own order.
-		slices.SortStableFunc(pvs, func(a, b provider) int { return strings.Compare(a.pkg.Name, b.pkg.Name) })
-	}
+	r.indexProviders(entries, nprov)
 
 	if err := r.upgrade(boot, essential, late); err != nil {
 		return nil, err
 	}
-
-	out := make([]*Package, 0, len(r.sel))
-	for _, p := range r.sel {
-		out = append(out, p)
-	}
-	slices.SortFunc(out, func(a, b *Package) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
+	return r.selected(), nil
 }
 
 type resolver struct {
@@ -216,7 +211,9 @@ type resolver struct {
 	parent    map[string]string // name → the package that pulled it in; "" for roots
 	added     []string          // names selected by install, in order, for undoing
 
-	noRecommends bool // ResolveOptions.NoRecommends
+	noRecommends bool            // ResolveOptions.NoRecommends
+	skip         map[string]bool // ResolveOptions.Skip
+	noDepends    map[string]bool // ResolveOptions.NoDepends
 }
 
 // An entry holds the packages of one name: all of them, the one the
@@ -243,6 +240,28 @@ func (e *entry) candidate(policy *Policy, installed bool) *Package {
 		return e.base // apt keeps what is installed
 	}
 	return nil
+}
+
+// indexProviders records which candidates of entries provide which names
+// (n of them, as a size hint), each name's providers by package name.
+func (r *resolver) indexProviders(entries []entry, n int) {
+	r.providers = make(map[string][]provider, n)
+	for _, e := range entries {
+		p := e.best
+		if p == nil {
+			continue
+		}
+		for _, rel := range p.Provides.Relations {
+			for i := range rel.Possibilities {
+				poss := &rel.Possibilities[i]
+				r.providers[poss.Name] = append(r.providers[poss.Name], provider{p, poss.Version})
+			}
+		}
+	}
+	for _, pvs := range r.providers {
+		// Stable: a package may provide a name twice, in its own order.
+		slices.SortStableFunc(pvs, func(a, b provider) int { return strings.Compare(a.pkg.Name, b.pkg.Name) })
+	}
 }
 
 func (r *resolver) best(name string) *Package {
@@ -421,10 +440,13 @@ func recommends(p *Package, name string) bool {
 // already satisfied, and choosing the first of their candidates whose own
 // dependencies can be met.
 func (r *resolver) installDeps(p *Package) error {
+	if r.noDepends[p.Name] {
+		return nil
+	}
 	for kind, dep := range [...]*dependency.Dependency{&p.PreDepends, &p.Depends} {
 		for _, rel := range dep.Relations {
 			poss := r.applicable(rel)
-			if len(poss) == 0 || r.satisfied(poss) {
+			if len(poss) == 0 || r.skipped(poss) || r.satisfied(poss) {
 				continue
 			}
 			cands := r.candidates(poss)
@@ -445,6 +467,64 @@ func (r *resolver) installDeps(p *Package) error {
 		}
 	}
 	return nil
+}
+
+// skipped reports whether every one of poss names a package of
+// ResolveOptions.Skip.
+func (r *resolver) skipped(poss []dependency.Possibility) bool {
+	if len(r.skip) == 0 {
+		return false
+	}
+	for _, p := range poss {
+		if !r.skip[p.Name] {
+			return false
+		}
+	}
+	return true
+}
+
+// only resolves opts.Only (see ResolveOptions): every package at its
+// candidate, their dependencies met as apt meets them, in the order the
+// roots are given.
+func (r *resolver) only(entries []entry, opts ResolveOptions) ([]*Package, error) {
+	r.noRecommends = true
+	r.installed = map[string]*Package{}
+	r.skip = make(map[string]bool)
+	for _, name := range opts.Skip {
+		r.skip[name] = true
+	}
+	r.noDepends = make(map[string]bool)
+	for _, name := range opts.NoDepends {
+		r.noDepends[name] = true
+	}
+	policy := NewPolicy(opts.Preferences, opts.Arch)
+	for i := range entries {
+		entries[i].best = entries[i].candidate(policy, false)
+	}
+	r.indexProviders(entries, 0)
+	roots := slices.Concat(opts.Only, opts.Include)
+	for _, name := range roots {
+		if r.names[name] == nil {
+			return nil, fmt.Errorf("package %q not found", name)
+		}
+		if r.best(name) == nil {
+			return nil, fmt.Errorf("package %q: no version may be installed (its pins are below 1)", name)
+		}
+	}
+	if err := r.upgrade(nil, nil, roots); err != nil {
+		return nil, err
+	}
+	return r.selected(), nil
+}
+
+// selected returns the selected packages, sorted by name.
+func (r *resolver) selected() []*Package {
+	out := make([]*Package, 0, len(r.sel))
+	for _, p := range r.sel {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *Package) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // try selects c for by and installs it. If c cannot be installed, try
@@ -708,7 +788,7 @@ func requiredSet(pkgs []*Package, extra []string) map[string]bool {
 
 // reasons returns why each of pkgs is in the set (see plan.Package.Why).
 // The roots are the --include packages, the required ones, debootstrap's
-// base and the Essential ones; from them, breadth first and by name, each
+// base and the Essential ones (or opts.Only's, "distroless"); from them, breadth first and by name, each
 // package's Pre-Depends and Depends (every alternative and provider in
 // the set) reach the packages not reached yet, and only when nothing more
 // is reached that way do Recommends reach further.
@@ -735,6 +815,10 @@ func reasons(pkgs []*Package, opts ResolveOptions) map[string]string {
 		switch {
 		case slices.Contains(opts.Include, p.Name):
 			reach(p.Name, "include")
+		case opts.Only != nil: // nothing else is a root
+			if slices.Contains(opts.Only, p.Name) {
+				reach(p.Name, "distroless")
+			}
 		case p.Priority == "required" || slices.Contains(opts.Required, p.Name):
 			reach(p.Name, "required")
 		case p.Name == "apt":

@@ -1240,3 +1240,65 @@ Version: 2
 		t.Error("an installed version that does not parse was accepted")
 	}
 }
+
+// Only resolves its roots and their Pre-Depends and Depends alone: no
+// required or Essential package, no Recommends, the Skip packages' relations
+// dropped, the NoDepends packages' own dependencies not followed.
+func TestResolveOnly(t *testing.T) {
+	u := `
+Package: base-files
+Version: 12.4
+Priority: required
+Essential: yes
+
+Package: tzdata
+Version: 2024a
+Priority: required
+Depends: debconf (>= 0.5) | debconf-2.0
+
+Package: debconf
+Version: 1.5.82
+Priority: required
+Pre-Depends: perl-base
+
+Package: perl-base
+Version: 5.36
+Priority: required
+Essential: yes
+
+Package: libssl3
+Version: 3.0.11
+Priority: optional
+Depends: libc6 (>= 2.34)
+Recommends: openssl
+
+Package: libc6
+Version: 2.36
+Priority: optional
+Depends: libgcc-s1, tzdata-legacy | tzdata
+
+Package: libgcc-s1
+Version: 12.2
+Priority: optional
+Depends: libc6
+
+Package: openssl
+Version: 3.0.11
+Priority: optional
+Depends: libssl3
+
+Package: ca-certificates
+Version: 20230311
+Priority: optional
+Depends: openssl, debconf | debconf-2.0
+`
+	got := resolve(t, u, ResolveOptions{Only: []string{"tzdata", "ca-certificates"}, NoDepends: []string{"ca-certificates"}, Skip: []string{"debconf", "debconf-2.0"}})
+	check(t, got, "ca-certificates=20230311 tzdata=2024a")
+	got = resolve(t, u, ResolveOptions{Only: []string{"base-files"}, Include: []string{"libssl3"}, Skip: []string{"debconf", "debconf-2.0"}})
+	check(t, got, "base-files=12.4 libc6=2.36 libgcc-s1=12.2 libssl3=3.0.11 tzdata=2024a")
+	// A relation with one alternative outside Skip is met as usual.
+	got = resolve(t, u, ResolveOptions{Only: []string{"tzdata"}, Skip: []string{"debconf-2.0"}})
+	check(t, got, "debconf=1.5.82 perl-base=5.36 tzdata=2024a")
+	_, err := tryResolve(t, u, ResolveOptions{Only: []string{"nosuch"}})
+	checkError(t, err, `package "nosuch" not found`)
+}

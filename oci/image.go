@@ -44,7 +44,13 @@ type ImageOptions struct {
 	// Annotations are added to the manifest's annotations and the
 	// config's labels, replacing basebuild's own of the same key.
 	Annotations map[string]string
+	// Config, if set, replaces the official images' Cmd, Env, User and
+	// WorkingDir; the labels are the annotations still.
+	Config *v1.Config
 }
+
+// DefaultPath is the official images' PATH, in the config's Env.
+const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // NewImage returns the OCI image of the single layer: the config of the
 // official Debian images (Cmd bash, the default PATH) for Linux on o.Arch,
@@ -79,11 +85,11 @@ func NewImage(layer v1.Layer, o ImageOptions) (v1.Image, error) {
 	cfg.Architecture = platform.Architecture
 	cfg.Variant = platform.Variant
 	cfg.Created = created
-	cfg.Config = v1.Config{
-		Cmd:    []string{"bash"},
-		Env:    []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-		Labels: annotations,
+	cfg.Config = v1.Config{Cmd: []string{"bash"}, Env: []string{DefaultPath}}
+	if o.Config != nil {
+		cfg.Config = *o.Config
 	}
+	cfg.Config.Labels = annotations
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		return nil, err
 	}

@@ -51,7 +51,8 @@ type Spec struct {
 	Include     []string
 	Exclude     []string
 	MergedUsr   *bool                // nil: as debuerreotype does for the suite
-	Variant     string               // "" (the default) or VariantSlim
+	Variant     string               // "" (the default), VariantSlim or a debian.DistrolessVariants
+	Nonroot     bool                 // a distroless image runs as nonroot (see rootfs.NonrootUID)
 	AptConf     []string             // --apt-conf lines, written to AptConfFile in order
 	Repos       []apt.Repo           // extra repositories (--repo, --sources), see LoadRepos
 	Preferences *apt.PreferencesFile // --apt-preferences; nil: none
@@ -122,12 +123,21 @@ type Runtime struct {
 const VariantSlim = "slim"
 
 // Tag names the image: the suite, with "-slim" for the slim variant, as
-// the official images are tagged.
+// the official images are tagged; a distroless one as distroless names
+// it ("static-debian12", "base-debian12-nonroot").
 func (s *Spec) Tag() string {
-	if s.Variant == VariantSlim {
+	switch {
+	case s.Variant == VariantSlim:
 		return s.Suite + "-" + VariantSlim
+	case s.Distroless():
+		return debian.DistrolessTag(s.Variant, s.Suite, s.Nonroot)
 	}
 	return s.Suite
+}
+
+// Distroless reports whether s builds a distroless variant.
+func (s *Spec) Distroless() bool {
+	return debian.IsDistroless(s.Variant)
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -389,6 +399,16 @@ func resolveIndexes(ctx context.Context, o *Options, c *apt.Client, archives sna
 	}
 	ropts.NoRecommends = o.noRecommends()
 	ropts.Required, ropts.ExcludeDependency = debian.DebootstrapExtras(main.Codename)
+	if o.Distroless() {
+		// distroless's packages and --include's, with what they need,
+		// as they stand in the archive: nothing bootstrapped first.
+		if ropts.Only, err = debian.DistrolessPackages(o.Variant, main.Codename); err != nil {
+			return nil, err
+		}
+		ropts.NoDepends = []string{debian.CACertificates}
+		ropts.Skip = debian.ScriptOnlyPackages
+		ropts.Required, ropts.ExcludeDependency = nil, nil
+	}
 	pkgs, err := apt.Resolve(universe, ropts)
 	if err != nil {
 		return nil, fmt.Errorf("suite %q: %w", o.Suite, err)

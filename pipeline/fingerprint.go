@@ -14,6 +14,7 @@ import (
 	"pault.ag/go/debian/version"
 
 	"github.com/basebuild/basebuild/apt"
+	"github.com/basebuild/basebuild/debian"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/plan"
 	"github.com/basebuild/basebuild/rootfs"
@@ -53,6 +54,9 @@ func (s *Spec) Inputs(set *plan.Plan) string {
 	// they had before variants existed.
 	if o.Variant != "" {
 		line("variant", o.Variant)
+	}
+	if o.Nonroot {
+		line("nonroot", "true")
 	}
 	line("compression", string(cmp.Or(o.Compression, oci.Gzip)))
 	// Lines only when the flags are used, so that default images keep
@@ -301,7 +305,13 @@ const resolverRevision = 7
 // resolveText is the part of the resolved-set cache key that comes from
 // s: the resolver's revision and s's canonical text without packages.
 func (s *Spec) resolveText() string {
-	return fmt.Sprintf("resolver %d\n%s", resolverRevision, s.Inputs(&plan.Plan{Arch: s.Arch}))
+	text := fmt.Sprintf("resolver %d\n%s", resolverRevision, s.Inputs(&plan.Plan{Arch: s.Arch}))
+	if s.Distroless() {
+		// The tables a distroless set is resolved from.
+		pkgs, _ := debian.DistrolessPackages(s.Variant, s.Suite)
+		text += fmt.Sprintf("distroless %s\nscript-only %s\n", strings.Join(pkgs, ","), strings.Join(debian.ScriptOnlyPackages, ","))
+	}
+	return text
 }
 
 // resolveKey returns the hash of what resolution reads from repos'

@@ -46,6 +46,7 @@ func TestSpecFieldsRecorded(t *testing.T) {
 		"Exclude":   func(s *Spec) { s.Exclude = []string{"hello"} },
 		"MergedUsr": func(s *Spec) { s.MergedUsr = &no },
 		"Variant":   func(s *Spec) { s.Variant = VariantSlim },
+		"Nonroot":   func(s *Spec) { s.Nonroot = true },
 		"AptConf":   func(s *Spec) { s.AptConf = []string{`APT::Install-Recommends "false";`} },
 		"Repos": func(s *Spec) {
 			s.Repos = []apt.Repo{{Source: apt.Source{URIs: []string{"http://acme.example/debian"}}, KeyPath: "/etc/apt/keyrings/acme.gpg"}}
@@ -107,6 +108,7 @@ func TestFingerprintCoversInputs(t *testing.T) {
 		"merged-usr":  func(o *Options, s *plan.Plan) { o.MergedUsr = &no },
 		"compression": func(o *Options, s *plan.Plan) { o.Compression = oci.Zstd },
 		"variant":     func(o *Options, s *plan.Plan) { o.Variant = VariantSlim },
+		"nonroot":     func(o *Options, s *plan.Plan) { o.Nonroot = true },
 		"version":     func(o *Options, s *plan.Plan) { s.Packages[1].Version = "2.36-9+deb12u1" },
 		"content":     func(o *Options, s *plan.Plan) { s.Packages[1].SHA256 = "cc" },
 		"package":     func(o *Options, s *plan.Plan) { s.Packages = s.Packages[:1] },

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,6 +145,7 @@ func buildImage(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, 
 		Snapshot:    o.Snapshot,
 		CreatedBy:   o.createdBy(),
 		Annotations: o.inputAnnotations(set),
+		Config:      o.imageConfig(),
 	})
 	if err != nil {
 		return nil, nil, nil, err
@@ -165,6 +167,24 @@ func buildImage(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, 
 		arts = append(arts, in)
 	}
 	return img, arts, layer.Close, nil
+}
+
+// imageConfig is a distroless image's config, as distroless's: no
+// command, the default PATH, SSL_CERT_FILE naming the CA bundle, and
+// root in / or, with Nonroot, nonroot in its home. nil for the others.
+func (s *Spec) imageConfig() *v1.Config {
+	if !s.Distroless() {
+		return nil
+	}
+	c := &v1.Config{
+		Env:        []string{oci.DefaultPath, "SSL_CERT_FILE=/" + rootfs.CABundle},
+		User:       "0",
+		WorkingDir: "/",
+	}
+	if s.Nonroot {
+		c.User, c.WorkingDir = strconv.Itoa(rootfs.NonrootUID), "/home/nonroot"
+	}
+	return c
 }
 
 // createdBy is the image history's command: basebuild, its version and
@@ -192,6 +212,9 @@ func (s *Spec) createdBy() string {
 	}
 	if o.Variant != "" {
 		args = append(args, "--variant", o.Variant)
+	}
+	if o.Nonroot {
+		args = append(args, "--nonroot")
 	}
 	for _, l := range o.AptConf {
 		args = append(args, "--apt-conf", shellQuote(l))

@@ -11,7 +11,6 @@ import (
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/oci"
 	"github.com/basebuild/basebuild/plan"
-	"github.com/basebuild/basebuild/rootfs"
 )
 
 // Index builds the image of each plan, each as a build of o with that
@@ -29,7 +28,7 @@ func Index(ctx context.Context, o *Options, c *apt.Client, plans []*plan.Plan) (
 	// Say what the host lacks, and check every architecture's
 	// destinations, before building any.
 	for _, p := range plans {
-		if err := rootfs.CheckArch(p.Arch); err != nil {
+		if err := o.checkArch(p.Arch); err != nil {
 			return v1.Hash{}, err
 		}
 	}

@@ -30,7 +30,7 @@ func Rootfs(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, dir 
 	}
 	// A foreign --arch needs qemu-user-static's binfmt_misc entry for
 	// the maintainer scripts: say so before downloading anything.
-	if err := rootfs.CheckArch(set.Arch); err != nil {
+	if err := o.checkArch(set.Arch); err != nil {
 		return err
 	}
 	paths, err := fetch(ctx, o, c, set)
@@ -96,6 +96,9 @@ func buildTree(ctx context.Context, o *Options, set *plan.Plan, paths map[string
 		files = append(files, o.Preferences.File())
 	}
 	var config []rootfs.ConfigFile
+	if o.Distroless() {
+		files = nil // no apt in the image to read them
+	}
 	for _, f := range files {
 		config = append(config, rootfs.ConfigFile{Path: f.Path, Data: f.Data})
 	}
@@ -104,7 +107,7 @@ func buildTree(ctx context.Context, o *Options, set *plan.Plan, paths map[string
 	}
 	return rootfs.Build(ctx, dir, debs, rootfs.BuildOptions{
 		Arch: set.Arch, Epoch: set.Epoch, Suite: o.Suite, Snapshot: o.Snapshot,
-		MergedUsr: o.mergedUsr(), Slim: o.Variant == VariantSlim, Jobs: o.Jobs,
+		MergedUsr: o.mergedUsr(), Slim: o.Variant == VariantSlim, Distroless: o.Distroless(), Jobs: o.Jobs,
 		Config: config, Copies: o.Copies, Hooks: o.Customize, HookNetwork: o.CustomizeNetwork,
 		// As debuerreotype-init: everything is marked automatically
 		// installed but what the user asked to include.
@@ -115,6 +118,16 @@ func buildTree(ctx context.Context, o *Options, set *plan.Plan, paths map[string
 			return log.writer(), log.replay
 		},
 	})
+}
+
+// checkArch says what the host lacks to build arch: qemu-user-static's
+// binfmt_misc entry for a foreign one, where maintainer scripts run (a
+// distroless build runs none).
+func (s *Spec) checkArch(arch string) error {
+	if s.Distroless() {
+		return nil
+	}
+	return rootfs.CheckArch(arch)
 }
 
 // mergedUsr says whether to merge /usr: as debuerreotype's official

@@ -17,7 +17,10 @@ type BuildOptions struct {
 	Snapshot  time.Time // zero: built from a live mirror
 	MergedUsr bool      // bin, sbin and lib* as symlinks into usr/
 	Slim      bool      // debuerreotype's slim variant (see Slimify)
-	Jobs      int       // parallel unpacking
+	// Distroless makes a distroless tree (see buildDistroless): the
+	// packages extracted, not configured; Config and Hooks must be empty.
+	Distroless bool
+	Jobs       int // parallel unpacking
 
 	Config      []ConfigFile // apt's sources, keys, preferences and settings, written once configured
 	Copies      []Copy       // --copy, then
@@ -54,6 +57,12 @@ func Build(ctx context.Context, dir string, debs []DebFile, o BuildOptions) erro
 			o.Phase(name, start)
 		}
 		return nil
+	}
+	if o.Distroless {
+		if len(o.Config) > 0 || len(o.Hooks) > 0 {
+			return fmt.Errorf("distroless %s: no apt files or hooks in an image without apt or a shell", dir)
+		}
+		return buildDistroless(ctx, dir, debs, o, step)
 	}
 	if o.MergedUsr {
 		if err := step("merged-usr", func() error { return MergeUsr(dir, o.Arch) }); err != nil {

@@ -181,7 +181,8 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.merged, "merged-usr", false, "make bin, sbin and lib* symlinks into usr/ (default from bookworm on, as debuerreotype does)")
 	fs.BoolVar(&f.unmerged, "no-merged-usr", false, "keep bin, sbin and lib* real directories (default for bullseye and older)")
 	fs.StringVar(&f.compress, "compression", "gzip", "layer compression: gzip or zstd")
-	fs.StringVar(&f.variant, "variant", "default", "default, or slim: as debuerreotype-slimify, no docs, man pages, info or translations, and dpkg told to keep them out (image tag SUITE-slim)")
+	fs.StringVar(&f.variant, "variant", "default", "default; slim: as debuerreotype-slimify, no docs, man pages, info or translations, and dpkg told to keep them out (image tag SUITE-slim); or distroless-static, distroless-base-nossl, distroless-base, distroless-cc: GoogleContainerTools/distroless's packages (bookworm, trixie) and what they depend on, extracted, not configured, with no shell or package manager (image tag static-debian12, …)")
+	fs.BoolVar(&o.Nonroot, "nonroot", false, "with a distroless --variant: run as nonroot (65532) in /home/nonroot (image tag …-nonroot)")
 	fs.StringArrayVar(&o.AptConf, "apt-conf", nil, "write this APT setting, such as 'APT::Install-Recommends \"false\";', to /etc/apt/apt.conf.d/99basebuild; repeatable, one line each, in order")
 	fs.StringArrayVar(&f.copies, "copy", nil, "copy the host file or directory tree SRC to the absolute path DST in the image after configuration (SRC:DST; root-owned, modes kept, mtimes clamped to the epoch, symlinks copied as such); repeatable")
 	fs.StringArrayVar(&f.repos, "repo", nil, "an extra signed apt repository, as a one-line source: 'deb [signed-by=FILE arch=ARCH,…] URL SUITE COMPONENT…'; its InRelease must be signed by a key in FILE (public keys only); its packages join the resolution, and the image gets its sources and public keys (/etc/apt/keyrings/NAME.gpg); repeatable")
@@ -236,12 +237,15 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 	if len(f.archs) > 1 && !f.multiArch {
 		return nil, fmt.Errorf("%w: --arch %q: one architecture only here, for now", errUsage, o.Arch)
 	}
-	switch f.variant {
-	case "default":
-	case pipeline.VariantSlim:
-		o.Variant = pipeline.VariantSlim
+	switch {
+	case f.variant == "default":
+	case f.variant == pipeline.VariantSlim, debian.IsDistroless(f.variant):
+		o.Variant = f.variant
 	default:
-		return nil, fmt.Errorf("%w: --variant %q: want default or slim", errUsage, f.variant)
+		return nil, fmt.Errorf("%w: --variant %q: want default, slim, %s", errUsage, f.variant, strings.Join(debian.DistrolessVariants, ", "))
+	}
+	if err := checkDistroless(o); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	switch c := oci.Compression(f.compress); c {
 	case oci.Gzip, oci.Zstd:
@@ -682,4 +686,29 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 		fmt.Fprintf(stdout, "%s %s %s\n", p.Name, p.Version, p.Architecture)
 	}
 	return nil
+}
+
+// checkDistroless refuses what a distroless image cannot have: hooks and
+// apt settings (it has no shell and no apt), --exclude (it starts from
+// no required set), --nonroot without it, and a suite distroless has no
+// package set for.
+func checkDistroless(o *pipeline.Options) error {
+	if !o.Distroless() {
+		if o.Nonroot {
+			return errors.New("--nonroot: only with a distroless --variant")
+		}
+		return nil
+	}
+	switch {
+	case len(o.Customize) > 0:
+		return fmt.Errorf("--customize with --variant %s: a distroless image has no shell to run it in (use --copy)", o.Variant)
+	case o.CustomizeNetwork:
+		return fmt.Errorf("--customize-network with --variant %s: a distroless image runs no hooks", o.Variant)
+	case len(o.AptConf) > 0:
+		return fmt.Errorf("--apt-conf with --variant %s: a distroless image has no apt", o.Variant)
+	case len(o.Exclude) > 0:
+		return fmt.Errorf("--exclude with --variant %s: a distroless image has only its packages and what they need", o.Variant)
+	}
+	_, err := debian.DistrolessPackages(o.Variant, o.Suite)
+	return err
 }

@@ -1,0 +1,130 @@
+package rootfs
+
+import (
+	"context"
+	"crypto/md5"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/basebuild/basebuild/internal/apttest"
+	"github.com/basebuild/basebuild/internal/testenv"
+)
+
+// update-ca-certificates' bundle: the certificates sorted bytewise by
+// their path under /usr/share/ca-certificates, each ending in a newline.
+func TestCABundleOf(t *testing.T) {
+	got := string(caBundleOf(map[string][]byte{
+		"mozilla/b.crt":   []byte("B\n"),
+		"mozilla/B.crt":   []byte("upper"), // no newline: one added
+		"mozilla/a b.crt": []byte("A\n"),
+		"acme/z.crt":      []byte("Z\n"),
+	}))
+	if want := "Z\nupper\nA\nB\n"; got != want {
+		t.Errorf("bundle %q, want %q", got, want)
+	}
+}
+
+// A distroless tree: packages extracted with their conffiles in place and
+// no maintainer script run, the CA bundle made and the rest of
+// ca-certificates gone but its copyright, distroless's files, and
+// status.d with the control files and the sums of the files present.
+func TestDistroless(t *testing.T) {
+	testenv.RequireRoot(t)
+	_, dir := newRoot(t)
+	debs := []DebFile{
+		writeDeb(t, apttest.Deb{
+			Name: "base-files", Version: "12.4", Arch: "amd64",
+			Files: []apttest.File{
+				{Path: "etc/debian_version", Body: "12.4\n"},
+				{Path: "usr/lib/os-release", Body: "PRETTY_NAME=\"Debian\"\n"},
+				{Path: "etc/os-release", Type: '2', Linkname: "../usr/lib/os-release"},
+				{Path: "tmp", Type: '5', Mode: 0o1777},
+			},
+			Scripts: map[string]string{"conffiles": "/etc/debian_version\n", "postinst": "#!/bin/sh\ntouch /ran\n"},
+		}),
+		writeDeb(t, apttest.Deb{
+			Name: "ca-certificates", Version: "20230311", Arch: "all",
+			Files: []apttest.File{
+				{Path: "usr/share/ca-certificates/mozilla/B.crt", Body: "-----B-----\n"},
+				{Path: "usr/share/ca-certificates/mozilla/A.crt", Body: "-----A-----"},
+				{Path: "usr/sbin/update-ca-certificates", Body: "#!/bin/sh\n", Mode: 0o755},
+				{Path: "usr/share/doc/ca-certificates/copyright", Body: "(c)\n"},
+				{Path: "usr/share/doc/ca-certificates/README", Body: "readme\n"},
+				{Path: "etc/ssl/certs", Type: '5'},
+			},
+		}),
+	}
+	epoch := time.Unix(1700000000, 0)
+	err := Build(context.Background(), dir, debs, BuildOptions{Arch: "amd64", Epoch: epoch, Suite: "bookworm", Distroless: true, Jobs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Error(err)
+		}
+		return string(b)
+	}
+	files := map[string]string{
+		"etc/debian_version":                            "12.4\n",
+		"etc/ssl/certs/ca-certificates.crt":             "-----A-----\n-----B-----\n",
+		"etc/passwd":                                    distrolessPasswd,
+		"etc/group":                                     distrolessGroup,
+		"etc/nsswitch.conf":                             distrolessNsswitch,
+		"etc/os-release":                                distrolessOSRelease("bookworm"),
+		"usr/share/doc/ca-certificates/copyright":       "(c)\n",
+		"var/lib/dpkg/status.d/ca-certificates.md5sums": fmt.Sprintf("%x  usr/share/doc/ca-certificates/copyright\n", md5.Sum([]byte("(c)\n"))),
+		// apttest's md5sums lists the conffile too; os-release is
+		// distroless's, not the package's, now.
+		"var/lib/dpkg/status.d/base-files.md5sums": fmt.Sprintf("%x  etc/debian_version\n", md5.Sum([]byte("12.4\n"))),
+	}
+	for name, want := range files {
+		if got := read(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+	if s := read("usr/lib/os-release"); !strings.Contains(s, `VERSION_ID="12"`) || !strings.Contains(s, `ID="debian"`) {
+		t.Errorf("os-release: %q", s)
+	}
+	if s := read("var/lib/dpkg/status.d/base-files"); !strings.HasPrefix(s, "Package: base-files\n") {
+		t.Errorf("status.d/base-files: %q", s)
+	}
+	for _, gone := range []string{
+		"ran", "etc/debian_version.dpkg-new", "usr/share/ca-certificates", "usr/sbin/update-ca-certificates",
+		"usr/share/doc/ca-certificates/README", "var/lib/dpkg/status",
+	} {
+		if _, err := os.Lstat(filepath.Join(dir, gone)); !os.IsNotExist(err) {
+			t.Errorf("%s: %v, want it absent", gone, err)
+		}
+	}
+	dirs := map[string]struct {
+		mode     os.FileMode
+		uid, gid uint32
+	}{
+		"root":         {os.ModeDir | 0o700, 0, 0},
+		"home":         {os.ModeDir | 0o755, 0, 0},
+		"home/nonroot": {os.ModeDir | 0o700, NonrootUID, NonrootUID},
+		"tmp":          {os.ModeDir | os.ModeSticky | 0o777, 0, 0},
+	}
+	for name, want := range dirs {
+		fi, err := os.Lstat(filepath.Join(dir, name))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode() != want.mode || st.Uid != want.uid || st.Gid != want.gid {
+			t.Errorf("%s: %v %d:%d, want %v %d:%d", name, fi.Mode(), st.Uid, st.Gid, want.mode, want.uid, want.gid)
+		}
+		if !fi.ModTime().Equal(epoch) && fi.ModTime().After(epoch) {
+			t.Errorf("%s: mtime %v after the epoch", name, fi.ModTime())
+		}
+	}
+}
