@@ -8,9 +8,11 @@ export BASEBUILD_TEST_DIR := $(TESTDIR)
 build:
 	$(GO) build -o bin/basebuild ./cmd/basebuild
 
-# deps installs the Debian packages the tests need; it is idempotent.
+# deps installs the Debian packages the tests need, and builds the
+# scanners the distroless tests use (once, cached); it is idempotent.
 deps:
 	scripts/install-deps.sh
+	scripts/install-scanners.sh
 
 # test starts the local snapshot server (snapshot.debian.org is not
 # reachable from build machines) and two loopback registries, one with

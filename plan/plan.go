@@ -67,7 +67,8 @@ type Package struct {
 	Required bool `json:"required,omitempty"`
 	// Why says why the package is in the image: "required" (Priority:
 	// required), "important" (debootstrap's base, such as apt),
-	// "essential", "include", or "depends NAME", "pre-depends NAME",
+	// "essential", "include", "distroless" (a distroless variant's own
+	// package), or "depends NAME", "pre-depends NAME",
 	// "recommends NAME" for the first package, reached from those,
 	// that pulls it in.
 	Why string `json:"why,omitempty"`

@@ -17,7 +17,9 @@ packages=(
 	debuerreotype
 	docker-registry # the push tests' registry (scripts/registry.sh)
 	gpgv
+	podman # runs the distroless images in the tests (with runc: crun fails here)
 	qemu-user-static # runs the foreign --arch test's maintainer scripts (scripts/binfmt.sh)
+	runc # podman's runtime in the distroless tests
 	skopeo # checks what the push tests pushed
 	umoci
 	wget # debuerreotype-init fetches InRelease with it

@@ -37,6 +37,11 @@ func TestBadCommandLineBeforeFetch(t *testing.T) {
 		{[]string{"--offline", "--push", "127.0.0.1:5000/debian:bookworm"}, "--offline and --push contradict each other"},
 		{[]string{"--sbom", "OUT/sbom.xml", "--sbom-format", "xml"}, `--sbom-format "xml": want spdx or cyclonedx`},
 		{[]string{"--quiet", "--verbose"}, "--quiet and --verbose contradict each other"},
+		{[]string{"--variant", "distroless-static", "--customize", "true"}, "--customize with --variant distroless-static: a distroless image has no shell"},
+		{[]string{"--variant", "distroless-base", "--apt-conf", `APT::Install-Recommends "false";`}, "a distroless image has no apt"},
+		{[]string{"--nonroot"}, "--nonroot: only with a distroless --variant"},
+		{[]string{"--variant", "distroless-cc", "--suite", "bullseye"}, `no distroless package set for suite "bullseye"`},
+		{[]string{"--variant", "distroless"}, `--variant "distroless": want default, slim, distroless-static`},
 	} {
 		out := t.TempDir()
 		args := []string{"--suite", "bookworm", "--mirror", "http://127.0.0.1:" + mirror.Port + "/debian",
