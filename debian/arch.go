@@ -11,23 +11,26 @@ type Arch struct {
 	// QEMU is the CPU name of qemu-user and of qemu-user-static's
 	// binfmt_misc entries (qemu-CPU): "arm".
 	QEMU string
+	// Multiarch is its multiarch tuple, the directory under /lib and
+	// /usr/lib its libraries are in: "arm-linux-gnueabihf".
+	Multiarch string
 }
 
 // archs are the architectures basebuild knows, by Debian name. For the
 // two arm ones, Go's "arm" is armhf's: a GOARM=7 program.
 var archs = []Arch{
-	{"amd64", "amd64", "amd64", "", "x86_64"},
-	{"arm64", "arm64", "arm64", "v8", "aarch64"},
-	{"armel", "", "arm", "v5", "arm"},
-	{"armhf", "arm", "arm", "v7", "arm"},
-	{"i386", "386", "386", "", "i386"},
-	{"loong64", "loong64", "loong64", "", "loongarch64"},
-	{"mips64el", "mips64le", "mips64le", "", "mips64el"},
-	{"mipsel", "mipsle", "mipsle", "", "mipsel"},
-	{"ppc64", "ppc64", "", "", "ppc64"},
-	{"ppc64el", "ppc64le", "ppc64le", "", "ppc64le"},
-	{"riscv64", "riscv64", "riscv64", "", "riscv64"},
-	{"s390x", "s390x", "s390x", "", "s390x"},
+	{"amd64", "amd64", "amd64", "", "x86_64", "x86_64-linux-gnu"},
+	{"arm64", "arm64", "arm64", "v8", "aarch64", "aarch64-linux-gnu"},
+	{"armel", "", "arm", "v5", "arm", "arm-linux-gnueabi"},
+	{"armhf", "arm", "arm", "v7", "arm", "arm-linux-gnueabihf"},
+	{"i386", "386", "386", "", "i386", "i386-linux-gnu"},
+	{"loong64", "loong64", "loong64", "", "loongarch64", "loongarch64-linux-gnu"},
+	{"mips64el", "mips64le", "mips64le", "", "mips64el", "mips64el-linux-gnuabi64"},
+	{"mipsel", "mipsle", "mipsle", "", "mipsel", "mipsel-linux-gnu"},
+	{"ppc64", "ppc64", "", "", "ppc64", "powerpc64-linux-gnu"},
+	{"ppc64el", "ppc64le", "ppc64le", "", "ppc64le", "powerpc64le-linux-gnu"},
+	{"riscv64", "riscv64", "riscv64", "", "riscv64", "riscv64-linux-gnu"},
+	{"s390x", "s390x", "s390x", "", "s390x", "s390x-linux-gnu"},
 }
 
 // LookupArch returns the Debian architecture name.

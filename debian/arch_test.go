@@ -14,13 +14,14 @@ func TestArchOf(t *testing.T) {
 }
 
 // The OCI platforms are Go's names (the image spec's GOARCH values) and
-// qemu's CPU names its own: mipsel is OCI's mipsle and qemu's mipsel.
+// qemu's CPU names its own: mipsel is OCI's mipsle and qemu's mipsel;
+// armel's multiarch tuple is arm-linux-gnueabi.
 func TestLookupArch(t *testing.T) {
 	for name, want := range map[string]Arch{
-		"mipsel":  {"mipsel", "mipsle", "mipsle", "", "mipsel"},
-		"armel":   {"armel", "", "arm", "v5", "arm"},
-		"ppc64el": {"ppc64el", "ppc64le", "ppc64le", "", "ppc64le"},
-		"amd64":   {"amd64", "amd64", "amd64", "", "x86_64"},
+		"mipsel":  {"mipsel", "mipsle", "mipsle", "", "mipsel", "mipsel-linux-gnu"},
+		"armel":   {"armel", "", "arm", "v5", "arm", "arm-linux-gnueabi"},
+		"ppc64el": {"ppc64el", "ppc64le", "ppc64le", "", "ppc64le", "powerpc64le-linux-gnu"},
+		"amd64":   {"amd64", "amd64", "amd64", "", "x86_64", "x86_64-linux-gnu"},
 	} {
 		if got, ok := LookupArch(name); !ok || got != want {
 			t.Errorf("LookupArch(%q) = %+v, %v; want %+v", name, got, ok, want)

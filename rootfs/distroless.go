@@ -82,7 +82,8 @@ BUG_REPORT_URL="https://github.com/GoogleContainerTools/distroless/issues/new"
 // no shell to run one), what their scripts would have made that a
 // program needs made here (conffiles in place, the CA bundle), the
 // files distroless adds, the packages recorded in status.d for
-// scanners, then --copy, and every time clamped to the epoch.
+// scanners, then --copy; then every ELF file's libraries are checked
+// (CheckLibraries) and every time clamped to the epoch.
 func buildDistroless(ctx context.Context, dir string, debs []DebFile, o BuildOptions, step func(string, func() error) error) error {
 	if o.MergedUsr {
 		if err := step("merged-usr", func() error { return MergeUsr(dir, o.Arch) }); err != nil {
@@ -109,6 +110,11 @@ func buildDistroless(ctx context.Context, dir string, debs []DebFile, o BuildOpt
 		if err := step("copy "+c.Dst, func() error { return CopyInto(dir, c) }); err != nil {
 			return err
 		}
+	}
+	// What the packages and copies need to run, they must have: no
+	// peer checks it, and a missing library fails only at run time.
+	if err := step("library check", func() error { return CheckLibraries(dir, o.Arch) }); err != nil {
+		return err
 	}
 	return step("finish", func() error { return clampTimes(dir, o.Epoch) })
 }

@@ -168,6 +168,13 @@ func main() {
 		t.Errorf("cc: hello-cc printed %q", got)
 	}
 
+	// A program whose library the image lacks is refused, by name.
+	_, _, err = runBinary(t, "--suite", "bookworm", "--arch", "amd64", "--cache-dir", sharedCache, "--variant", debian.DistrolessStatic,
+		"--copy", cxxbin+":/usr/local/bin/hello-cc", "--output", "oci:"+filepath.Join(t.TempDir(), "oci"))
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "library check: /usr/local/bin/hello-cc needs its interpreter /lib64/ld-linux-x86-64.so.2, libstdc++.so.6") {
+		t.Errorf("static with a C++ program: %v, want exit 1 naming the program and libstdc++.so.6", err)
+	}
+
 	// Reproducible: the same command line, another build, one digest.
 	again := buildDistroless(t, debian.DistrolessStatic, "--nonroot", "--copy", gobin+":/usr/local/bin/gohello")
 	if again.digest != static.digest {
