@@ -90,13 +90,24 @@ func ParseManifest(data []byte) (*Manifest, error) {
 // ParseStatus reads the installed packages from dpkg's status file, for
 // images that carry no manifest.
 func ParseStatus(r io.Reader) (*Manifest, error) {
+	return parseStatus(r, true)
+}
+
+// ParseStatusD reads the packages of a distroless image's
+// /var/lib/dpkg/status.d: the control files of its packages, read one
+// after another from r, each an installed package (they have no Status).
+func ParseStatusD(r io.Reader) (*Manifest, error) {
+	return parseStatus(r, false)
+}
+
+func parseStatus(r io.Reader, hasStatus bool) (*Manifest, error) {
 	entries, err := control.ReadStatus(r)
 	if err != nil {
 		return nil, err
 	}
 	m := &Manifest{}
 	for _, e := range entries {
-		if strings.HasSuffix(e.Status, " installed") {
+		if !hasStatus || strings.HasSuffix(e.Status, " installed") {
 			m.Packages = append(m.Packages, Package{Name: e.Package, Version: e.Version, Architecture: e.Architecture,
 				Source: e.Source, SourceVersion: e.SourceVersion})
 		}

@@ -113,7 +113,7 @@ func TestAuditBookworm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, err := dpkgStatus(img)
+	status, _, err := dpkgStatus(img)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,6 +168,30 @@ func main() {
 		t.Errorf("cc: hello-cc printed %q", got)
 	}
 
+	// packages reads the attached manifest, diff compares two variants,
+	// verify rebuilds one and finds it the same.
+	out, stderr, err := runBinary(t, "packages", "oci:"+static.layout+":"+static.tag)
+	if err != nil {
+		t.Fatalf("packages: %v\n%s", err, stderr)
+	}
+	var listed []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		listed = append(listed, strings.Join(strings.Fields(l)[:3], " "))
+	}
+	if !slices.Equal(listed, static.packages) {
+		t.Errorf("packages of static:\n%s\nwant\n%s", out, strings.Join(static.packages, "\n"))
+	}
+	nossl := builds[debian.DistrolessBaseNoSSL]
+	out, stderr, err = runBinary(t, "diff", "oci:"+static.layout+":"+static.tag, "oci:"+nossl.layout+":"+nossl.tag)
+	if err != nil || !strings.Contains(out, "+ libc6 ") || strings.Contains(out, "- ") {
+		t.Errorf("diff static base-nossl: %v\n%s%s", err, out, stderr)
+	}
+	_, stderr, err = runBinary(t, "verify", "--suite", "bookworm", "--arch", "amd64", "--cache-dir", sharedCache, "--variant", debian.DistrolessStatic,
+		"--nonroot", "--copy", gobin+":/usr/local/bin/gohello", "oci:"+static.layout+":"+static.tag)
+	if err != nil {
+		t.Errorf("verify static: %v\n%s", err, stderr)
+	}
+
 	// A program whose library the image lacks is refused, by name.
 	_, _, err = runBinary(t, "--suite", "bookworm", "--arch", "amd64", "--cache-dir", sharedCache, "--variant", debian.DistrolessStatic,
 		"--copy", cxxbin+":/usr/local/bin/hello-cc", "--output", "oci:"+filepath.Join(t.TempDir(), "oci"))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"path"
 	"slices"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -20,7 +22,7 @@ const packagesUsage = `Usage: basebuild packages [--source NAME]… [--json] IMA
 
 Lists the packages of each IMAGE as 'name version arch source', from the
 package manifest attached to it, or from its /var/lib/dpkg/status when
-none is. IMAGE is a registry reference or oci:DIR[:TAG]. With several
+none is (a distroless image's /var/lib/dpkg/status.d). IMAGE is a registry reference or oci:DIR[:TAG]. With several
 images, each line starts with the image.
 
 Flags:
@@ -30,7 +32,7 @@ Flags:
 type imagePackages struct {
 	Image    string          `json:"image"`
 	Digest   string          `json:"digest"`
-	From     string          `json:"from"` // "manifest" or "dpkg-status"
+	From     string          `json:"from"` // "manifest", "dpkg-status" or "status.d"
 	Packages []audit.Package `json:"packages"`
 }
 
@@ -100,8 +102,7 @@ func packagesOf(s *oci.Source) (*imagePackages, error) {
 			return nil, fmt.Errorf("image %s: %w", image, err)
 		}
 	case errors.Is(err, oci.ErrNoArtifact):
-		ip.From = "dpkg-status"
-		if m, err = dpkgStatus(s); err != nil {
+		if m, ip.From, err = dpkgStatus(s); err != nil {
 			return nil, fmt.Errorf("image %s: %w", image, err)
 		}
 	default:
@@ -114,38 +115,61 @@ func packagesOf(s *oci.Source) (*imagePackages, error) {
 	return ip, nil
 }
 
-// dpkgStatus reads /var/lib/dpkg/status from the topmost layer that has it.
-func dpkgStatus(s *oci.Source) (*audit.Manifest, error) {
+// dpkgStatus reads /var/lib/dpkg/status from the topmost layer that has
+// it, or else the status.d of a distroless image; from says which.
+func dpkgStatus(s *oci.Source) (m *audit.Manifest, from string, err error) {
 	layers, err := s.Image.Layers()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for i := len(layers) - 1; i >= 0; i-- {
-		m, err := statusInLayer(layers[i])
+		m, from, err := statusInLayer(layers[i])
 		if err != nil || m != nil {
-			return m, err
+			return m, from, err
 		}
 	}
-	return nil, errors.New("no package manifest attached and no /var/lib/dpkg/status in its layers")
+	return nil, "", errors.New("no package manifest attached and no /var/lib/dpkg/status or status.d in its layers")
 }
 
-func statusInLayer(l interface{ Uncompressed() (io.ReadCloser, error) }) (*audit.Manifest, error) {
+// statusInLayer reads the dpkg status of l, or else the control files in
+// its var/lib/dpkg/status.d (distroless's record, in the order of the
+// layer, which the manifest sorts); nil if it has neither.
+func statusInLayer(l interface{ Uncompressed() (io.ReadCloser, error) }) (*audit.Manifest, string, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
+	var statusD bytes.Buffer
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return nil, nil
+			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("layer: %w", err)
+			return nil, "", fmt.Errorf("layer: %w", err)
 		}
-		if h.Typeflag == tar.TypeReg && path.Clean("/"+h.Name) == "/var/lib/dpkg/status" {
-			return audit.ParseStatus(tr)
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		name := path.Clean("/" + h.Name)
+		if name == "/var/lib/dpkg/status" {
+			m, err := audit.ParseStatus(tr)
+			return m, "dpkg-status", err
+		}
+		if dir, file := path.Split(name); dir == "/var/lib/dpkg/status.d/" && !strings.HasSuffix(file, ".md5sums") {
+			// A control file ends with a newline; the blank line
+			// separates it from the next.
+			if _, err := io.Copy(&statusD, tr); err != nil {
+				return nil, "", fmt.Errorf("layer: %s: %w", name, err)
+			}
+			statusD.WriteString("\n")
 		}
 	}
+	if statusD.Len() == 0 {
+		return nil, "", nil
+	}
+	m, err := audit.ParseStatusD(&statusD)
+	return m, "status.d", err
 }

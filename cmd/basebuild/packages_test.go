@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,10 +72,19 @@ func auditArtifacts(t *testing.T, img v1.Image, arch string, pkgs ...string) []v
 // attached manifest.
 func statusImage(t *testing.T, status string) v1.Image {
 	t.Helper()
+	return layerImage(t, map[string]string{"./var/lib/dpkg/status": status})
+}
+
+// layerImage returns an image of one layer with files, by name, and no
+// attached manifest.
+func layerImage(t *testing.T, files map[string]string) v1.Image {
+	t.Helper()
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
-	tw.WriteHeader(&tar.Header{Name: "./var/lib/dpkg/status", Mode: 0o644, Size: int64(len(status)), Typeflag: tar.TypeReg})
-	tw.Write([]byte(status))
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg})
+		tw.Write([]byte(files[name]))
+	}
 	tw.Close()
 	img, err := mutate.AppendLayers(mutate.MediaType(mutate.ConfigMediaType(emptyImage(t), types.OCIConfigJSON), types.OCIManifestSchema1),
 		static.NewLayer(b.Bytes(), types.OCIUncompressedLayer))
@@ -151,6 +162,31 @@ Version: 2.10-3
 	}
 	if want := "oci:" + dir + ":a libc6 2.36-9 amd64 glibc\noci:" + dir + ":b libc6 2.36-9 amd64 glibc\n"; out != want {
 		t.Errorf("packages --source glibc of both =\n%s\nwant\n%s", out, want)
+	}
+	// A distroless image: status.d's control files, the md5sums
+	// files beside them ignored.
+	c := layerImage(t, map[string]string{
+		"./var/lib/dpkg/status.d/libc6":         "Package: libc6\nSource: glibc\nVersion: 2.36-9\nArchitecture: amd64\n",
+		"./var/lib/dpkg/status.d/libc6.md5sums": "0123  usr/lib/libc.so.6\n",
+		"./var/lib/dpkg/status.d/libapt-pkg6.0": "Package: libapt-pkg6.0\nSource: apt\nVersion: 2.6.1\nArchitecture: amd64\n",
+		"./var/lib/dpkg/status.d/base-files":    "Package: base-files\nVersion: 12.4\nArchitecture: amd64\n",
+	})
+	dl := filepath.Join(t.TempDir(), "distroless")
+	writeLayout(t, dl, "c", c)
+	out, _, err = runCLI(t, "packages", "--json", "oci:"+dl+":c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range got[0].Packages {
+		names = append(names, p.Name+" "+p.Version+" "+p.Source)
+	}
+	if got[0].From != "status.d" || strings.Join(names, ", ") != "base-files 12.4 base-files, libapt-pkg6.0 2.6.1 apt, libc6 2.36-9 glibc" {
+		t.Errorf("packages --json of the distroless image: %s", out)
 	}
 	if _, _, err := runCLI(t, "packages", "oci:"+dir); err == nil || !strings.Contains(err.Error(), "2 images") {
 		t.Errorf("packages of a layout with two images and no tag: %v, want an error asking for a tag", err)
