@@ -29,9 +29,9 @@ type distrolessBuild struct {
 	packages                  []string // "name version arch", as --dry-run prints them
 }
 
-// buildDistroless builds bookworm's variant with flags, once as a tree
-// and an image, from the host's mirror through the shared cache.
-func buildDistroless(t *testing.T, variant string, flags ...string) distrolessBuild {
+// buildDistroless builds suite's variant with flags, once as a tree and
+// an image, from the host's mirror through the shared cache.
+func buildDistroless(t *testing.T, suite, variant string, flags ...string) distrolessBuild {
 	t.Helper()
 	// podman names an image of an OCI layout after its path, which must
 	// be lower case: t.TempDir's holds the test's name.
@@ -40,7 +40,7 @@ func buildDistroless(t *testing.T, variant string, flags ...string) distrolessBu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	common := append([]string{"--suite", "bookworm", "--arch", "amd64", "--cache-dir", sharedCache, "--variant", variant}, flags...)
+	common := append([]string{"--suite", suite, "--arch", "amd64", "--cache-dir", sharedCache, "--variant", variant}, flags...)
 	list, stderr, err := runBinary(t, append(common, "--dry-run")...)
 	if err != nil {
 		t.Fatalf("--variant %s --dry-run: %v\n%s", variant, err, stderr)
@@ -52,7 +52,7 @@ func buildDistroless(t *testing.T, variant string, flags ...string) distrolessBu
 	}
 	b.packages = strings.Split(strings.TrimSuffix(list, "\n"), "\n")
 	b.digest = lastLine(out)
-	b.tag = debian.DistrolessTag(variant, "bookworm", slices.Contains(flags, "--nonroot"))
+	b.tag = debian.DistrolessTag(variant, suite, slices.Contains(flags, "--nonroot"))
 	return b
 }
 
@@ -109,12 +109,12 @@ func main() {
 		t.Fatalf("g++: %v\n%s", err, out)
 	}
 
-	static := buildDistroless(t, debian.DistrolessStatic, "--nonroot", "--copy", gobin+":/usr/local/bin/gohello")
+	static := buildDistroless(t, "bookworm", debian.DistrolessStatic, "--nonroot", "--copy", gobin+":/usr/local/bin/gohello")
 	builds := map[string]distrolessBuild{
 		debian.DistrolessStatic:    static,
-		debian.DistrolessBaseNoSSL: buildDistroless(t, debian.DistrolessBaseNoSSL),
-		debian.DistrolessBase:      buildDistroless(t, debian.DistrolessBase, "--include", "hello"),
-		debian.DistrolessCC:        buildDistroless(t, debian.DistrolessCC, "--copy", cxxbin+":/usr/local/bin/hello-cc"),
+		debian.DistrolessBaseNoSSL: buildDistroless(t, "bookworm", debian.DistrolessBaseNoSSL),
+		debian.DistrolessBase:      buildDistroless(t, "bookworm", debian.DistrolessBase, "--include", "hello"),
+		debian.DistrolessCC:        buildDistroless(t, "bookworm", debian.DistrolessCC, "--copy", cxxbin+":/usr/local/bin/hello-cc"),
 	}
 	// The default image's bundle, which update-ca-certificates made.
 	def := filepath.Join(t.TempDir(), "rootfs")
@@ -149,7 +149,7 @@ func main() {
 			if variant == debian.DistrolessStatic && slices.Contains(names, "libc6") {
 				t.Errorf("static has libc6: %v", names)
 			}
-			checkDistrolessTree(t, b, wantBundle)
+			checkDistrolessTree(t, b, "bookworm", wantBundle)
 			checkDistrolessConfig(t, b, variant == debian.DistrolessStatic)
 		})
 	}
@@ -200,7 +200,7 @@ func main() {
 	}
 
 	// Reproducible: the same command line, another build, one digest.
-	again := buildDistroless(t, debian.DistrolessStatic, "--nonroot", "--copy", gobin+":/usr/local/bin/gohello")
+	again := buildDistroless(t, "bookworm", debian.DistrolessStatic, "--nonroot", "--copy", gobin+":/usr/local/bin/gohello")
 	if again.digest != static.digest {
 		t.Errorf("rebuild of static: digest %s, first build %s", again.digest, static.digest)
 	}
@@ -239,8 +239,9 @@ func podmanRun(t *testing.T, podman, image string, args ...string) string {
 	return stdout.String()
 }
 
-// checkDistrolessTree checks b's tree as distroless makes it.
-func checkDistrolessTree(t *testing.T, b distrolessBuild, wantBundle []byte) {
+// checkDistrolessTree checks b's tree of the release codename as
+// distroless makes it; wantBundle is the CA bundle, if known.
+func checkDistrolessTree(t *testing.T, b distrolessBuild, codename string, wantBundle []byte) {
 	t.Helper()
 	read := func(name string) []byte {
 		t.Helper()
@@ -253,16 +254,18 @@ func checkDistrolessTree(t *testing.T, b distrolessBuild, wantBundle []byte) {
 	files := map[string]string{
 		"etc/passwd": "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n",
 		"etc/group":  "root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:\nnonroot:x:65532:\n",
-		"etc/os-release": `PRETTY_NAME="Distroless"
+		"etc/os-release": fmt.Sprintf(`PRETTY_NAME="Distroless"
 NAME="Debian GNU/Linux"
 ID="debian"
-VERSION_ID="12"
-VERSION="Debian GNU/Linux 12 (bookworm)"
+VERSION_ID="%[1]s"
+VERSION="Debian GNU/Linux %[1]s (%[2]s)"
 HOME_URL="https://github.com/GoogleContainerTools/distroless"
 SUPPORT_URL="https://github.com/GoogleContainerTools/distroless/blob/master/README.md"
 BUG_REPORT_URL="https://github.com/GoogleContainerTools/distroless/issues/new"
-`,
-		"etc/ssl/certs/ca-certificates.crt": string(wantBundle),
+`, debian.Version(codename), codename),
+	}
+	if wantBundle != nil {
+		files["etc/ssl/certs/ca-certificates.crt"] = string(wantBundle)
 	}
 	for name, want := range files {
 		if got := string(read(name)); got != want {
@@ -383,5 +386,25 @@ func checkDistrolessConfig(t *testing.T, b distrolessBuild, nonroot bool) {
 	}
 	if src.Digest.String() != b.digest {
 		t.Errorf("%s: digest %s, the build printed %s", b.tag, src.Digest, b.digest)
+	}
+}
+
+// TestDistrolessTrixie builds trixie's base, whose packages differ from
+// bookworm's (libssl3t64, libzstd1, zlib1g, tzdata-legacy), with Debian's
+// hello, and checks its tree and that hello runs.
+func TestDistrolessTrixie(t *testing.T) {
+	testenv.RequireRoot(t)
+	podman := testenv.LookPath(t, "podman")
+	testenv.LookPath(t, "runc")
+	b := buildDistroless(t, "trixie", debian.DistrolessBase, "--include", "hello")
+	for _, name := range []string{"libssl3t64", "libzstd1", "zlib1g", "tzdata-legacy", "hello"} {
+		if !slices.ContainsFunc(b.packages, func(p string) bool { return strings.HasPrefix(p, name+" ") }) {
+			t.Errorf("package %s missing from %v", name, b.packages)
+		}
+	}
+	checkDistrolessTree(t, b, "trixie", nil)
+	checkDistrolessConfig(t, b, false)
+	if got := podmanRun(t, podman, "oci:"+b.layout+":"+b.tag, "/usr/bin/hello"); got != "Hello, world!\n" {
+		t.Errorf("hello printed %q", got)
 	}
 }
