@@ -154,6 +154,9 @@ func main() {
 		})
 	}
 
+	// Scanners see every package, exactly, as Debian's.
+	checkScanners(t, builds, builds[debian.DistrolessBase])
+
 	run := func(b distrolessBuild, args ...string) string {
 		t.Helper()
 		return podmanRun(t, podman, "oci:"+b.layout+":"+b.tag, args...)

@@ -53,6 +53,21 @@ func LookPath(t testing.TB, name string) string {
 	return path
 }
 
+// Scanner returns the path of the SBOM scanner name (syft, trivy), which
+// scripts/install-scanners.sh builds into $SCANNER_DIR or its default.
+func Scanner(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("SCANNER_DIR")
+	if dir == "" {
+		dir = "/var/cache/basebuild-test/bin"
+	}
+	path := filepath.Join(dir, name)
+	if fi, err := os.Stat(path); err != nil || fi.Mode()&0o111 == 0 {
+		Missing(t, "no %s in %s (scripts/install-scanners.sh builds it)", name, dir)
+	}
+	return path
+}
+
 // env returns the value of the variable make test sets for tests.
 func env(t testing.TB, name, what string) string {
 	t.Helper()
