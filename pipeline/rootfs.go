@@ -113,6 +113,7 @@ func buildTree(ctx context.Context, o *Options, set *plan.Plan, paths map[string
 		// installed but what the user asked to include.
 		Manual: o.Include,
 		Phase:  o.phase,
+		Note:   func(s string) { o.logf("%s", s) },
 		Scripts: func() (io.Writer, func(error) error) {
 			log := o.scripts()
 			return log.writer(), log.replay

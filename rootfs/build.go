@@ -28,6 +28,9 @@ type BuildOptions struct {
 	HookNetwork bool         // the hooks get the host's network
 	Manual      []string     // packages marked manually installed; the rest are automatic
 
+	// Note, if set, is told what the user should know of the build: the
+	// dependencies a distroless tree leaves out.
+	Note func(string)
 	// Phase, if set, is told each step's name and start once it is done.
 	Phase func(name string, start time.Time)
 	// Scripts, if set, says where the maintainer scripts and hooks of a

@@ -11,7 +11,10 @@ import (
 	"slices"
 	"strings"
 
+	"pault.ag/go/debian/dependency"
+
 	"github.com/basebuild/basebuild/debian"
+	"github.com/basebuild/basebuild/debian/control"
 )
 
 // NonrootUID is the user (and group) distroless images run as with
@@ -105,6 +108,15 @@ func buildDistroless(ctx context.Context, dir string, debs []DebFile, o BuildOpt
 	}
 	if err := step("distroless", func() error { return completeDistroless(dir, o.Suite, installed) }); err != nil {
 		return err
+	}
+	if o.Note != nil {
+		dropped, err := droppedDependencies(installed)
+		if err != nil {
+			return err
+		}
+		if len(dropped) > 0 {
+			o.Note("left out what only maintainer scripts use: " + strings.Join(dropped, "; "))
+		}
 	}
 	for _, c := range o.Copies {
 		if err := step("copy "+c.Dst, func() error { return CopyInto(dir, c) }); err != nil {
@@ -337,4 +349,31 @@ func writeStatusD(root *os.Root, p *Installed, made map[string]bool) error {
 		return nil
 	}
 	return writeFile(root, statusD+"/"+p.Name+".md5sums", b.Bytes(), 0o644)
+}
+
+// droppedDependencies lists the Pre-Depends and Depends of pkgs that only
+// packages of debian.ScriptOnlyPackages meet, which the tree leaves out:
+// "tzdata depends on debconf (>= 0.5) | debconf-2.0".
+func droppedDependencies(pkgs []*Installed) ([]string, error) {
+	var out []string
+	for _, p := range pkgs {
+		para, err := control.Parse(p.Control)
+		if err != nil {
+			return nil, fmt.Errorf("package %s: %w", p.Name, err)
+		}
+		for _, field := range []string{"Pre-Depends", "Depends"} {
+			dep, err := control.ParseRelations(para.Get(field))
+			if err != nil {
+				return nil, fmt.Errorf("package %s: %s: %w", p.Name, field, err)
+			}
+			for _, rel := range dep.Relations {
+				if len(rel.Possibilities) > 0 && !slices.ContainsFunc(rel.Possibilities, func(poss dependency.Possibility) bool {
+					return !slices.Contains(debian.ScriptOnlyPackages, poss.Name)
+				}) {
+					out = append(out, p.Name+" "+strings.ToLower(field)+" on "+rel.String())
+				}
+			}
+		}
+	}
+	return out, nil
 }

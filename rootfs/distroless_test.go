@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,6 +40,7 @@ func TestDistroless(t *testing.T) {
 	debs := []DebFile{
 		writeDeb(t, apttest.Deb{
 			Name: "base-files", Version: "12.4", Arch: "amd64",
+			Fields: map[string]string{"Pre-Depends": "awk", "Depends": "libc6 | dpkg"},
 			Files: []apttest.File{
 				{Path: "etc/debian_version", Body: "12.4\n"},
 				{Path: "usr/lib/os-release", Body: "PRETTY_NAME=\"Debian\"\n"},
@@ -60,9 +62,15 @@ func TestDistroless(t *testing.T) {
 		}),
 	}
 	epoch := time.Unix(1700000000, 0)
-	err := Build(context.Background(), dir, debs, BuildOptions{Arch: "amd64", Epoch: epoch, Suite: "bookworm", Distroless: true, Jobs: 2})
+	var notes []string
+	err := Build(context.Background(), dir, debs, BuildOptions{Arch: "amd64", Epoch: epoch, Suite: "bookworm", Distroless: true, Jobs: 2,
+		Note: func(s string) { notes = append(notes, s) }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// libc6 | dpkg is not left out: libc6 is no script's.
+	if want := []string{"left out what only maintainer scripts use: base-files pre-depends on awk"}; !slices.Equal(notes, want) {
+		t.Errorf("notes %q, want %q", notes, want)
 	}
 	read := func(name string) string {
 		t.Helper()
