@@ -95,8 +95,40 @@ func stderrOf(err error) string {
 	return err.Error()
 }
 
-// checkScanners checks that syft, on each image and on a tree, lists
-// exactly the image's packages with Debian purls and sees Debian 12.
+// trivyScan runs trivy's command (image --input LAYOUT, or rootfs TREE)
+// offline, for an SBOM and no vulnerability scan, and returns the deb
+// packages it found.
+func trivyScan(t *testing.T, trivy string, args ...string) []scanned {
+	t.Helper()
+	cmd := exec.Command(trivy, append(args, "--offline-scan", "--skip-db-update", "--format", "cyclonedx",
+		"--cache-dir", t.TempDir(), "--quiet")...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("trivy %v: %v", args, stderrOf(err))
+	}
+	var doc struct {
+		Components []struct{ Name, Version, Purl string }
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("trivy %v: %v", args, err)
+	}
+	var pkgs []scanned
+	for _, c := range doc.Components {
+		if !strings.HasPrefix(c.Purl, "pkg:deb/") {
+			continue // the operating system, the Go program --copy put in static
+		}
+		s, ok := debPurl(t, c.Purl, "12")
+		if ok && (s.name != c.Name || s.version != c.Version) {
+			t.Errorf("trivy: %s %s has purl %s", c.Name, c.Version, c.Purl)
+		}
+		pkgs = append(pkgs, s)
+	}
+	return pkgs
+}
+
+// checkScanners checks that syft and trivy, on each image and on a tree,
+// list exactly the image's packages with Debian purls, and that syft
+// sees Debian 12.
 func checkScanners(t *testing.T, builds map[string]distrolessBuild, tree distrolessBuild) {
 	syft := testenv.Scanner(t, "syft")
 	for variant, b := range builds {
@@ -108,4 +140,10 @@ func checkScanners(t *testing.T, builds map[string]distrolessBuild, tree distrol
 	}
 	pkgs, _, _ := syftScan(t, syft, "dir:"+tree.tree)
 	checkScanned(t, "syft on the tree", tree, pkgs)
+
+	trivy := testenv.Scanner(t, "trivy")
+	for variant, b := range builds {
+		checkScanned(t, "trivy on the "+variant+" image", b, trivyScan(t, trivy, "image", "--input", b.layout))
+	}
+	checkScanned(t, "trivy on the tree", tree, trivyScan(t, trivy, "rootfs", tree.tree))
 }
