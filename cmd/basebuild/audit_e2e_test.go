@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,6 +86,26 @@ func TestAuditBookworm(t *testing.T) {
 	}
 	if len(bomPurls) < 50 || !maps.Equal(spdxPurls, bomPurls) {
 		t.Errorf("CycloneDX purls (%d) differ from SPDX's (%d)", len(bomPurls), len(spdxPurls))
+	}
+	// syft, as users run it on the image, finds the same packages.
+	var bomDoc2 struct {
+		Components []struct{ Name, Version string }
+	}
+	if err := json.Unmarshal(bom, &bomDoc2); err != nil {
+		t.Fatal(err)
+	}
+	var ours, syfts []string
+	for _, c := range bomDoc2.Components {
+		ours = append(ours, c.Name+" "+c.Version)
+	}
+	found, _, _ := syftScan(t, testenv.Scanner(t, "syft"), "oci-dir:"+layout)
+	for _, s := range found {
+		syfts = append(syfts, s.name+" "+s.version)
+	}
+	slices.Sort(ours)
+	slices.Sort(syfts)
+	if len(ours) < 50 || !slices.Equal(ours, syfts) {
+		t.Errorf("syft finds other packages than the CycloneDX SBOM lists:\n%s", lineDiff(strings.Join(ours, "\n"), strings.Join(syfts, "\n")))
 	}
 	cdxFile := filepath.Join(work, "sbom.cdx.json")
 	if _, stderr, err := runBinary(t, "--suite", "bookworm", "--arch", "amd64", "--snapshot", mirrorSnapshot,
