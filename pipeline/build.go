@@ -346,6 +346,16 @@ func (o *Options) Client() (*apt.Client, error) {
 	return &apt.Client{Cache: cc, Log: o.logf, Offline: o.Offline}, nil
 }
 
+// readUniverse fetches and verifies the Releases of o's suites and their
+// Packages indexes of o.Arch, and returns the packages they list.
+func readUniverse(ctx context.Context, o *Options, c *apt.Client) ([]apt.Package, error) {
+	_, repos, rels, err := releases{}.read(ctx, o, c)
+	if err != nil {
+		return nil, err
+	}
+	return fetchIndexes(ctx, o, c, repos, rels)
+}
+
 // fetchIndexes fetches the Packages indexes of o.Arch that rels, the
 // verified Releases of repos, list, and checks them against rels.
 func fetchIndexes(ctx context.Context, o *Options, c *apt.Client, repos []apt.Repository, rels []*apt.Release) ([]apt.Package, error) {

@@ -206,11 +206,7 @@ func (l *Lock) Mismatch(s *Spec, moving ...string) (key, locked, given string) {
 // in them with its version, architecture, size and SHA-256. A package a
 // hand edit changed is refused, naming it.
 func CheckLocked(ctx context.Context, o *Options, c *apt.Client, p *plan.Plan) error {
-	_, repos, rels, err := releases{}.read(ctx, o, c)
-	if err != nil {
-		return err
-	}
-	universe, err := fetchIndexes(ctx, o, c, repos, rels)
+	universe, err := readUniverse(ctx, o, c)
 	if err != nil {
 		return err
 	}

@@ -37,11 +37,7 @@ type Outdated struct {
 // preferences: the Releases and indexes are fetched and verified as for
 // a build, and the candidates' debs downloaded to read their changelogs.
 func CheckOutdated(ctx context.Context, o *Options, c *apt.Client, installed []audit.Package) (*Outdated, error) {
-	_, repos, rels, err := releases{}.read(ctx, o, c)
-	if err != nil {
-		return nil, err
-	}
-	universe, err := fetchIndexes(ctx, o, c, repos, rels)
+	universe, err := readUniverse(ctx, o, c)
 	if err != nil {
 		return nil, err
 	}

@@ -21,18 +21,23 @@ import (
 // that changed first; one that cannot be read is noted in the review.
 func Review(ctx context.Context, o *Options, c *apt.Client, old, new *plan.Plan) (*audit.Review, error) {
 	r := audit.NewReview(old, new)
-	inOld := map[plan.Package]bool{}
-	for _, p := range old.Packages {
-		inOld[p] = true
+	// The debs of the packages that moved (as plan.Diff has it: not those
+	// only fetched from elsewhere) are downloaded anyway: a source's
+	// changelog is read from them first.
+	changes := plan.Diff(old, new)
+	moved := map[plan.Package]bool{}
+	for _, p := range changes.Added {
+		moved[p] = true
 	}
-	// The new debs are downloaded anyway: a source's changelog is read
-	// from them first.
+	for _, c := range changes.Changed {
+		moved[c.To] = true
+	}
 	var fresh, kept []plan.Package
 	for _, p := range new.Packages {
-		if inOld[p] {
-			kept = append(kept, p)
-		} else {
+		if moved[p] {
 			fresh = append(fresh, p)
+		} else {
+			kept = append(kept, p)
 		}
 	}
 	bySource := map[string][]plan.Package{}
