@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -69,6 +70,34 @@ func open(ctx context.Context, ref string, insecure bool, platform *v1.Platform)
 }
 
 func openRemote(ctx context.Context, ref string, insecure bool, platform *v1.Platform) (*Source, error) {
+	r, err := newRegistryRef(ctx, ref, insecure)
+	if err != nil {
+		return nil, err
+	}
+	imgOpts := r.opts
+	if platform != nil {
+		imgOpts = append(imgOpts[:len(imgOpts):len(imgOpts)], remote.WithPlatform(*platform))
+	}
+	img, err := remote.Image(r.ref, imgOpts...)
+	if err != nil {
+		if notFound(err) || platform != nil && strings.Contains(err.Error(), "no child with platform") {
+			return nil, fmt.Errorf("%w: %w", ErrNoImage, r.readError(err))
+		}
+		return nil, r.readError(err)
+	}
+	return r.source(img), nil
+}
+
+// registryRef is a registry reference with what every request for it
+// takes: the options (credentials resolved once, the plain-HTTP rule),
+// and whether they are anonymous, for the one-line form of its errors.
+type registryRef struct {
+	ref       name.Reference
+	opts      []remote.Option
+	anonymous bool
+}
+
+func newRegistryRef(ctx context.Context, ref string, insecure bool) (*registryRef, error) {
 	r, err := ParseReference(ref, insecure)
 	if err != nil {
 		return nil, err
@@ -77,37 +106,37 @@ func openRemote(ctx context.Context, ref string, insecure bool, platform *v1.Pla
 	if err != nil {
 		return nil, err
 	}
-	// Said in one line as a failed push is, though registries answer with
-	// whole documents.
-	readError := func(err error) error {
-		return &remoteError{describe(err, r.Context().RegistryStr(), 1, auth == authn.Anonymous), err}
-	}
-	imgOpts := opts
-	if platform != nil {
-		imgOpts = append(imgOpts[:len(imgOpts):len(imgOpts)], remote.WithPlatform(*platform))
-	}
-	img, err := remote.Image(r, imgOpts...)
-	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound ||
-			platform != nil && strings.Contains(err.Error(), "no child with platform") {
-			return nil, fmt.Errorf("%w: %w", ErrNoImage, readError(err))
-		}
-		return nil, readError(err)
-	}
+	return &registryRef{ref: r, opts: opts, anonymous: auth == authn.Anonymous}, nil
+}
+
+// readError is err, a failed read from r's registry, said in one line as
+// a failed push is, though registries answer with whole documents.
+func (r *registryRef) readError(err error) error {
+	return &remoteError{describe(err, r.ref.Context().RegistryStr(), 1, r.anonymous), err}
+}
+
+// notFound says whether err is a registry's 404.
+func notFound(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
+}
+
+// source is the Source of img, an image of r's repository, whose
+// referrers the registry is asked for.
+func (r *registryRef) source(img v1.Image) *Source {
 	s := &Source{Image: img}
 	s.referrers = func(typ string) ([]v1.Image, error) {
 		h, err := img.Digest()
 		if err != nil {
 			return nil, err
 		}
-		ropts := opts[:len(opts):len(opts)]
+		ropts := r.opts[:len(r.opts):len(r.opts)]
 		if typ != "" {
 			ropts = append(ropts, remote.WithFilter("artifactType", typ))
 		}
-		ii, err := remote.Referrers(r.Context().Digest(h.String()), ropts...)
+		ii, err := remote.Referrers(r.ref.Context().Digest(h.String()), ropts...)
 		if err != nil {
-			return nil, readError(err)
+			return nil, r.readError(err)
 		}
 		im, err := ii.IndexManifest()
 		if err != nil {
@@ -118,15 +147,15 @@ func openRemote(ctx context.Context, ref string, insecure bool, platform *v1.Pla
 			if typ != "" && d.ArtifactType != typ || d.ArtifactType == "" {
 				continue
 			}
-			a, err := remote.Image(r.Context().Digest(d.Digest.String()), opts...)
+			a, err := remote.Image(r.ref.Context().Digest(d.Digest.String()), r.opts...)
 			if err != nil {
-				return nil, readError(err)
+				return nil, r.readError(err)
 			}
 			out = append(out, a)
 		}
 		return out, nil
 	}
-	return s, nil
+	return s
 }
 
 // A remoteError is a failed read from a registry, said in one line; it
@@ -277,26 +306,108 @@ func indexImage(ii v1.ImageIndex, h v1.Hash, platform v1.Platform) (v1.Image, er
 // OpenAll is Open where ref may name a multi-architecture index: then it
 // reads each of the index's images, in the index's order.
 func OpenAll(ctx context.Context, ref string, insecure bool) ([]*Source, error) {
-	platforms, err := indexPlatforms(ctx, ref, insecure)
+	if spec, ok := strings.CutPrefix(ref, OCILayout+":"); ok {
+		return openAllLayout(ctx, spec, ref)
+	}
+	r, err := newRegistryRef(ctx, ref, insecure)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	if platforms == nil {
-		s, err := Open(ctx, ref, insecure)
+	// One manifest request says image or index, and names the index's.
+	d, err := remote.Get(r.ref, r.opts...)
+	if err != nil {
+		if notFound(err) {
+			err = fmt.Errorf("%w: %w", ErrNoImage, r.readError(err))
+		} else {
+			err = r.readError(err)
+		}
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	var images []v1.Image
+	if !d.MediaType.IsIndex() {
+		img, err := d.Image()
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", ref, err)
+		}
+		images = append(images, img)
+	} else {
+		idx, err := d.ImageIndex()
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", ref, err)
+		}
+		children, err := imagesOf(idx)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", ref, err)
+		}
+		for _, c := range children {
+			img, err := idx.Image(c.Digest)
+			if err != nil {
+				return nil, fmt.Errorf("image %s: %s: %w", ref, c.Platform, r.readError(err))
+			}
+			images = append(images, img)
+		}
+	}
+	var all []*Source
+	for _, img := range images {
+		s := r.source(img)
+		s.Name = ref
+		if s.Digest, err = img.Digest(); err != nil {
+			return nil, fmt.Errorf("image %s: %w", ref, err)
+		}
+		all = append(all, s)
+	}
+	return all, nil
+}
+
+// openAllLayout is OpenAll for oci:spec.
+func openAllLayout(ctx context.Context, spec, ref string) ([]*Source, error) {
+	e, err := findInLayout(spec)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	if !e.desc.MediaType.IsIndex() {
+		s, err := open(ctx, ref, false, nil)
 		if err != nil {
 			return nil, err
 		}
 		return []*Source{s}, nil
 	}
+	idx, err := e.index.ImageIndex(e.desc.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	children, err := imagesOf(idx)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
 	var all []*Source
-	for _, p := range platforms {
-		s, err := OpenPlatform(ctx, ref, insecure, &p)
+	for _, c := range children {
+		s, err := open(ctx, ref, false, c.Platform)
 		if err != nil {
 			return nil, err
 		}
 		all = append(all, s)
 	}
 	return all, nil
+}
+
+// imagesOf returns the descriptors of idx's images that have a platform.
+func imagesOf(idx v1.ImageIndex) ([]v1.Descriptor, error) {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var images []v1.Descriptor
+	for _, d := range im.Manifests {
+		// BuildKit lists attestations as images of platform unknown/unknown.
+		if d.MediaType.IsImage() && d.Platform != nil && d.Platform.OS != "unknown" {
+			images = append(images, d)
+		}
+	}
+	if len(images) == 0 {
+		return nil, errors.New("an index of no image with a platform")
+	}
+	return images, nil
 }
 
 // Digest returns the digest of what ref names, an image or an index, as
@@ -309,85 +420,27 @@ func Digest(ctx context.Context, ref string, insecure bool) (v1.Hash, error) {
 		}
 		return e.desc.Digest, nil
 	}
-	r, err := ParseReference(ref, insecure)
+	r, err := newRegistryRef(ctx, ref, insecure)
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	opts, _, err := remoteOptions(ctx, r.Context(), insecure, nil, newTransport())
+	d, err := remote.Head(r.ref, r.opts...)
 	if err != nil {
-		return v1.Hash{}, err
-	}
-	d, err := remote.Head(r, opts...)
-	if err != nil {
-		return v1.Hash{}, fmt.Errorf("image %s: %w", ref, err)
+		return v1.Hash{}, fmt.Errorf("image %s: %w", ref, r.readError(err))
 	}
 	return d.Digest, nil
-}
-
-// indexPlatforms returns the platforms of the images of the index ref
-// names, or nil when it names an image.
-func indexPlatforms(ctx context.Context, ref string, insecure bool) ([]v1.Platform, error) {
-	var idx v1.ImageIndex
-	if spec, ok := strings.CutPrefix(ref, OCILayout+":"); ok {
-		e, err := findInLayout(spec)
-		if err != nil || !e.desc.MediaType.IsIndex() {
-			return nil, err
-		}
-		if idx, err = e.index.ImageIndex(e.desc.Digest); err != nil {
-			return nil, err
-		}
-	} else {
-		r, err := ParseReference(ref, insecure)
-		if err != nil {
-			return nil, err
-		}
-		opts, _, err := remoteOptions(ctx, r.Context(), insecure, nil, newTransport())
-		if err != nil {
-			return nil, err
-		}
-		d, err := remote.Get(r, opts...)
-		var te *transport.Error
-		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
-			return nil, fmt.Errorf("%w: %v", ErrNoImage, err)
-		}
-		if err != nil || !d.MediaType.IsIndex() {
-			return nil, err
-		}
-		if idx, err = d.ImageIndex(); err != nil {
-			return nil, err
-		}
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	var platforms []v1.Platform
-	for _, d := range im.Manifests {
-		// BuildKit lists attestations as images of platform unknown/unknown.
-		if d.MediaType.IsImage() && d.Platform != nil && d.Platform.OS != "unknown" {
-			platforms = append(platforms, *d.Platform)
-		}
-	}
-	if len(platforms) == 0 {
-		return nil, errors.New("an index of no image with a platform")
-	}
-	return platforms, nil
 }
 
 // Tags lists the tags of the registry repository repo ("host/path", no
 // tag), with the credentials and plain-HTTP rule of Open.
 func Tags(ctx context.Context, repo string, insecure bool) ([]string, error) {
-	r, err := ParseReference(repo+":latest", insecure)
+	r, err := newRegistryRef(ctx, repo+":latest", insecure)
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", repo, err)
 	}
-	opts, auth, err := remoteOptions(ctx, r.Context(), insecure, nil, newTransport())
+	tags, err := remote.List(r.ref.Context(), r.opts...)
 	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", repo, err)
-	}
-	tags, err := remote.List(r.Context(), opts...)
-	if err != nil {
-		return nil, fmt.Errorf("repository %s: %s", repo, describe(err, r.Context().RegistryStr(), 1, auth == authn.Anonymous))
+		return nil, fmt.Errorf("repository %s: %w", repo, r.readError(err))
 	}
 	slices.Sort(tags)
 	return tags, nil
