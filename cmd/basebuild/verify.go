@@ -205,18 +205,13 @@ func upToDate(ctx context.Context, o *pipeline.Options, set *plan.Plan, refs []s
 		if err != nil {
 			return "", nil, err
 		}
-		old, err := pipeline.ImageInputs(src.Image)
+		old, same, err := sameInputs(src.Image, ref, inputs, stderr)
 		if err != nil {
-			return "", nil, fmt.Errorf("image %s: %w", ref, err)
+			return "", nil, err
 		}
-		if old == "" {
-			fmt.Fprintf(stderr, "%s records no inputs: building\n", ref)
-			return "", nil, nil
-		}
-		if old != inputs {
-			fmt.Fprintf(stderr, "%s is out of date: building\n", ref)
-			for _, change := range pipeline.InputChanges(old, inputs) {
-				fmt.Fprintf(stderr, "  %s\n", change)
+		if !same {
+			if old == "" {
+				return "", nil, nil
 			}
 			return "", previousPlan(src, old), nil
 		}
@@ -226,6 +221,27 @@ func upToDate(ctx context.Context, o *pipeline.Options, set *plan.Plan, refs []s
 	}
 	fmt.Fprintf(stderr, "up to date (%s): not rebuilding\n", pipeline.Fingerprint(inputs))
 	return digest, nil, nil
+}
+
+// sameInputs says whether img, which what names, records inputs; when it
+// does not, it says why on stderr (it records none, or what changed) and
+// that it builds. It returns what img records.
+func sameInputs(img v1.Image, what, inputs string, stderr io.Writer) (old string, same bool, err error) {
+	if old, err = pipeline.ImageInputs(img); err != nil {
+		return "", false, fmt.Errorf("image %s: %w", what, err)
+	}
+	switch {
+	case old == "":
+		fmt.Fprintf(stderr, "%s records no inputs: building\n", what)
+	case old != inputs:
+		fmt.Fprintf(stderr, "%s is out of date: building\n", what)
+		for _, change := range pipeline.InputChanges(old, inputs) {
+			fmt.Fprintf(stderr, "  %s\n", change)
+		}
+	default:
+		return old, true, nil
+	}
+	return old, false, nil
 }
 
 // previousPlan is the plan of src's recorded inputs, with each package's
@@ -285,16 +301,8 @@ func indexUpToDate(ctx context.Context, o *pipeline.Options, plans []*plan.Plan,
 			oa := *o
 			oa.Arch = p.Arch
 			inputs := oa.Inputs(p)
-			old, err := pipeline.ImageInputs(sources[i].Image)
-			if err != nil {
-				return "", fmt.Errorf("image %s: %w", ref, err)
-			}
-			if old != inputs {
-				fmt.Fprintf(stderr, "%s (%s) is out of date: building\n", ref, p.Arch)
-				for _, change := range pipeline.InputChanges(old, inputs) {
-					fmt.Fprintf(stderr, "  %s\n", change)
-				}
-				return "", nil
+			if _, same, err := sameInputs(sources[i].Image, ref+" ("+p.Arch+")", inputs, stderr); err != nil || !same {
+				return "", err
 			}
 		}
 		if digest == "" {
