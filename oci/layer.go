@@ -29,6 +29,7 @@ import (
 	"github.com/klauspost/pgzip"
 	"golang.org/x/sys/unix"
 
+	"github.com/basebuild/basebuild/internal/xattr"
 	"github.com/basebuild/basebuild/rootfs/exclude"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -318,7 +319,7 @@ func (hs *headers) of(name, full string, st *unix.Stat_t) (*header, error) {
 		return nil, nil
 	}
 	var err error
-	if h.xattrs, err = lxattrs(full); err != nil {
+	if h.xattrs, err = xattr.List(full); err != nil {
 		return nil, err
 	}
 	if fmtType != unix.S_IFDIR && st.Nlink > 1 {
@@ -355,57 +356,6 @@ func (hs *headers) of(name, full string, st *unix.Stat_t) (*header, error) {
 		return nil, fmt.Errorf("%s: cannot archive file type %#o", full, fmtType)
 	}
 	return h, nil
-}
-
-// lxattrs reads the extended attributes of name itself, but for
-// security.selinux: a label of the build host, not of the image. nil if it
-// has none or the file system has none.
-func lxattrs(name string) (map[string]string, error) {
-	size, err := unix.Llistxattr(name, nil)
-	if errors.Is(err, unix.ENOTSUP) || size == 0 {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "listxattr", Path: name, Err: err}
-	}
-	buf := make([]byte, size)
-	if size, err = unix.Llistxattr(name, buf); err != nil {
-		return nil, &fs.PathError{Op: "listxattr", Path: name, Err: err}
-	}
-	var xattrs map[string]string
-	for key := range strings.SplitSeq(strings.TrimSuffix(string(buf[:size]), "\x00"), "\x00") {
-		if key == "security.selinux" {
-			continue
-		}
-		val, err := lgetxattr(name, key)
-		if err != nil {
-			return nil, err
-		}
-		if xattrs == nil {
-			xattrs = map[string]string{}
-		}
-		xattrs[key] = val
-	}
-	return xattrs, nil
-}
-
-// lgetxattr reads the extended attribute key of name itself.
-func lgetxattr(name, key string) (string, error) {
-	for {
-		n, err := unix.Lgetxattr(name, key, nil)
-		if err != nil {
-			return "", &fs.PathError{Op: "getxattr " + key, Path: name, Err: err}
-		}
-		val := make([]byte, n)
-		m, err := unix.Lgetxattr(name, key, val)
-		if errors.Is(err, unix.ERANGE) {
-			continue // grew in between
-		}
-		if err != nil {
-			return "", &fs.PathError{Op: "getxattr " + key, Path: name, Err: err}
-		}
-		return string(val[:m]), nil
-	}
 }
 
 // header is one archive entry as stored.

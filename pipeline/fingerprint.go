@@ -214,19 +214,57 @@ func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 // than worked out again from the indexes, which takes a second or more;
 // --if-changed relies on it to answer quickly.
 func Resolve(ctx context.Context, o *Options, c *apt.Client) (*plan.Plan, error) {
-	return resolve(ctx, o, c, releases{})
+	return NewResolver().Resolve(ctx, o, c)
 }
 
 // ResolveArchs returns the plan of each of archs, as Resolve with that
 // --arch alone does, reading each suite's Release once for all of them.
 func ResolveArchs(ctx context.Context, o *Options, c *apt.Client, archs []string) ([]*plan.Plan, error) {
-	rs := releases{}
+	return NewResolver().ResolveArchs(ctx, o, c, archs)
+}
+
+// A Resolver resolves the images of a run, each as Resolve does, reading
+// each suite's Release once for all of them and resolving once the
+// images that differ only by the slim variant, which resolution does not
+// read.
+type Resolver struct {
+	rs    releases
+	plans map[string]*plan.Plan // by the text of the Spec they resolve
+}
+
+// NewResolver returns a Resolver that has read nothing yet.
+func NewResolver() *Resolver {
+	return &Resolver{rs: releases{}, plans: map[string]*plan.Plan{}}
+}
+
+// Resolve is Resolve through r.
+func (r *Resolver) Resolve(ctx context.Context, o *Options, c *apt.Client) (*plan.Plan, error) {
+	s := o.Spec
+	if s.Variant == VariantSlim {
+		s.Variant = ""
+	}
+	key := s.resolveText()
+	p, ok := r.plans[key]
+	if !ok {
+		var err error
+		if p, err = resolve(ctx, o, c, r.rs); err != nil {
+			return nil, err
+		}
+		r.plans[key] = p
+	}
+	shared := *p
+	shared.Packages, shared.Releases = slices.Clone(p.Packages), slices.Clone(p.Releases)
+	return &shared, nil
+}
+
+// ResolveArchs is ResolveArchs through r.
+func (r *Resolver) ResolveArchs(ctx context.Context, o *Options, c *apt.Client, archs []string) ([]*plan.Plan, error) {
 	plans := make([]*plan.Plan, len(archs))
 	for i, arch := range archs {
 		oa := *o
 		oa.Arch = arch
 		var err error
-		if plans[i], err = resolve(ctx, &oa, c, rs); err != nil {
+		if plans[i], err = r.Resolve(ctx, &oa, c); err != nil {
 			return nil, err
 		}
 	}

@@ -23,28 +23,12 @@ const Version = "0.2.0"
 // Image builds the image of set, writes it to o.Outputs, pushes it to
 // o.Push, and returns its digest. The rootfs is kept in o.RootfsDir when
 // set, else built in a temporary directory that is removed afterwards.
-func Image(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan) (digest v1.Hash, err error) {
-	tmp, remove, err := workDir(o, "basebuild-")
+func Image(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan) (v1.Hash, error) {
+	digests, err := Build(ctx, c, []Target{{Options: o, Plans: []*plan.Plan{set}}})
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	defer func() {
-		if rerr := remove(); rerr != nil && err == nil {
-			err = rerr
-		}
-	}()
-	img, arts, closeLayer, err := buildImage(ctx, o, c, set, tmp)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	defer closeLayer()
-	if digest, err = img.Digest(); err != nil {
-		return v1.Hash{}, err
-	}
-	if err := publish(ctx, o, built{image: img, arts: arts}, digest); err != nil {
-		return v1.Hash{}, err
-	}
-	return digest, nil
+	return digests[0], nil
 }
 
 // built is what a build publishes: an image or a multi-architecture
@@ -119,15 +103,21 @@ func buildImage(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, 
 	if err := Rootfs(ctx, o, c, set, dir); err != nil {
 		return nil, nil, nil, err
 	}
+	return imageOf(ctx, o, c, set, dir, tmp)
+}
 
+// imageOf makes the image of the finished tree dir, built from set, and
+// its audit artifacts; the layer lives in tmp until closeLayer. The tree
+// is removed once in the layer, unless it is o.RootfsDir.
+func imageOf(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, dir, tmp string) (img v1.Image, arts []v1.Image, closeLayer func() error, err error) {
 	start := time.Now()
 	layer, err := oci.NewLayer(dir, oci.LayerOptions{Epoch: set.Epoch, Compression: o.Compression, TempDir: tmp, Log: o.logf})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if o.RootfsDir == "" {
+	if dir != o.RootfsDir {
 		// The layer has it all: free the tree now, not at the end
-		// (in a tmpfs it is memory, and an index holds several).
+		// (in a tmpfs it is memory, and a run holds several).
 		if err := removeTree(dir); err != nil {
 			layer.Close()
 			return nil, nil, nil, err

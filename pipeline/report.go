@@ -34,6 +34,9 @@ type Report struct {
 	// Rebuilt is why --if-changed rebuilt: how the packages moved from
 	// the destination's image, with changelogs and CVEs.
 	Rebuilt *audit.Review `json:"rebuilt,omitempty"`
+	// Images are the images of a run that builds several (--suite and
+	// --variant lists), each with its digest.
+	Images []ReportImage `json:"images,omitempty"`
 
 	mu    sync.Mutex
 	start time.Time
@@ -42,8 +45,22 @@ type Report struct {
 // A Phase is one step of a build and its wall time.
 type Phase struct {
 	Name    string  `json:"name"`
+	Image   string  `json:"image,omitempty"` // the tag of the image it built
 	Arch    string  `json:"arch,omitempty"`
 	Seconds float64 `json:"seconds"`
+}
+
+// A ReportImage is one image of a run and its digest.
+type ReportImage struct {
+	Image  string `json:"image"`
+	Digest string `json:"digest"`
+}
+
+// AddImage records the image tag of a run and its digest.
+func (r *Report) AddImage(tag, digest string) {
+	r.mu.Lock()
+	r.Images = append(r.Images, ReportImage{Image: tag, Digest: digest})
+	r.mu.Unlock()
 }
 
 // NewReport starts the report of a build of o, timed from now.
@@ -64,7 +81,7 @@ func (o *Options) phase(name string, start time.Time) {
 	}
 	if r := o.Report; r != nil {
 		r.mu.Lock()
-		r.Phases = append(r.Phases, Phase{Name: name, Arch: o.Arch, Seconds: d.Seconds()})
+		r.Phases = append(r.Phases, Phase{Name: name, Image: o.Tag(), Arch: o.Arch, Seconds: d.Seconds()})
 		r.mu.Unlock()
 	}
 }

@@ -85,10 +85,20 @@ func stageTree(dir string, build func(tree string) error) (err error) {
 // buildTree builds the tree of set in dir from the debs at paths, as o
 // says; cc keeps the debs' decompressed data for the next build.
 func buildTree(ctx context.Context, o *Options, set *plan.Plan, paths map[string]string, cc *cache.Cache, dir string) error {
+	return rootfs.Build(ctx, dir, debFiles(set, paths, cc), o.buildOptions(set))
+}
+
+// debFiles are set's debs at paths, their decompressed data kept in cc.
+func debFiles(set *plan.Plan, paths map[string]string, cc *cache.Cache) []rootfs.DebFile {
 	debs := make([]rootfs.DebFile, len(set.Packages))
 	for i, p := range set.Packages {
 		debs[i] = rootfs.DebFile{Package: p, Path: paths[p.SHA256], Cache: cc}
 	}
+	return debs
+}
+
+// buildOptions say how rootfs builds the tree of set as o says.
+func (o *Options) buildOptions(set *plan.Plan) rootfs.BuildOptions {
 	// The extra repositories' sources and keys and the preferences, as
 	// the site script copies them in; then --apt-conf.
 	files := apt.ImageFiles(o.Repos)
@@ -105,7 +115,7 @@ func buildTree(ctx context.Context, o *Options, set *plan.Plan, paths map[string
 	if len(o.AptConf) > 0 {
 		config = append(config, rootfs.AptConf(o.AptConf))
 	}
-	return rootfs.Build(ctx, dir, debs, rootfs.BuildOptions{
+	return rootfs.BuildOptions{
 		Arch: set.Arch, Epoch: set.Epoch, Suite: o.Suite, Snapshot: o.Snapshot,
 		MergedUsr: o.mergedUsr(), Slim: o.Variant == VariantSlim, Distroless: o.Distroless(), Jobs: o.Jobs,
 		Config: config, Copies: o.Copies, Hooks: o.Customize, HookNetwork: o.CustomizeNetwork,
@@ -118,7 +128,7 @@ func buildTree(ctx context.Context, o *Options, set *plan.Plan, paths map[string
 			log := o.scripts()
 			return log.writer(), log.replay
 		},
-	})
+	}
 }
 
 // checkArch says what the host lacks to build arch: qemu-user-static's

@@ -46,27 +46,40 @@ func (o *BuildOptions) scripts() (io.Writer, func(error) error) {
 }
 
 // Build makes the finished tree of debs in dir, in debuerreotype's order:
-// merged /usr, unpack and dpkg's database, configure (the maintainer
-// scripts, with SOURCE_DATE_EPOCH in /debuerreotype-epoch), the minimizing
-// config, slimify, then the site's apt files, copies and hooks, and
-// Finish.
+// Install, then Complete.
 func Build(ctx context.Context, dir string, debs []DebFile, o BuildOptions) error {
-	step := func(name string, f func() error) error {
-		start := time.Now()
-		if err := f(); err != nil {
-			return err
-		}
-		if o.Phase != nil {
-			o.Phase(name, start)
-		}
-		return nil
-	}
 	if o.Distroless {
 		if len(o.Config) > 0 || len(o.Hooks) > 0 {
 			return fmt.Errorf("distroless %s: no apt files or hooks in an image without apt or a shell", dir)
 		}
-		return buildDistroless(ctx, dir, debs, o, step)
+		return buildDistroless(ctx, dir, debs, o, o.step)
 	}
+	if err := Install(ctx, dir, debs, o); err != nil {
+		return err
+	}
+	return Complete(ctx, dir, o)
+}
+
+// step runs the step name, f, and tells o.Phase it is done.
+func (o *BuildOptions) step(name string, f func() error) error {
+	start := time.Now()
+	if err := f(); err != nil {
+		return err
+	}
+	if o.Phase != nil {
+		o.Phase(name, start)
+	}
+	return nil
+}
+
+// Install makes the configured tree of debs in dir, the part of Build
+// that the variants share (so that a copy of it, see CopyTree, can be
+// completed as another): merged /usr, unpack and dpkg's database,
+// configure (the maintainer scripts, with SOURCE_DATE_EPOCH in
+// /debuerreotype-epoch) and the minimizing config. Of o, it reads Arch,
+// Epoch, MergedUsr, Jobs, Phase and Scripts.
+func Install(ctx context.Context, dir string, debs []DebFile, o BuildOptions) error {
+	step := o.step
 	if o.MergedUsr {
 		if err := step("merged-usr", func() error { return MergeUsr(dir, o.Arch) }); err != nil {
 			return err
@@ -102,9 +115,13 @@ func Build(ctx context.Context, dir string, debs []DebFile, o BuildOptions) erro
 	}); err != nil {
 		return err
 	}
-	if err := step("minimizing-config", func() error { return MinimizingConfig(dir) }); err != nil {
-		return err
-	}
+	return step("minimizing-config", func() error { return MinimizingConfig(dir) })
+}
+
+// Complete finishes the configured tree dir that Install made: slimify,
+// then the site's apt files, copies and hooks, and Finish.
+func Complete(ctx context.Context, dir string, o BuildOptions) error {
+	step := o.step
 	// As examples/debian.sh: slimify the upgraded tree, before the fixups.
 	if o.Slim {
 		if err := step("slimify", func() error { return Slimify(dir) }); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
@@ -56,6 +57,17 @@ func applyConfig(fs *pflag.FlagSet, path string, ignore []string) error {
 			values = []*yaml.Node{v}
 		case v.Kind == yaml.SequenceNode && repeatable:
 			values = v.Content
+		case v.Kind == yaml.SequenceNode && slices.Contains(commaLists, k.Value):
+			// The value is the list, comma-separated, as on the
+			// command line.
+			var items []string
+			for _, item := range v.Content {
+				if item.Kind != yaml.ScalarNode {
+					return fmt.Errorf("--config %s:%d: %s: want a list of values", path, item.Line, k.Value)
+				}
+				items = append(items, item.Value)
+			}
+			values = []*yaml.Node{{Kind: yaml.ScalarNode, Value: strings.Join(items, ","), Line: v.Line}}
 		case v.Kind == yaml.SequenceNode:
 			return fmt.Errorf("%s: %s takes one value, not a list", at, k.Value)
 		default:
@@ -72,6 +84,10 @@ func applyConfig(fs *pflag.FlagSet, path string, ignore []string) error {
 	}
 	return nil
 }
+
+// commaLists are the flags whose value is a comma-separated list, which
+// a config file may give as a list.
+var commaLists = []string{"suite", "variant", "arch"}
 
 // printConfig writes the settings in effect, from the command line or a
 // config file, as a config file: each flag that was set, in name order.

@@ -69,11 +69,21 @@ suite: bookworm
 		t.Errorf("--print-config of --print-config's output: %v\n%s", err, again)
 	}
 
+	// --suite, --variant and --arch take a list, as on the command line
+	// they take one comma-separated: an image each.
+	out, stderr, err = runCLI(t, "--config", write("matrix.yaml", "suite: [bookworm]\nvariant:\n  - default\n  - slim\n"),
+		"--mirror", a.URL("debian"), "--security-mirror", a.URL("debian-security"), "--keyring", a.KeyringPath,
+		"--arch", "amd64", "--cache-dir", filepath.Join(dir, "cache"), "--include", "unrelated", "--dry-run")
+	if err != nil || !strings.Contains(out, "\nbookworm unrelated 1.0 amd64\n") || !strings.Contains(out, "\nbookworm-slim unrelated 1.0 amd64\n") {
+		t.Errorf("--config with a list of variants: %v\n%s%s", err, out, stderr)
+	}
+
 	for text, msg := range map[string]string{
 		"suite: bookworm\nfrobnicate: yes\n":     `site.yaml:2: unknown key "frobnicate"`,
 		"suite: bookworm\njobs: many\n":          `site.yaml:2: jobs: "many" is not a int`,
 		"suite: bookworm\nmerged-usr: perhaps\n": `site.yaml:2: merged-usr: "perhaps" is not a bool`,
-		"suite: [bookworm, trixie]\n":            "site.yaml:1: suite takes one value, not a list",
+		"suite: bookworm\nkeyring: [a, b]\n":     "site.yaml:2: keyring takes one value, not a list",
+		"suite: [bookworm, [trixie]]\n":          "site.yaml:1: suite: want a list of values",
 		"suite: bookworm\ninclude:\n  a: b\n":    "site.yaml:2: include: want a value or a list",
 		"suite:\n":                               "site.yaml:1: suite: no value",
 		"- suite\n":                              "site.yaml:1: want a mapping of flag names to values",

@@ -162,6 +162,10 @@ type buildFlags struct {
 	// does; verify does not yet); archs is the list.
 	multiArch bool
 	archs     []string
+	// multiImage allows comma-separated --suite and --variant lists
+	// (basebuild's build does); images are their combinations.
+	multiImage bool
+	images     []*pipeline.Options
 }
 
 func (f *buildFlags) register(fs *pflag.FlagSet) {
@@ -207,11 +211,28 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 		}
 	}
 	o := &f.o
-	switch {
-	case o.Suite == "":
+	if o.Suite == "" {
 		return nil, fmt.Errorf("%w: --suite is required (see basebuild --help)", errUsage)
-	case strings.ContainsAny(o.Suite, "/ \t") || strings.HasPrefix(o.Suite, "."):
-		return nil, fmt.Errorf("%w: --suite %q is not a suite name", errUsage, o.Suite)
+	}
+	suites, err := list("--suite", o.Suite, f.multiImage)
+	if err != nil {
+		return nil, err
+	}
+	for _, suite := range suites {
+		if strings.ContainsAny(suite, "/ \t") || strings.HasPrefix(suite, ".") {
+			return nil, fmt.Errorf("%w: --suite %q is not a suite name", errUsage, suite)
+		}
+	}
+	variants, err := list("--variant", f.variant, f.multiImage)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range variants {
+		if v != "default" && v != pipeline.VariantSlim && !debian.IsDistroless(v) {
+			return nil, fmt.Errorf("%w: --variant %q: want default, slim, %s", errUsage, v, strings.Join(debian.DistrolessVariants, ", "))
+		}
+	}
+	switch {
 	case o.Jobs < 1:
 		return nil, fmt.Errorf("%w: --jobs %d: want at least 1", errUsage, o.Jobs)
 	case f.merged && f.unmerged:
@@ -220,9 +241,13 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 	if f.merged || f.unmerged {
 		o.MergedUsr = &f.merged
 	}
+	var updates []string
+	for _, suite := range suites {
+		updates = append(updates, debian.UpdateSuites(suite)...)
+	}
 	for _, s := range o.AllowMissing {
-		if !slices.Contains(o.UpdateSuites(), s) {
-			return nil, fmt.Errorf("%w: --allow-missing-suite %q: not an update suite of %s (%s)", errUsage, s, o.Suite, cmp.Or(strings.Join(o.UpdateSuites(), ", "), "none"))
+		if !slices.Contains(updates, s) {
+			return nil, fmt.Errorf("%w: --allow-missing-suite %q: not an update suite of %s (%s)", errUsage, s, o.Suite, cmp.Or(strings.Join(updates, ", "), "none"))
 		}
 	}
 	f.archs = strings.Split(o.Arch, ",")
@@ -236,16 +261,6 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 	}
 	if len(f.archs) > 1 && !f.multiArch {
 		return nil, fmt.Errorf("%w: --arch %q: one architecture only here, for now", errUsage, o.Arch)
-	}
-	switch {
-	case f.variant == "default":
-	case f.variant == pipeline.VariantSlim, debian.IsDistroless(f.variant):
-		o.Variant = f.variant
-	default:
-		return nil, fmt.Errorf("%w: --variant %q: want default, slim, %s", errUsage, f.variant, strings.Join(debian.DistrolessVariants, ", "))
-	}
-	if err := checkDistroless(o); err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	switch c := oci.Compression(f.compress); c {
 	case oci.Gzip, oci.Zstd:
@@ -326,7 +341,59 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 	case !f.quiet:
 		o.Log = stderr
 	}
-	return o, nil
+	if f.images, err = imagesOf(o, suites, variants); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return f.images[0], nil
+}
+
+// list splits the comma-separated value of flag, which takes several
+// only if many says so, and refuses an empty or repeated item.
+func list(flag, value string, many bool) ([]string, error) {
+	items := strings.Split(value, ",")
+	for i, item := range items {
+		switch {
+		case item == "":
+			return nil, fmt.Errorf("%w: %s %q: empty item", errUsage, flag, value)
+		case slices.Contains(items[:i], item):
+			return nil, fmt.Errorf("%w: %s %q: %s given twice", errUsage, flag, value, item)
+		}
+	}
+	if len(items) > 1 && !many {
+		return nil, fmt.Errorf("%w: %s %q: one only here", errUsage, flag, value)
+	}
+	return items, nil
+}
+
+// imagesOf returns the options of each image o's --suite and --variant
+// lists make, suites first: each as a build with that --suite and
+// --variant alone, with the --allow-missing-suite of its suite and, for a
+// distroless variant, --nonroot. The first is o itself.
+func imagesOf(o *pipeline.Options, suites, variants []string) ([]*pipeline.Options, error) {
+	nonroot, allowMissing := o.Nonroot, o.AllowMissing
+	var images []*pipeline.Options
+	for _, suite := range suites {
+		for _, variant := range variants {
+			oi := o
+			if len(images) > 0 {
+				oi = new(pipeline.Options)
+				*oi = *o
+			}
+			oi.Suite, oi.Variant = suite, strings.TrimPrefix(variant, "default")
+			oi.AllowMissing = nil
+			for _, s := range allowMissing {
+				if slices.Contains(oi.UpdateSuites(), s) {
+					oi.AllowMissing = append(oi.AllowMissing, s)
+				}
+			}
+			oi.Nonroot = nonroot && (oi.Distroless() || !slices.ContainsFunc(variants, debian.IsDistroless))
+			if err := checkDistroless(oi); err != nil {
+				return nil, err
+			}
+			images = append(images, oi)
+		}
+	}
+	return images, nil
 }
 
 // imageFlags are the flags of the build command that say what to make of
@@ -367,7 +434,8 @@ func imageFlagNames() []string {
 // buildCommand is a checked command line of the build: everything in it
 // has been validated, and nothing fetched yet.
 type buildCommand struct {
-	o         *pipeline.Options
+	o         *pipeline.Options   // the first image's, and the run's Sources and Runtime
+	images    []*pipeline.Options // each image's (suite × variant); the first is o
 	archs     []string
 	dryRun    bool
 	ifChanged bool
@@ -400,7 +468,7 @@ func parseBuild(args []string, stdout, stderr io.Writer) (*buildCommand, error) 
 		imf imageFlags
 	)
 	bf.register(fs)
-	bf.multiArch = true
+	bf.multiArch, bf.multiImage = true, true
 	imf.register(fs)
 	help := fs.BoolP("help", "h", false, "show this help")
 
@@ -425,9 +493,11 @@ func parseBuild(args []string, stdout, stderr io.Writer) (*buildCommand, error) 
 		}
 		return nil, err
 	}
-	b := &buildCommand{o: o, archs: bf.archs, dryRun: imf.dryRun, ifChanged: imf.ifChanged,
+	b := &buildCommand{o: o, images: bf.images, archs: bf.archs, dryRun: imf.dryRun, ifChanged: imf.ifChanged,
 		rootDir: imf.rootDir, report: imf.report, lockFile: imf.lock, outputs: imf.outputs, push: imf.push}
-	o.Push, o.SBOM, o.SBOMFormat, o.RootfsDir, o.AllowDowngrade, o.AttachInputs = nil, imf.sbom, imf.sbomFormat, imf.rootDir, imf.allowDowngrade, imf.attachInputs
+	for _, oi := range b.images {
+		oi.Push, oi.SBOM, oi.SBOMFormat, oi.RootfsDir, oi.AllowDowngrade, oi.AttachInputs = nil, imf.sbom, imf.sbomFormat, imf.rootDir, imf.allowDowngrade, imf.attachInputs
+	}
 	if err := b.check(); err != nil {
 		return nil, err
 	}
@@ -464,9 +534,20 @@ func (b *buildCommand) check() error {
 			return fmt.Errorf("%w: --lock takes one --arch, for now", errUsage)
 		}
 	}
+	if len(b.images) > 1 {
+		// Each image has its own destinations, from placeholders.
+		switch {
+		case b.rootDir != "":
+			return fmt.Errorf("%w: --rootfs keeps one tree: one --suite and --variant", errUsage)
+		case o.SBOM != "":
+			return fmt.Errorf("%w: --sbom writes one file: one --suite and --variant (each image has its SBOMs attached)", errUsage)
+		case b.lockFile != "":
+			return fmt.Errorf("%w: --lock holds one image's packages: one --suite and --variant", errUsage)
+		}
+	}
 	b.imaging = len(b.outputs) > 0 || len(b.push) > 0
 	if !b.imaging && b.rootDir == "" && !b.dryRun {
-		b.outputs = []string{"oci:" + filepath.Join("out", o.Tag())}
+		b.outputs = []string{"oci:" + filepath.Join("out", "{tag}")}
 		if err := os.MkdirAll("out", 0o755); err != nil {
 			return err
 		}
@@ -485,35 +566,20 @@ func (b *buildCommand) check() error {
 		return fmt.Errorf("%w: --if-changed skips a build: drop --rootfs and --dry-run", errUsage)
 	}
 	// Placeholders are checked now, expanded once the epoch is known:
-	// each value must parse with any epoch.
-	for _, s := range b.outputs {
-		expanded, err := b.expand(s, time.Time{}, "--output")
+	// each value must parse with any epoch, and no two images may share
+	// a destination.
+	users := map[string]string{} // destination: the image it is for
+	var fixed []oci.Output
+	for _, oi := range b.images {
+		outs, err := b.checkDestinations(oi, users)
 		if err != nil {
 			return err
 		}
-		out, err := oci.ParseOutput(expanded)
-		if err != nil {
-			return fmt.Errorf("%w: --output: %v", errUsage, err)
-		}
-		if len(b.archs) > 1 && out.Type != oci.OCILayout {
-			return fmt.Errorf("%w: --output %s holds one image: several --arch make an index, for oci:DIR or --push", errUsage, s)
-		}
-		if b.ifChanged && out.Type != oci.OCILayout {
-			return fmt.Errorf("%w: --if-changed cannot read what %s was built from: use --push or --output oci:DIR", errUsage, s)
-		}
-		if expanded == s {
-			if err := out.Check(); err != nil {
-				return err
-			}
-		}
+		fixed = append(fixed, outs...)
 	}
-	for _, ref := range b.push {
-		expanded, err := b.expand(ref, time.Time{}, "--push")
-		if err != nil {
+	for _, out := range fixed {
+		if err := out.Check(); err != nil {
 			return err
-		}
-		if _, err := oci.ParseReference(expanded, o.InsecureRegistry); err != nil {
-			return fmt.Errorf("%w: --push %q: %v", errUsage, ref, err)
 		}
 	}
 	if (b.imaging || b.rootDir != "") && os.Geteuid() != 0 {
@@ -535,67 +601,73 @@ func (b *buildCommand) check() error {
 	return nil
 }
 
+// checkDestinations checks the --output and --push values for the image
+// oi, and that none is one another image in users already has. It
+// returns the outputs the epoch does not change, which can be checked
+// now.
+func (b *buildCommand) checkDestinations(oi *pipeline.Options, users map[string]string) (fixed []oci.Output, _ error) {
+	use := func(flag, dest string) error {
+		if other, ok := users[dest]; ok && other != oi.Tag() {
+			return fmt.Errorf("%w: %s %s: both %s and %s would go there: tell them apart with {suite}, {variant} or {tag}", errUsage, flag, dest, other, oi.Tag())
+		}
+		users[dest] = oi.Tag()
+		return nil
+	}
+	for _, s := range b.outputs {
+		expanded, err := b.expand(oi, s, time.Time{}, "--output")
+		if err != nil {
+			return nil, err
+		}
+		out, err := oci.ParseOutput(expanded)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --output: %v", errUsage, err)
+		}
+		if err := use("--output", out.String()); err != nil {
+			return nil, err
+		}
+		if len(b.archs) > 1 && out.Type != oci.OCILayout {
+			return nil, fmt.Errorf("%w: --output %s holds one image: several --arch make an index, for oci:DIR or --push", errUsage, s)
+		}
+		if b.ifChanged && out.Type != oci.OCILayout {
+			return nil, fmt.Errorf("%w: --if-changed cannot read what %s was built from: use --push or --output oci:DIR", errUsage, s)
+		}
+		if later, err := b.expand(oi, s, time.Unix(1<<32, 0), "--output"); err == nil && later == expanded {
+			fixed = append(fixed, out)
+		}
+	}
+	for _, ref := range b.push {
+		expanded, err := b.expand(oi, ref, time.Time{}, "--push")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := oci.ParseReference(expanded, oi.InsecureRegistry); err != nil {
+			return nil, fmt.Errorf("%w: --push %q: %v", errUsage, ref, err)
+		}
+		if err := use("--push", expanded); err != nil {
+			return nil, err
+		}
+	}
+	return fixed, nil
+}
+
 // expand expands the placeholders of a --push or --output value s for
-// epoch.
-func (b *buildCommand) expand(s string, epoch time.Time, flag string) (string, error) {
+// the image oi of epoch.
+func (b *buildCommand) expand(oi *pipeline.Options, s string, epoch time.Time, flag string) (string, error) {
 	if !pipeline.HasPlaceholders(s) {
 		return s, nil
 	}
-	out, err := pipeline.Expand(s, b.o, epoch)
+	out, err := pipeline.Expand(s, oi, epoch)
 	if err != nil {
 		return "", fmt.Errorf("%w: %s %v", errUsage, flag, err)
 	}
 	return out, nil
 }
 
-// run builds what b says.
-func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err error) {
-	o := b.o
-	// The report is written whatever happens from here on, with the
-	// digest and package count of a success or the error.
-	var digest string
-	var packages int
-	if b.report != "" {
-		o.Report = pipeline.NewReport(o)
-		defer func() {
-			o.Report.Finish(digest, packages, err)
-			if werr := o.Report.Write(b.report); err == nil && werr != nil {
-				err = fmt.Errorf("--report: %w", werr)
-			}
-		}()
-	}
-	c, err := o.Client()
-	if err != nil {
-		return err
-	}
-	// Resolve first: the placeholders take the plan's epoch, and
-	// --if-changed compares its inputs.
-	var set *plan.Plan
-	multi := len(b.archs) > 1
-	var plans []*plan.Plan // of each architecture of a multi-architecture build
-	if multi {
-		if plans, err = pipeline.ResolveArchs(ctx, o, c, b.archs); err != nil {
-			return err
-		}
-	} else {
-		if b.lock != nil {
-			set = b.lock.Plan
-			err = pipeline.CheckLocked(ctx, o, c, set)
-		} else {
-			set, err = pipeline.Resolve(ctx, o, c)
-		}
-		if err != nil {
-			return err
-		}
-		packages = len(set.Packages)
-	}
-	// The placeholders take the epoch, every architecture's the suite's.
-	first := set
-	if multi {
-		first = plans[0]
-	}
+// setDestinations sets the Outputs and Push of the image oi of epoch.
+func (b *buildCommand) setDestinations(oi *pipeline.Options, epoch time.Time) error {
+	oi.Outputs, oi.Push = nil, nil
 	for _, s := range b.outputs {
-		s, err := b.expand(s, first.Epoch, "--output")
+		s, err := b.expand(oi, s, epoch, "--output")
 		if err != nil {
 			return err
 		}
@@ -606,86 +678,189 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 		if err != nil {
 			return err
 		}
-		o.Outputs = append(o.Outputs, out)
+		oi.Outputs = append(oi.Outputs, out)
 	}
 	for _, ref := range b.push {
-		if ref, err = b.expand(ref, first.Epoch, "--push"); err != nil {
+		ref, err := b.expand(oi, ref, epoch, "--push")
+		if err != nil {
 			return err
 		}
-		o.Push = append(o.Push, ref)
+		oi.Push = append(oi.Push, ref)
+	}
+	return nil
+}
+
+// run builds what b says.
+func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err error) {
+	o := b.o
+	multi := len(b.archs) > 1
+	several := len(b.images) > 1
+	// The report is written whatever happens from here on, with the
+	// digest and package count of a success or the error.
+	var digest string
+	var packages int
+	if b.report != "" {
+		r := pipeline.NewReport(o)
+		for _, oi := range b.images {
+			oi.Report = r
+		}
+		defer func() {
+			r.Finish(digest, packages, err)
+			if werr := r.Write(b.report); err == nil && werr != nil {
+				err = fmt.Errorf("--report: %w", werr)
+			}
+		}()
+	}
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	// Resolve first: the placeholders take the plan's epoch, and
+	// --if-changed compares its inputs.
+	resolver := pipeline.NewResolver()
+	targets := make([]pipeline.Target, len(b.images))
+	for i, oi := range b.images {
+		var plans []*plan.Plan
+		switch {
+		case multi:
+			plans, err = resolver.ResolveArchs(ctx, oi, c, b.archs)
+		case b.lock != nil:
+			plans, err = []*plan.Plan{b.lock.Plan}, pipeline.CheckLocked(ctx, oi, c, b.lock.Plan)
+		default:
+			var set *plan.Plan
+			set, err = resolver.Resolve(ctx, oi, c)
+			plans = []*plan.Plan{set}
+		}
+		if err != nil {
+			return imageError(several, oi, err)
+		}
+		targets[i] = pipeline.Target{Options: oi, Plans: plans}
+		// The placeholders take the epoch, every architecture's the
+		// suite's.
+		if err := b.setDestinations(oi, plans[0].Epoch); err != nil {
+			return err
+		}
+	}
+	if !multi && !several {
+		packages = len(targets[0].Plans[0].Packages)
 	}
 
-	if b.ifChanged && multi {
-		if digest, err = indexUpToDate(ctx, o, plans, ifChangedRefs(o), stderr); err != nil {
-			return err
-		}
-		if digest != "" {
-			fmt.Fprintln(stdout, digest)
-			return nil
-		}
-	}
-	if b.ifChanged && !multi {
-		var previous *plan.Plan
-		if digest, previous, err = upToDate(ctx, o, set, ifChangedRefs(o), stderr); err != nil {
-			return err
-		}
-		if digest != "" {
-			fmt.Fprintln(stdout, digest)
-			return nil
-		}
-		if previous != nil {
-			// Why it is rebuilt: on stderr, in the report, attached.
-			if o.Rebuilt, err = pipeline.Review(ctx, o, c, previous, set); err != nil {
-				return fmt.Errorf("why rebuilt: %w", err)
+	// Each image's line on stdout once built, or found up to date.
+	digests := make([]string, len(targets))
+	var build []pipeline.Target
+	for i, t := range targets {
+		if b.ifChanged {
+			if digests[i], err = b.upToDate(ctx, c, t, stderr); err != nil {
+				return imageError(several, t.Options, err)
 			}
-			printRebuilt(stderr, o.Rebuilt)
-			if o.Report != nil {
-				o.Report.Rebuilt = o.Rebuilt
+			if digests[i] != "" {
+				continue
 			}
 		}
-	}
-	// Index checks each architecture's destinations itself.
-	if b.imaging && !multi && !o.AllowDowngrade {
-		if err := pipeline.NoDowngrade(ctx, o, set); err != nil {
-			return err
+		// Index checks each architecture's destinations itself.
+		if b.imaging && !multi && !t.Options.AllowDowngrade {
+			if err := pipeline.NoDowngrade(ctx, t.Options, t.Plans[0]); err != nil {
+				return imageError(several, t.Options, err)
+			}
 		}
+		build = append(build, t)
 	}
 	switch {
-	case multi && b.dryRun:
-		// Each image's packages, its architecture first.
-		for _, p := range plans {
-			for _, q := range p.Packages {
-				fmt.Fprintf(stdout, "%s %s %s %s\n", p.Arch, q.Name, q.Version, q.Architecture)
+	case b.dryRun:
+		// Each image's packages, its tag and architecture first where
+		// there are several.
+		for _, t := range targets {
+			for _, p := range t.Plans {
+				prefix := ""
+				if several {
+					prefix += t.Options.Tag() + " "
+				}
+				if multi {
+					prefix += p.Arch + " "
+				}
+				for _, q := range p.Packages {
+					fmt.Fprintf(stdout, "%s%s %s %s\n", prefix, q.Name, q.Version, q.Architecture)
+				}
 			}
 		}
 		return nil
-	case multi:
-		d, err := pipeline.Index(ctx, o, c, plans)
-		if err != nil {
-			return err
-		}
-		// The index digest is the last line on stdout.
-		digest = d.String()
-		fmt.Fprintln(stdout, digest)
-		return nil
 	case b.imaging:
-		d, err := pipeline.Image(ctx, o, c, set)
-		if err != nil {
-			return err
+		if len(build) > 0 {
+			built, err := pipeline.Build(ctx, c, build)
+			if err != nil {
+				return err
+			}
+			for i, j := 0, 0; i < len(targets); i++ {
+				if digests[i] == "" {
+					digests[i], j = built[j].String(), j+1
+				}
+			}
 		}
-		// The digest is the last line on stdout, for scripts.
-		digest = d.String()
-		fmt.Fprintln(stdout, digest)
+		if !several {
+			// The digest is the last line on stdout, for scripts.
+			digest = digests[0]
+			fmt.Fprintln(stdout, digest)
+			return nil
+		}
+		// One line per image: where it went, and its digest.
+		for i, t := range targets {
+			fmt.Fprintf(stdout, "%s %s\n", destination(t.Options), digests[i])
+			if o.Report != nil {
+				o.Report.AddImage(t.Options.Tag(), digests[i])
+			}
+		}
 		return nil
 	case b.rootDir != "":
+		set := targets[0].Plans[0]
 		if err := pipeline.Rootfs(ctx, o, c, set, b.rootDir); err != nil {
 			return err
 		}
-	}
-	for _, p := range set.Packages {
-		fmt.Fprintf(stdout, "%s %s %s\n", p.Name, p.Version, p.Architecture)
+		for _, p := range set.Packages {
+			fmt.Fprintf(stdout, "%s %s %s\n", p.Name, p.Version, p.Architecture)
+		}
 	}
 	return nil
+}
+
+// upToDate returns the digest of t's image (or index) if its --push and
+// oci: destinations hold one built from the same inputs, else "". For a
+// single image it reviews, on stderr, in the report and attached, why it
+// is rebuilt.
+func (b *buildCommand) upToDate(ctx context.Context, c *apt.Client, t pipeline.Target, stderr io.Writer) (string, error) {
+	o := t.Options
+	if len(t.Plans) > 1 {
+		return indexUpToDate(ctx, o, t.Plans, ifChangedRefs(o), stderr)
+	}
+	set := t.Plans[0]
+	digest, previous, err := upToDate(ctx, o, set, ifChangedRefs(o), stderr)
+	if err != nil || digest != "" || previous == nil {
+		return digest, err
+	}
+	if o.Rebuilt, err = pipeline.Review(ctx, o, c, previous, set); err != nil {
+		return "", fmt.Errorf("why rebuilt: %w", err)
+	}
+	printRebuilt(stderr, o.Rebuilt)
+	if o.Report != nil {
+		o.Report.Rebuilt = o.Rebuilt
+	}
+	return "", nil
+}
+
+// imageError names the image an error is of when a run builds several.
+func imageError(several bool, o *pipeline.Options, err error) error {
+	if !several {
+		return err
+	}
+	return fmt.Errorf("%s: %w", o.Tag(), err)
+}
+
+// destination names where the image of o went: its first --push
+// reference, else its first output.
+func destination(o *pipeline.Options) string {
+	if len(o.Push) > 0 {
+		return o.Push[0]
+	}
+	return o.Outputs[0].String()
 }
 
 // checkDistroless refuses what a distroless image cannot have: hooks and
