@@ -63,9 +63,17 @@ which basebuild verify --inputs-from rebuilds it offline.
 verified with their own keys) whose packages join the resolution and
 whose sources and keys go into the image; --apt-preferences pins them as
 apt would. --config FILE reads any of the flags from YAML (the command
-line wins); --push and --output expand {suite}, {date} and {snapshot}.
+line wins); --push and --output expand {suite}, {variant}, {tag}, {arch},
+{date} and {snapshot}.
 http_proxy, https_proxy and no_proxy are honoured and not written into
 the image.
+
+--suite bookworm,trixie and --variant default,slim build an image of
+each combination in one run, each as a build of it alone would (same
+digest), with its own destinations ({variant}, {tag} and {arch} are also
+replaced) and a line "DESTINATION DIGEST" on stdout; what they share is
+fetched, verified, unpacked and configured once (a slim image is made
+from a copy of its default sibling's configured tree).
 
 --arch amd64,arm64 builds each architecture's image exactly as a build
 with that --arch alone would (same digest), and writes their OCI image
@@ -170,7 +178,7 @@ type buildFlags struct {
 
 func (f *buildFlags) register(fs *pflag.FlagSet) {
 	o := &f.o
-	fs.StringVar(&o.Suite, "suite", "", "Debian suite to build: bookworm, trixie, bullseye, sid, … (required)")
+	fs.StringVar(&o.Suite, "suite", "", "Debian suite to build: bookworm, trixie, bullseye, sid, … (required); a comma-separated list builds an image of each")
 	fs.StringVar(&f.snapshot, "snapshot", "", "build from snapshot.debian.org as of this time: 20240101, 20240101T000000Z or 2024-01-01T00:00:00Z; the image epoch is this time")
 	fs.StringVar(&o.SnapshotServer, "snapshot-server", snapshots.DefaultServer, "snapshot server serving /archive/debian/<ts>/ and /archive/debian-security/<ts>/ (http or https; no credentials in any archive URL)")
 	fs.StringVar(&o.Mirror, "mirror", "", "Debian archive root without --snapshot (default: the host's apt sources, else "+snapshots.DefaultMirror+")")
@@ -185,7 +193,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.merged, "merged-usr", false, "make bin, sbin and lib* symlinks into usr/ (default from bookworm on, as debuerreotype does)")
 	fs.BoolVar(&f.unmerged, "no-merged-usr", false, "keep bin, sbin and lib* real directories (default for bullseye and older)")
 	fs.StringVar(&f.compress, "compression", "gzip", "layer compression: gzip or zstd")
-	fs.StringVar(&f.variant, "variant", "default", "default; slim: as debuerreotype-slimify, no docs, man pages, info or translations, and dpkg told to keep them out (image tag SUITE-slim); or distroless-static, distroless-base-nossl, distroless-base, distroless-cc: GoogleContainerTools/distroless's packages (bookworm, trixie) and what they depend on, extracted, not configured, with no shell or package manager (image tag static-debian12, …)")
+	fs.StringVar(&f.variant, "variant", "default", "default; slim: as debuerreotype-slimify, no docs, man pages, info or translations, and dpkg told to keep them out (image tag SUITE-slim); or distroless-static, distroless-base-nossl, distroless-base, distroless-cc: GoogleContainerTools/distroless's packages (bookworm, trixie) and what they depend on, extracted, not configured, with no shell or package manager (image tag static-debian12, …); a comma-separated list builds an image of each")
 	fs.BoolVar(&o.Nonroot, "nonroot", false, "with a distroless --variant: run as nonroot (65532) in /home/nonroot (image tag …-nonroot)")
 	fs.StringArrayVar(&o.AptConf, "apt-conf", nil, "write this APT setting, such as 'APT::Install-Recommends \"false\";', to /etc/apt/apt.conf.d/99basebuild; repeatable, one line each, in order")
 	fs.StringArrayVar(&f.copies, "copy", nil, "copy the host file or directory tree SRC to the absolute path DST in the image after configuration (SRC:DST; root-owned, modes kept, mtimes clamped to the epoch, symlinks copied as such); repeatable")
