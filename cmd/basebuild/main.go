@@ -421,7 +421,7 @@ func (f *imageFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.push, "push", nil, "push the image to a registry reference, e.g. registry.example/debian:bookworm; repeatable; credentials from the docker config and its credential helpers")
 	fs.BoolVar(&f.ifChanged, "if-changed", false, "build only if the inputs (packages, epoch, options, basebuild's version) differ from those the --push and oci: destinations' images record; else print the first one's digest")
 	fs.BoolVar(&f.allowDowngrade, "allow-downgrade", false, "replace a --push or oci: destination's image even with one of an earlier epoch or older packages (without it that is an error, the destination untouched)")
-	fs.StringVar(&f.sbom, "sbom", "", "also write the image's SBOM (JSON, in --sbom-format) to FILE")
+	fs.StringVar(&f.sbom, "sbom", "", "also write the image's SBOM (JSON, in --sbom-format) to FILE ({suite}, {variant}, {tag}, {arch}, {date} and {snapshot} replaced, as in --output)")
 	fs.StringVar(&f.sbomFormat, "sbom-format", "spdx", "the format of --sbom FILE: spdx (SPDX 2.3) or cyclonedx (CycloneDX 1.6); both are attached to the image")
 	fs.BoolVar(&f.attachInputs, "attach-inputs", false, "attach to the image (in oci: outputs and on --push) an artifact of everything that built it: the lock, each InRelease, each Packages index and every deb, each a blob of its own; basebuild verify --inputs-from rebuilds from it alone")
 	fs.StringVar(&f.report, "report", "", "write a JSON report of the build to FILE: each phase's wall time, the digest, the package count, peak RSS, or the error")
@@ -547,8 +547,6 @@ func (b *buildCommand) check() error {
 		switch {
 		case b.rootDir != "":
 			return fmt.Errorf("%w: --rootfs keeps one tree: one --suite and --variant", errUsage)
-		case o.SBOM != "":
-			return fmt.Errorf("%w: --sbom writes one file: one --suite and --variant (each image has its SBOMs attached)", errUsage)
 		case b.lockFile != "":
 			return fmt.Errorf("%w: --lock holds one image's packages: one --suite and --variant", errUsage)
 		}
@@ -643,6 +641,15 @@ func (b *buildCommand) checkDestinations(oi *pipeline.Options, users map[string]
 			fixed = append(fixed, out)
 		}
 	}
+	if oi.SBOM != "" {
+		expanded, err := b.expand(oi, oi.SBOM, time.Time{}, "--sbom")
+		if err != nil {
+			return nil, err
+		}
+		if err := use("--sbom", expanded); err != nil {
+			return nil, err
+		}
+	}
 	for _, ref := range b.push {
 		expanded, err := b.expand(oi, ref, time.Time{}, "--push")
 		if err != nil {
@@ -671,8 +678,12 @@ func (b *buildCommand) expand(oi *pipeline.Options, s string, epoch time.Time, f
 	return out, nil
 }
 
-// setDestinations sets the Outputs and Push of the image oi of epoch.
-func (b *buildCommand) setDestinations(oi *pipeline.Options, epoch time.Time) error {
+// setDestinations sets the Outputs, Push and SBOM of the image oi of
+// epoch.
+func (b *buildCommand) setDestinations(oi *pipeline.Options, epoch time.Time) (err error) {
+	if oi.SBOM, err = b.expand(oi, oi.SBOM, epoch, "--sbom"); err != nil {
+		return err
+	}
 	oi.Outputs, oi.Push = nil, nil
 	for _, s := range b.outputs {
 		s, err := b.expand(oi, s, epoch, "--output")

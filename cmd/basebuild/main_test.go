@@ -169,7 +169,7 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"--suite", "bookworm,trixie", "--push", "reg.example/debian:latest"}, "both bookworm and trixie would go there"},
 		{[]string{"--suite", "bookworm", "--variant", "default,slim", "--output", "oci:out/{suite}"}, "both bookworm and bookworm-slim would go there"},
 		{[]string{"--suite", "bookworm", "--variant", "default,slim", "--rootfs", "dir"}, "--rootfs keeps one tree"},
-		{[]string{"--suite", "bookworm,trixie", "--sbom", "sbom.json", "--push", "reg.example/debian:{suite}"}, "--sbom writes one file"},
+		{[]string{"--suite", "bookworm,trixie", "--sbom", "sbom.json", "--push", "reg.example/debian:{suite}"}, "--sbom sbom.json: both bookworm and trixie would go there"},
 		{[]string{"--suite", "bookworm,trixie", "--lock", "lock.txt"}, "--lock holds one image's packages"},
 		{[]string{"--suite", "bookworm,sid", "--variant", "distroless-static"}, `no distroless package set for suite "sid"`},
 		{[]string{"verify", "--suite", "bookworm,trixie", "oci:out/bookworm"}, `--suite "bookworm,trixie": one only here`},

@@ -18,7 +18,8 @@ import (
 // digest), each image in its own layout and repository with its own
 // audit artifacts, the slim images made from copies of the default
 // images' configured trees and yet byte-identical to slim images built
-// alone; then --if-changed finds all four up to date and builds nothing.
+// alone; each --sbom file its own; then --if-changed finds all four up to
+// date and builds nothing.
 func TestManyImages(t *testing.T) {
 	server := testenv.SnapshotServer(t)
 	registry := testenv.Registry(t)
@@ -32,7 +33,7 @@ func TestManyImages(t *testing.T) {
 	}
 	args := append([]string{"--suite", "bookworm,trixie", "--variant", "default,slim",
 		"--output", "oci:" + filepath.Join(work, "out", "{tag}"), "--push", repo + ":{suite}-{variant}"}, common...)
-	out, stderr, err := runBinary(t, append(args, "--report", report)...)
+	out, stderr, err := runBinary(t, append(args, "--report", report, "--sbom", filepath.Join(work, "{tag}.spdx.json"))...)
 	if err != nil {
 		t.Fatalf("basebuild %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
@@ -49,6 +50,9 @@ func TestManyImages(t *testing.T) {
 			t.Errorf("line %d: %q, want %s:%s and its digest", i+1, lines[i], repo, pushed[i])
 		}
 		digests[tag] = digest
+		if sbom, err := os.ReadFile(filepath.Join(work, tag+".spdx.json")); err != nil || !strings.Contains(string(sbom), `"debian:`+tag+`"`) {
+			t.Errorf("%s: no SBOM of its own (%v)", tag, err)
+		}
 		// Written to its layout, tagged as a build of it alone tags it,
 		// and pushed, each with its audit artifacts.
 		for _, src := range []string{"oci:" + filepath.Join(work, "out", tag) + ":" + tag, ref} {
