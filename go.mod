@@ -17,6 +17,7 @@ require (
 	github.com/ulikunitz/xz v0.5.17
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sys v0.47.0
+	mvdan.cc/sh/v3 v3.12.0
 	pault.ag/go/debian v0.19.0
 )
 

@@ -75,6 +75,19 @@ func DistrolessPackages(variant, codename string) ([]string, error) {
 	return pkgs, nil
 }
 
+// DistrolessShipped returns every package distroless ships for the
+// release codename, those of its largest variant, sorted. They are taken
+// unconfigured whatever their maintainer scripts do, as distroless takes
+// them: what those make, a distroless image has made natively (the CA
+// bundle, /etc/passwd and /etc/group, the merged-/usr links), or goes
+// without as distroless's does: base-files' shell profiles, motd and
+// empty login logs (there is no shell or login), netbase's /etc/hosts
+// (the container runtime provides it), tzdata's /etc/localtime (without
+// it the time zone is UTC), libc6's restart of services.
+func DistrolessShipped(codename string) ([]string, error) {
+	return DistrolessPackages(DistrolessCC, codename)
+}
+
 // DistrolessTag is the image name distroless gives variant of codename:
 // "static-debian12", "base-nossl-debian13-nonroot", …
 func DistrolessTag(variant, codename string, nonroot bool) string {

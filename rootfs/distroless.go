@@ -106,6 +106,9 @@ func buildDistroless(ctx context.Context, dir string, debs []DebFile, o BuildOpt
 	if err != nil {
 		return err
 	}
+	if err := step("script check", func() error { return checkScripts(dir, o.Suite, installed, o.Manual) }); err != nil {
+		return err
+	}
 	if err := step("distroless", func() error { return completeDistroless(dir, o.Suite, installed) }); err != nil {
 		return err
 	}
@@ -129,6 +132,66 @@ func buildDistroless(ctx context.Context, dir string, debs []DebFile, o BuildOpt
 		return err
 	}
 	return step("finish", func() error { return clampTimes(dir, o.Epoch) })
+}
+
+// checkScripts refuses the packages pkgs, unpacked in dir, that cannot be
+// made distroless: those that need what their preinst or postinst would
+// make on a fresh install (debian.ScriptActions) and the tree lacks, but
+// the packages distroless ships itself for the release codename
+// (debian.DistrolessShipped). A package of manual is named as the
+// --include that asked for it.
+func checkScripts(dir, codename string, pkgs []*Installed, manual []string) error {
+	shipped, err := debian.DistrolessShipped(codename)
+	if err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	var refused []string
+	for _, p := range pkgs {
+		if slices.Contains(shipped, p.Name) {
+			continue
+		}
+		var why []string
+		for _, name := range []string{"preinst", "postinst"} {
+			script, ok := p.Members[name]
+			if !ok {
+				continue
+			}
+			actions, err := debian.ScriptActions(name, script)
+			if err != nil {
+				why = append(why, "its "+name+" cannot be read: "+err.Error())
+				continue
+			}
+			var lacks []string
+			for _, a := range actions {
+				if a.Creates && path.IsAbs(a.Target) {
+					if _, err := root.Lstat(strings.TrimPrefix(a.Target, "/")); err == nil {
+						continue // the image has it anyway
+					}
+				}
+				lacks = append(lacks, a.String())
+			}
+			if len(lacks) > 0 {
+				why = append(why, "its "+name+" "+strings.Join(lacks, ", "))
+			}
+		}
+		if len(why) == 0 {
+			continue
+		}
+		noun := "package " + p.Name
+		if slices.Contains(manual, p.Name) {
+			noun = "--include " + p.Name
+		}
+		refused = append(refused, noun+": "+strings.Join(why, "; "))
+	}
+	if len(refused) > 0 {
+		return errors.New(strings.Join(refused, "; ") + "; a distroless image runs no scripts")
+	}
+	return nil
 }
 
 // completeDistroless completes the unpacked packages pkgs in dir as a distroless

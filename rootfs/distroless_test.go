@@ -136,3 +136,30 @@ func TestDistroless(t *testing.T) {
 		}
 	}
 }
+
+// A package whose scripts make what it needs is refused by name, but
+// one whose made path the tree has anyway, and distroless's own.
+func TestCheckScripts(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "usr/lib/ssl"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pkg := func(name, postinst string) *Installed {
+		return &Installed{Name: name, Members: map[string][]byte{"postinst": []byte("#!/bin/sh\nset -e\n" + postinst)}}
+	}
+	mawk := pkg("mawk", "if [ \"$1\" = configure ]; then\n  update-alternatives --install /usr/bin/awk awk /usr/bin/mawk 5 --slave /usr/bin/nawk nawk /usr/bin/mawk\nfi\n")
+	openssl := pkg("openssl", "if [ ! -e /usr/lib/ssl ]; then ln -sf /etc/ssl /usr/lib/ssl; fi\n")
+	netbase := pkg("netbase", "cat > /etc/hosts <<EOF\n127.0.0.1 localhost\nEOF\n")
+	lib := &Installed{Name: "zlib1g", Members: map[string][]byte{"triggers": []byte("activate-noawait ldconfig\n")}}
+	daemon := pkg("food", "adduser --system food\nucf /usr/share/food/food.conf /etc/food.conf\n")
+
+	if err := checkScripts(dir, "bookworm", []*Installed{lib, netbase, openssl}, nil); err != nil {
+		t.Errorf("zlib1g, netbase, openssl: %v", err)
+	}
+	err := checkScripts(dir, "bookworm", []*Installed{daemon, lib, mawk}, []string{"mawk"})
+	want := "package food: its postinst adds user food (adduser), makes /etc/food.conf (ucf); " +
+		"--include mawk: its postinst makes /usr/bin/awk (update-alternatives); a distroless image runs no scripts"
+	if err == nil || err.Error() != want {
+		t.Errorf("food, mawk: %v\nwant %s", err, want)
+	}
+}

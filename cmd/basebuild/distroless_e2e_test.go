@@ -411,3 +411,28 @@ func TestDistrolessTrixie(t *testing.T) {
 		t.Errorf("hello printed %q", got)
 	}
 }
+
+// TestDistrolessRefusesScripts builds distroless's base with mawk, whose
+// postinst makes /usr/bin/awk with update-alternatives: the build fails
+// naming the package and what its script makes, and writes nothing.
+func TestDistrolessRefusesScripts(t *testing.T) {
+	testenv.RequireRoot(t)
+	server := testenv.SnapshotServer(t)
+	dir := t.TempDir()
+	out, tree := filepath.Join(dir, "oci"), filepath.Join(dir, "rootfs")
+	_, stderr, err := runBinary(t, "--suite", "bookworm", "--snapshot", mirrorSnapshot, "--snapshot-server", server, "--arch", "amd64",
+		"--cache-dir", sharedCache, "--variant", debian.DistrolessBase, "--include", "mawk", "--output", "oci:"+out, "--rootfs", tree)
+	want := "basebuild: --include mawk: its postinst makes /usr/bin/awk (update-alternatives); a distroless image runs no scripts"
+	if exitCode(err) != 1 || !strings.HasSuffix(stderr, "\n"+want+"\n") {
+		t.Errorf("--include mawk: %v, want exit 1 and the last line\n%s\nstderr:\n%s", err, want, stderr)
+	}
+	for _, name := range []string{out, tree} {
+		if _, err := os.Lstat(name); !os.IsNotExist(err) {
+			t.Errorf("%s: %v, want nothing there", name, err)
+		}
+	}
+	left, err := os.ReadDir(dir)
+	if err != nil || len(left) != 0 {
+		t.Errorf("%s holds %v (%v), want nothing", dir, left, err)
+	}
+}
