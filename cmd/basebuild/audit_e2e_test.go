@@ -98,7 +98,7 @@ func TestAuditBookworm(t *testing.T) {
 	for _, c := range bomDoc2.Components {
 		ours = append(ours, c.Name+" "+c.Version)
 	}
-	found, _, _ := syftScan(t, testenv.Scanner(t, "syft"), "oci-dir:"+layout)
+	found, _, _ := syftScan(t, testenv.Scanner(t, "syft"), "oci-dir:"+layout, "12")
 	for _, s := range found {
 		syfts = append(syfts, s.name+" "+s.version)
 	}

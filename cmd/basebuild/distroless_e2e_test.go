@@ -116,15 +116,7 @@ func main() {
 		debian.DistrolessBase:      buildDistroless(t, "bookworm", debian.DistrolessBase, "--include", "hello"),
 		debian.DistrolessCC:        buildDistroless(t, "bookworm", debian.DistrolessCC, "--copy", cxxbin+":/usr/local/bin/hello-cc"),
 	}
-	// The default image's bundle, which update-ca-certificates made.
-	def := filepath.Join(t.TempDir(), "rootfs")
-	if _, stderr, err := runBinary(t, "--suite", "bookworm", "--arch", "amd64", "--cache-dir", sharedCache, "--include", "ca-certificates", "--rootfs", def); err != nil {
-		t.Fatalf("default image: %v\n%s", err, stderr)
-	}
-	wantBundle, err := os.ReadFile(filepath.Join(def, "etc/ssl/certs/ca-certificates.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wantBundle := defaultCABundle(t, "bookworm")
 
 	for _, variant := range debian.DistrolessVariants {
 		b := builds[variant]
@@ -155,7 +147,7 @@ func main() {
 	}
 
 	// Scanners see every package, exactly, as Debian's.
-	checkScanners(t, builds, builds[debian.DistrolessBase])
+	checkScanners(t, "bookworm", builds, builds[debian.DistrolessBase])
 
 	run := func(b distrolessBuild, args ...string) string {
 		t.Helper()
@@ -209,6 +201,22 @@ func main() {
 	}
 }
 
+// defaultCABundle is the CA bundle update-ca-certificates made in the
+// default image of suite with ca-certificates, from the same archive the
+// distroless builds read.
+func defaultCABundle(t *testing.T, suite string) []byte {
+	t.Helper()
+	def := filepath.Join(t.TempDir(), "rootfs")
+	if _, stderr, err := runBinary(t, "--suite", suite, "--arch", "amd64", "--cache-dir", sharedCache, "--include", "ca-certificates", "--rootfs", def); err != nil {
+		t.Fatalf("default image of %s: %v\n%s", suite, err, stderr)
+	}
+	bundle, err := os.ReadFile(filepath.Join(def, "etc/ssl/certs/ca-certificates.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle
+}
+
 func writeFile(t *testing.T, name, data string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
@@ -243,7 +251,7 @@ func podmanRun(t *testing.T, podman, image string, args ...string) string {
 }
 
 // checkDistrolessTree checks b's tree of the release codename as
-// distroless makes it; wantBundle is the CA bundle, if known.
+// distroless makes it; wantBundle is the CA bundle.
 func checkDistrolessTree(t *testing.T, b distrolessBuild, codename string, wantBundle []byte) {
 	t.Helper()
 	read := func(name string) []byte {
@@ -267,9 +275,7 @@ SUPPORT_URL="https://github.com/GoogleContainerTools/distroless/blob/master/READ
 BUG_REPORT_URL="https://github.com/GoogleContainerTools/distroless/issues/new"
 `, debian.Version(codename), codename),
 	}
-	if wantBundle != nil {
-		files["etc/ssl/certs/ca-certificates.crt"] = string(wantBundle)
-	}
+	files["etc/ssl/certs/ca-certificates.crt"] = string(wantBundle)
 	for name, want := range files {
 		if got := string(read(name)); got != want {
 			t.Errorf("%s differs:\n%s", name, lineDiff(want, got))
@@ -394,7 +400,9 @@ func checkDistrolessConfig(t *testing.T, b distrolessBuild, nonroot bool) {
 
 // TestDistrolessTrixie builds trixie's base, whose packages differ from
 // bookworm's (libssl3t64, libzstd1, zlib1g, tzdata-legacy), with Debian's
-// hello, and checks its tree and that hello runs.
+// hello, and checks its tree (the CA bundle as the default trixie image's
+// update-ca-certificates makes it), that syft and trivy list exactly its
+// packages as Debian 13's, and that hello runs.
 func TestDistrolessTrixie(t *testing.T) {
 	testenv.RequireRoot(t)
 	podman := testenv.LookPath(t, "podman")
@@ -405,8 +413,9 @@ func TestDistrolessTrixie(t *testing.T) {
 			t.Errorf("package %s missing from %v", name, b.packages)
 		}
 	}
-	checkDistrolessTree(t, b, "trixie", nil)
+	checkDistrolessTree(t, b, "trixie", defaultCABundle(t, "trixie"))
 	checkDistrolessConfig(t, b, false)
+	checkScanners(t, "trixie", map[string]distrolessBuild{debian.DistrolessBase: b}, b)
 	if got := podmanRun(t, podman, "oci:"+b.layout+":"+b.tag, "/usr/bin/hello"); got != "Hello, world!\n" {
 		t.Errorf("hello printed %q", got)
 	}

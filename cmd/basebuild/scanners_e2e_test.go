@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/basebuild/basebuild/debian"
 	"github.com/basebuild/basebuild/internal/testenv"
 )
 
@@ -17,7 +18,8 @@ import (
 type scanned struct{ name, version, purl string }
 
 // debPurl parses a pkg:deb/debian purl into the package it names, and
-// checks its distro is debian-MAJOR or debian-MAJOR.POINT.
+// checks its distro is debian-MAJOR or debian-MAJOR.POINT. An epoch is in
+// the version (syft) or the epoch qualifier (trivy, as for rpm).
 func debPurl(t *testing.T, purl, major string) (scanned, bool) {
 	t.Helper()
 	rest, ok := strings.CutPrefix(purl, "pkg:deb/debian/")
@@ -33,6 +35,9 @@ func debPurl(t *testing.T, purl, major string) (scanned, bool) {
 		t.Errorf("purl %s: %v", purl, err)
 	}
 	q, _ := url.ParseQuery(query)
+	if e := q.Get("epoch"); e != "" {
+		version = e + ":" + version
+	}
 	if d := q.Get("distro"); d != "debian-"+major && !strings.HasPrefix(d, "debian-"+major+".") {
 		t.Errorf("purl %s: distro %q, want debian-%s", purl, d, major)
 	}
@@ -58,9 +63,9 @@ func checkScanned(t *testing.T, scanner string, b distrolessBuild, found []scann
 	}
 }
 
-// syftScan runs syft on source (oci-dir:DIR, dir:DIR) and returns the deb
-// packages it found and the distro it saw.
-func syftScan(t *testing.T, syft, source string) (pkgs []scanned, distroID, versionID string) {
+// syftScan runs syft on source (oci-dir:DIR, dir:DIR) of Debian major
+// and returns the deb packages it found and the distro it saw.
+func syftScan(t *testing.T, syft, source, major string) (pkgs []scanned, distroID, versionID string) {
 	t.Helper()
 	cmd := exec.Command(syft, "scan", source, "-o", "syft-json", "-q")
 	cmd.Env = append(os.Environ(), "SYFT_CHECK_FOR_APP_UPDATE=false")
@@ -79,7 +84,7 @@ func syftScan(t *testing.T, syft, source string) (pkgs []scanned, distroID, vers
 		if a.Type != "deb" {
 			continue // the Go program --copy put in static
 		}
-		s, ok := debPurl(t, a.Purl, "12")
+		s, ok := debPurl(t, a.Purl, major)
 		if ok && (s.name != a.Name || s.version != a.Version) {
 			t.Errorf("syft: %s %s has purl %s", a.Name, a.Version, a.Purl)
 		}
@@ -96,9 +101,9 @@ func stderrOf(err error) string {
 }
 
 // trivyScan runs trivy's command (image --input LAYOUT, or rootfs TREE)
-// offline, for an SBOM and no vulnerability scan, and returns the deb
-// packages it found.
-func trivyScan(t *testing.T, trivy string, args ...string) []scanned {
+// on an image of Debian major offline, for an SBOM and no vulnerability
+// scan, and returns the deb packages it found.
+func trivyScan(t *testing.T, trivy, major string, args ...string) []scanned {
 	t.Helper()
 	cmd := exec.Command(trivy, append(args, "--offline-scan", "--skip-db-update", "--format", "cyclonedx",
 		"--cache-dir", t.TempDir(), "--quiet")...)
@@ -117,7 +122,7 @@ func trivyScan(t *testing.T, trivy string, args ...string) []scanned {
 		if !strings.HasPrefix(c.Purl, "pkg:deb/") {
 			continue // the operating system, the Go program --copy put in static
 		}
-		s, ok := debPurl(t, c.Purl, "12")
+		s, ok := debPurl(t, c.Purl, major)
 		if ok && (s.name != c.Name || s.version != c.Version) {
 			t.Errorf("trivy: %s %s has purl %s", c.Name, c.Version, c.Purl)
 		}
@@ -126,24 +131,25 @@ func trivyScan(t *testing.T, trivy string, args ...string) []scanned {
 	return pkgs
 }
 
-// checkScanners checks that syft and trivy, on each image and on a tree,
-// list exactly the image's packages with Debian purls, and that syft
-// sees Debian 12.
-func checkScanners(t *testing.T, builds map[string]distrolessBuild, tree distrolessBuild) {
+// checkScanners checks that syft and trivy, on each image of the release
+// codename and on a tree, list exactly the image's packages with Debian
+// purls of its release, and that syft sees that release.
+func checkScanners(t *testing.T, codename string, builds map[string]distrolessBuild, tree distrolessBuild) {
+	major := debian.Version(codename)
 	syft := testenv.Scanner(t, "syft")
 	for variant, b := range builds {
-		pkgs, id, version := syftScan(t, syft, "oci-dir:"+b.layout)
+		pkgs, id, version := syftScan(t, syft, "oci-dir:"+b.layout, major)
 		checkScanned(t, "syft on the "+variant+" image", b, pkgs)
-		if id != "debian" || !strings.HasPrefix(version, "12") {
-			t.Errorf("syft on the %s image: distro %s %s, want debian 12", variant, id, version)
+		if id != "debian" || version != major && !strings.HasPrefix(version, major+".") {
+			t.Errorf("syft on the %s image: distro %s %s, want debian %s", variant, id, version, major)
 		}
 	}
-	pkgs, _, _ := syftScan(t, syft, "dir:"+tree.tree)
+	pkgs, _, _ := syftScan(t, syft, "dir:"+tree.tree, major)
 	checkScanned(t, "syft on the tree", tree, pkgs)
 
 	trivy := testenv.Scanner(t, "trivy")
 	for variant, b := range builds {
-		checkScanned(t, "trivy on the "+variant+" image", b, trivyScan(t, trivy, "image", "--input", b.layout))
+		checkScanned(t, "trivy on the "+variant+" image", b, trivyScan(t, trivy, major, "image", "--input", b.layout))
 	}
-	checkScanned(t, "trivy on the tree", tree, trivyScan(t, trivy, "rootfs", tree.tree))
+	checkScanned(t, "trivy on the tree", tree, trivyScan(t, trivy, major, "rootfs", tree.tree))
 }
