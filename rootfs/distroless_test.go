@@ -163,3 +163,20 @@ func TestCheckScripts(t *testing.T) {
 		t.Errorf("food, mawk: %v\nwant %s", err, want)
 	}
 }
+
+// Build reads the scripts from each deb's control.tar and fails a
+// distroless tree with a package that needs its postinst.
+func TestDistrolessRefusesScripts(t *testing.T) {
+	testenv.RequireRoot(t)
+	_, dir := newRoot(t)
+	debs := []DebFile{
+		writeDeb(t, apttest.Deb{Name: "base-files", Version: "12.4", Files: []apttest.File{{Path: "etc/debian_version", Body: "12.4\n"}},
+			Scripts: map[string]string{"postinst": "#!/bin/sh\ncp /usr/share/base-files/profile /etc/profile\n"}}),
+		writeDeb(t, apttest.Deb{Name: "mawk", Version: "1.3.4", Files: []apttest.File{{Path: "usr/bin/mawk", Body: "mawk\n", Mode: 0o755}},
+			Scripts: map[string]string{"postinst": "#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n\tupdate-alternatives --install /usr/bin/awk awk /usr/bin/mawk 5\nfi\n"}}),
+	}
+	err := Build(context.Background(), dir, debs, BuildOptions{Arch: "amd64", Epoch: time.Unix(1700000000, 0), Suite: "bookworm", Distroless: true, Jobs: 2, Manual: []string{"mawk"}})
+	if want := "--include mawk: its postinst makes /usr/bin/awk (update-alternatives); a distroless image runs no scripts"; err == nil || err.Error() != want {
+		t.Errorf("Build: %v, want %s", err, want)
+	}
+}
