@@ -70,8 +70,9 @@ type ResolveOptions struct {
 	// dependencies.
 	NoDepends []string
 	// Skip names packages never installed to meet a dependency: a
-	// relation whose alternatives are all in Skip counts as met. Only
-	// with Only.
+	// relation whose alternative apt would pick (the first that the
+	// universe has) is in Skip counts as met, as "dpkg | install-info"
+	// when dpkg is. Only with Only.
 	Skip []string
 }
 
@@ -469,18 +470,22 @@ func (r *resolver) installDeps(p *Package) error {
 	return nil
 }
 
-// skipped reports whether every one of poss names a package of
-// ResolveOptions.Skip.
+// skipped reports whether the alternative of poss apt would pick, the
+// first the universe has a candidate for, names a package of
+// ResolveOptions.Skip (or every one does).
 func (r *resolver) skipped(poss []dependency.Possibility) bool {
 	if len(r.skip) == 0 {
 		return false
 	}
 	for _, p := range poss {
-		if !r.skip[p.Name] {
+		if r.skip[p.Name] {
+			return true
+		}
+		if len(r.candidates([]dependency.Possibility{p})) > 0 {
 			return false
 		}
 	}
-	return true
+	return false
 }
 
 // only resolves opts.Only (see ResolveOptions): every package at its

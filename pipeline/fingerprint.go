@@ -337,8 +337,9 @@ func releaseOf(repo apt.Repository, rel *apt.Release, arch string) (plan.Release
 // them, late --include packages selected after the upgrade; 4: a
 // package's origin from the repository that served it; 5: the key is
 // derived from the Spec's canonical text; 6: the plan marks debootstrap's
-// required packages; 7: and why each is there).
-const resolverRevision = 7
+// required packages; 7: and why each is there; 8: a distroless
+// relation whose first alternative is script-only is met).
+const resolverRevision = 8
 
 // resolveText is the part of the resolved-set cache key that comes from
 // s: the resolver's revision and s's canonical text without packages.

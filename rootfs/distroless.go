@@ -414,25 +414,40 @@ func writeStatusD(root *os.Root, p *Installed, made map[string]bool) error {
 	return writeFile(root, statusD+"/"+p.Name+".md5sums", b.Bytes(), 0o644)
 }
 
-// droppedDependencies lists the Pre-Depends and Depends of pkgs that only
-// packages of debian.ScriptOnlyPackages meet, which the tree leaves out:
-// "tzdata depends on debconf (>= 0.5) | debconf-2.0".
+// droppedDependencies lists the Pre-Depends and Depends of pkgs that no
+// package of the tree meets, by name or Provides: those the resolution
+// left to the packages only maintainer scripts use
+// (debian.ScriptOnlyPackages), "tzdata depends on debconf (>= 0.5) |
+// debconf-2.0".
 func droppedDependencies(pkgs []*Installed) ([]string, error) {
-	var out []string
-	for _, p := range pkgs {
+	paras := make([]*control.Paragraph, len(pkgs))
+	present := map[string]bool{}
+	for i, p := range pkgs {
 		para, err := control.Parse(p.Control)
 		if err != nil {
 			return nil, fmt.Errorf("package %s: %w", p.Name, err)
 		}
+		paras[i] = para
+		present[p.Name] = true
+		provides, err := control.ParseRelations(para.Get("Provides"))
+		if err != nil {
+			return nil, fmt.Errorf("package %s: Provides: %w", p.Name, err)
+		}
+		for _, rel := range provides.Relations {
+			for _, poss := range rel.Possibilities {
+				present[poss.Name] = true
+			}
+		}
+	}
+	var out []string
+	for i, p := range pkgs {
 		for _, field := range []string{"Pre-Depends", "Depends"} {
-			dep, err := control.ParseRelations(para.Get(field))
+			dep, err := control.ParseRelations(paras[i].Get(field))
 			if err != nil {
 				return nil, fmt.Errorf("package %s: %s: %w", p.Name, field, err)
 			}
 			for _, rel := range dep.Relations {
-				if len(rel.Possibilities) > 0 && !slices.ContainsFunc(rel.Possibilities, func(poss dependency.Possibility) bool {
-					return !slices.Contains(debian.ScriptOnlyPackages, poss.Name)
-				}) {
+				if !slices.ContainsFunc(rel.Possibilities, func(poss dependency.Possibility) bool { return present[poss.Name] }) {
 					out = append(out, p.Name+" "+strings.ToLower(field)+" on "+rel.String())
 				}
 			}

@@ -445,3 +445,22 @@ func TestDistrolessRefusesScripts(t *testing.T) {
 		t.Errorf("%s holds %v (%v), want nothing", dir, left, err)
 	}
 }
+
+// TestDistrolessScriptOnlyAlternative: gzip depends on "dpkg |
+// install-info", which apt meets with dpkg, a package only maintainer
+// scripts use: a distroless image with gzip leaves both out, and the
+// build says so.
+func TestDistrolessScriptOnlyAlternative(t *testing.T) {
+	testenv.RequireRoot(t)
+	server := testenv.SnapshotServer(t)
+	common := []string{"--suite", "bookworm", "--snapshot", mirrorSnapshot, "--snapshot-server", server, "--arch", "amd64",
+		"--cache-dir", sharedCache, "--variant", debian.DistrolessBase, "--include", "gzip"}
+	out, stderr, err := runBinary(t, append(common, "--dry-run")...)
+	if err != nil || !strings.Contains(out, "\ngzip ") || strings.Contains(out, "\ndpkg ") || strings.Contains(out, "\ntar ") || strings.Contains(out, "install-info") {
+		t.Fatalf("--include gzip --dry-run: %v, want gzip without dpkg, tar or install-info:\n%s%s", err, out, stderr)
+	}
+	_, stderr, err = runBinary(t, append(common, "--output", "oci:"+filepath.Join(t.TempDir(), "gzip"))...)
+	if err != nil || !strings.Contains(stderr, "gzip depends on dpkg (>= 1.15.4) | install-info") {
+		t.Errorf("--include gzip: %v, want a note that gzip's dependency on dpkg | install-info was left out:\n%s", err, stderr)
+	}
+}
