@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/plan"
@@ -14,8 +16,11 @@ import (
 // returns the cache path of each, keyed by SHA-256 (lowercase hex, as in
 // plan.Package.SHA256). A deb enters the cache only once its size and SHA-256 match;
 // one already cached is not fetched again. The first failure cancels the
-// rest and is returned, naming the package and its URL.
-func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int) (map[string]string, error) {
+// rest and is returned, naming the package and its URL. progress, if not
+// nil, is told how far the download has come: once the cache is looked
+// in, as each deb arrives and every progressStep bytes, from several
+// goroutines at once.
+func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int, progress func(DownloadProgress)) (map[string]string, error) {
 	if c.Cache == nil {
 		return nil, errors.New("download: no cache")
 	}
@@ -37,6 +42,8 @@ func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int) (m
 		}
 		todo = append(todo, d)
 	}
+	count := newDownloadCount(todo, len(seen)-len(todo), progress)
+	count.report()
 	if len(todo) == 0 {
 		return paths, nil
 	}
@@ -56,7 +63,10 @@ func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int) (m
 				if ctx.Err() != nil {
 					continue // drain: a job failed
 				}
-				p, err := c.File(ctx, d.URL, FileHash{Size: d.Size, SHA256: d.SHA256})
+				p, err := c.file(ctx, d.URL, FileHash{Size: d.Size, SHA256: d.SHA256}, count.add)
+				if err == nil {
+					count.done()
+				}
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {
@@ -87,4 +97,70 @@ feed:
 		return nil, fmt.Errorf("download: %w", err)
 	}
 	return paths, nil
+}
+
+// DownloadProgress is how far Download has come.
+type DownloadProgress struct {
+	Done, Total       int   // debs fetched, of those the cache lacked
+	Cached            int   // debs the cache held
+	Bytes, TotalBytes int64 // fetched so far, of the debs the cache lacked
+}
+
+// progressStep is how many bytes Download fetches between two reports
+// of progress: few enough calls that a display is not flooded.
+const progressStep = 256 << 10
+
+// downloadCount counts what Download fetched, with atomics only: its
+// workers add to it at every read.
+type downloadCount struct {
+	progress       func(DownloadProgress)
+	total, cached  int
+	totalBytes     int64
+	fetched, bytes atomic.Int64
+	reported       atomic.Int64 // bytes at the last report
+}
+
+func newDownloadCount(todo []plan.Package, cached int, progress func(DownloadProgress)) *downloadCount {
+	c := &downloadCount{progress: progress, total: len(todo), cached: cached}
+	for _, d := range todo {
+		c.totalBytes += d.Size
+	}
+	return c
+}
+
+// add counts n bytes read, or takes back those of a failed attempt
+// (n < 0), and reports each progressStep.
+func (c *downloadCount) add(n int64) {
+	if c.progress == nil {
+		return
+	}
+	b := c.bytes.Add(n)
+	if last := c.reported.Load(); (b-last >= progressStep || b < last) && c.reported.CompareAndSwap(last, b) {
+		c.report()
+	}
+}
+
+// done counts a deb fetched, and reports it.
+func (c *downloadCount) done() {
+	c.fetched.Add(1)
+	c.report()
+}
+
+func (c *downloadCount) report() {
+	if c.progress != nil {
+		c.progress(DownloadProgress{Done: int(c.fetched.Load()), Total: c.total, Cached: c.cached,
+			Bytes: c.bytes.Load(), TotalBytes: c.totalBytes})
+	}
+}
+
+// countingReader tells count the bytes it reads.
+type countingReader struct {
+	r     io.Reader
+	count func(int64)
+}
+
+func (r *countingReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.count(int64(n))
+	return n, err
 }

@@ -69,7 +69,7 @@ func checkDownloaded(t *testing.T, a *apttest.Archive, c *cache.Cache, debs []pl
 func TestDownload(t *testing.T) {
 	a, debs := debArchive(t)
 	c, _ := testClient(t)
-	paths, err := c.Download(context.Background(), append(debs, debs[0]), 2)
+	paths, err := c.Download(context.Background(), append(debs, debs[0]), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestDownload(t *testing.T) {
 
 	// Cached debs are never fetched again, by this client or another.
 	c2 := &Client{Cache: c.Cache}
-	paths2, err := c2.Download(context.Background(), debs, 2)
+	paths2, err := c2.Download(context.Background(), debs, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestDownloadMismatch(t *testing.T) {
 			bad := debs[1]
 			a.Set(debPath(a, bad), tc.tamper(a.Deb("debian", bad.Name)))
 			c, _ := testClient(t)
-			paths, err := c.Download(context.Background(), debs, 1)
+			paths, err := c.Download(context.Background(), debs, 1, nil)
 			wantErr(t, err, bad.Name, bad.URL, tc.msg)
 			if paths != nil {
 				t.Errorf("got paths %v with an error", paths)
@@ -130,7 +130,7 @@ func TestDownloadNotFound(t *testing.T) {
 	missing := debs[0]
 	a.Fail(debPath(a, missing), http.StatusNotFound)
 	c, _ := testClient(t)
-	_, err := c.Download(context.Background(), debs, 1)
+	_, err := c.Download(context.Background(), debs, 1, nil)
 	wantErr(t, err, missing.Name, missing.URL, "404")
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("%v is not ErrNotFound", err)
@@ -162,7 +162,7 @@ func TestDownloadSharedCache(t *testing.T) {
 				return
 			}
 			c := &Client{Cache: cc}
-			results[i], errs[i] = c.Download(context.Background(), debs, 3)
+			results[i], errs[i] = c.Download(context.Background(), debs, 3, nil)
 		})
 	}
 	wg.Wait()
@@ -182,10 +182,10 @@ func TestDownloadRefusesUnverifiable(t *testing.T) {
 		{Name: "nosize", URL: "http://archive.invalid/x.deb", SHA256: strings.Repeat("a", 64)},
 		{Name: "badhash", URL: "http://archive.invalid/x.deb", Size: 10, SHA256: "../../etc/passwd"},
 	} {
-		_, err := c.Download(context.Background(), []plan.Package{d}, 1)
+		_, err := c.Download(context.Background(), []plan.Package{d}, 1, nil)
 		wantErr(t, err, d.Name, d.URL)
 	}
-	if _, err := (&Client{}).Download(context.Background(), nil, 1); err == nil {
+	if _, err := (&Client{}).Download(context.Background(), nil, 1, nil); err == nil {
 		t.Error("no error without a cache")
 	}
 }

@@ -279,10 +279,16 @@ func copyVerified(w io.Writer, r io.Reader, want FileHash) error {
 // lists), into the cache and returns its path there. A file already
 // cached is not fetched.
 func (c *Client) File(ctx context.Context, url string, want FileHash) (string, error) {
+	return c.file(ctx, url, want, nil)
+}
+
+// file is File that tells count, if not nil, the bytes of the body as
+// they arrive (see getVerifiedStream).
+func (c *Client) file(ctx context.Context, url string, want FileHash, count func(int64)) (string, error) {
 	if p, ok := c.Cache.Lookup(want.SHA256, want.Size); ok {
 		return p, nil
 	}
-	return c.getVerifiedStream(ctx, url, want, nil)
+	return c.getVerifiedStream(ctx, url, want, nil, count)
 }
 
 // getVerifiedStream fetches url, which must match want, into the cache
@@ -290,14 +296,21 @@ func (c *Client) File(ctx context.Context, url string, want FileHash) (string, e
 // arrives and runs beside the download (decompressing and parsing an
 // index while it downloads, say). The file and what use made of it count
 // only if the whole body verifies; a failed verification is the error,
-// else use's.
-func (c *Client) getVerifiedStream(ctx context.Context, url string, want FileHash, use func(io.Reader) error) (string, error) {
+// else use's. count, if not nil, is told the bytes of the body as they
+// arrive, and minus those of an attempt that failed.
+func (c *Client) getVerifiedStream(ctx context.Context, url string, want FileHash, use func(io.Reader) error, count func(int64)) (string, error) {
 	f, err := c.Cache.Create()
 	if err != nil {
 		return "", err
 	}
 	defer f.Discard()
+	var got int64 // by this attempt
 	err = c.fetch(ctx, url, func(r io.Reader) error {
+		if count != nil {
+			count(-got)
+			got = 0
+			r = &countingReader{r: r, count: func(n int64) { got += n; count(n) }}
+		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
@@ -310,6 +323,9 @@ func (c *Client) getVerifiedStream(ctx context.Context, url string, want FileHas
 		return teeVerified(f, r, want, use)
 	})
 	if err != nil {
+		if count != nil {
+			count(-got)
+		}
 		return "", err
 	}
 	return c.Cache.Commit(f, want.SHA256)

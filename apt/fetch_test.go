@@ -186,7 +186,7 @@ func TestFetchDeadlines(t *testing.T) {
 
 	// Download names the package and its deadline.
 	debs := []plan.Package{{Name: "slow", Version: "1.0", URL: srv.URL + "/slow.deb", Size: 1 << 20, SHA256: strings.Repeat("a", 64)}}
-	_, err = c.Download(context.Background(), debs, 1)
+	_, err = c.Download(context.Background(), debs, 1, nil)
 	wantErr(t, err, "package slow 1.0", srv.URL+"/slow.deb", "not fetched within 500ms")
 }
 

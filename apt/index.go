@@ -161,7 +161,7 @@ func (c *Client) index(ctx context.Context, repo Repository, rel *Release, name 
 			} else if sized {
 				// Decompressed and parsed as it downloads; the result
 				// counts only once the whole file verifies.
-				_, err = c.getVerifiedStream(ctx, u, want, parse)
+				_, err = c.getVerifiedStream(ctx, u, want, parse, nil)
 			} else {
 				var p string
 				if p, err = c.File(ctx, u, want); err == nil {

@@ -73,7 +73,14 @@ type LayerOptions struct {
 	TempDir string
 	// Log, if set, reports skipped sockets.
 	Log func(format string, args ...any)
+	// Progress, if set, is told how many bytes of tar have been written,
+	// each progressStep and at the end.
+	Progress func(written int64)
 }
+
+// progressStep is how many bytes of tar NewLayer writes between two
+// reports of progress.
+const progressStep = 1 << 20
 
 // Layer is a layer blob in a temporary file. It implements v1.Layer: its
 // digest, diff ID and size were computed while the blob was written, so
@@ -119,9 +126,16 @@ func (l *Layer) write(f *os.File, dir string, o LayerOptions) error {
 		return err
 	}
 	tar := newHashWriter(zw)
-	if err := WriteTar(tar, dir, o.Epoch, o.Log); err != nil {
+	var w io.Writer = tar
+	if o.Progress != nil {
+		w = &progressWriter{w: tar, progress: o.Progress}
+	}
+	if err := WriteTar(w, dir, o.Epoch, o.Log); err != nil {
 		zw.Close()
 		return err
+	}
+	if o.Progress != nil {
+		o.Progress(tar.n)
 	}
 	if err := zw.Close(); err != nil {
 		return fmt.Errorf("compressing %s: %w", dir, err)
@@ -176,6 +190,23 @@ func (hw *hashWriter) Write(p []byte) (int, error) {
 	n, err := hw.w.Write(p)
 	hw.h.Write(p[:n])
 	hw.n += int64(n)
+	return n, err
+}
+
+// progressWriter tells progress the bytes written, each progressStep.
+type progressWriter struct {
+	w        io.Writer
+	n, told  int64
+	progress func(int64)
+}
+
+func (pw *progressWriter) Write(p []byte) (int, error) {
+	n, err := pw.w.Write(p)
+	pw.n += int64(n)
+	if pw.n-pw.told >= progressStep {
+		pw.told = pw.n
+		pw.progress(pw.n)
+	}
 	return n, err
 }
 

@@ -110,6 +110,9 @@ type Runtime struct {
 	Log      io.Writer // progress and notes; nil discards them
 	Verbose  bool      // also each phase's time and the maintainer scripts' output on Log
 	Report   *Report   // if set, records the phases (--report)
+	// Progress, if set, is told how far the build has come (see Event),
+	// from several goroutines at once.
+	Progress func(Event)
 	// Offline makes any request to an archive an error: the build reads
 	// the cache alone.
 	Offline bool
@@ -429,7 +432,7 @@ func resolveIndexes(ctx context.Context, o *Options, c *apt.Client, archives sna
 // fetch downloads set's debs and returns their cache paths by SHA256.
 func fetch(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan) (map[string]string, error) {
 	start := time.Now()
-	paths, err := c.Download(ctx, set.Packages, o.Jobs)
+	paths, err := c.Download(ctx, set.Packages, o.Jobs, o.downloadProgress())
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,8 @@ func buildImage(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, 
 // is removed once in the layer, unless it is o.RootfsDir.
 func imageOf(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, dir, tmp string) (img v1.Image, arts []v1.Image, closeLayer func() error, err error) {
 	start := time.Now()
-	layer, err := oci.NewLayer(dir, oci.LayerOptions{Epoch: set.Epoch, Compression: o.Compression, TempDir: tmp, Log: o.logf})
+	layer, err := oci.NewLayer(dir, oci.LayerOptions{Epoch: set.Epoch, Compression: o.Compression, TempDir: tmp, Log: o.logf,
+		Progress: func(written int64) { o.progress(Event{Phase: PhaseLayer, Bytes: written}) }})
 	if err != nil {
 		return nil, nil, nil, err
 	}

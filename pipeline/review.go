@@ -78,7 +78,7 @@ func sourceChangelog(ctx context.Context, c *apt.Client, pkgs []plan.Package, pa
 	for _, p := range pkgs {
 		path, ok := paths[p.SHA256]
 		if !ok {
-			more, err := c.Download(ctx, []plan.Package{p}, 1)
+			more, err := c.Download(ctx, []plan.Package{p}, 1, nil)
 			if err != nil {
 				return nil, "", err
 			}

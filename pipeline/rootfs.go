@@ -124,6 +124,12 @@ func (o *Options) buildOptions(set *plan.Plan) rootfs.BuildOptions {
 		Manual: o.Include,
 		Phase:  o.phase,
 		Note:   func(s string) { o.logf("%s", s) },
+		Unpacked: func(done, total int) {
+			o.progress(Event{Phase: PhaseUnpack, Done: done, Total: total})
+		},
+		SettingUp: func(pkg string, done, total int) {
+			o.progress(Event{Phase: PhaseConfigure, Package: pkg, Done: done, Total: total})
+		},
 		Scripts: func() (io.Writer, func(error) error) {
 			log := o.scripts()
 			return log.writer(), log.replay

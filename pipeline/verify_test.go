@@ -121,7 +121,7 @@ func TestFixedDebsLayerDigest(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	installed, err := rootfs.Unpack(context.Background(), dir, files, 2)
+	installed, err := rootfs.Unpack(context.Background(), dir, files, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

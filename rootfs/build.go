@@ -33,6 +33,11 @@ type BuildOptions struct {
 	Note func(string)
 	// Phase, if set, is told each step's name and start once it is done.
 	Phase func(name string, start time.Time)
+	// Unpacked, if set, is told how many packages are unpacked, of all,
+	// as each is (see Unpack); SettingUp the package the maintainer
+	// scripts set up, and how many have been (see Configure).
+	Unpacked  func(done, total int)
+	SettingUp func(pkg string, done, total int)
 	// Scripts, if set, says where the maintainer scripts and hooks of a
 	// step write, and done is handed the step's error and returns it.
 	Scripts func() (w io.Writer, done func(error) error)
@@ -87,7 +92,7 @@ func Install(ctx context.Context, dir string, debs []DebFile, o BuildOptions) er
 	}
 	var installed []*Installed
 	err := step("unpack", func() (err error) {
-		installed, err = Unpack(ctx, dir, debs, o.Jobs)
+		installed, err = Unpack(ctx, dir, debs, o.Jobs, o.Unpacked)
 		if err != nil {
 			return err
 		}
@@ -111,7 +116,7 @@ func Install(ctx context.Context, dir string, debs []DebFile, o BuildOptions) er
 	}
 	if err := step("configure", func() error {
 		w, done := o.scripts()
-		return done(Configure(ctx, dir, installed, w))
+		return done(Configure(ctx, dir, installed, w, o.SettingUp))
 	}); err != nil {
 		return err
 	}

@@ -49,7 +49,9 @@ const configurePolicyRCD = "#!/bin/sh\nexit 101\n"
 // tree, and stageConffiles puts the new conffiles where that stage
 // extracted them. Preinsts run as dpkg runs them, with the
 // package's control members in var/lib/dpkg/tmp.ci and dpkg's
-// environment. Output goes to log. A usr/sbin/policy-rc.d denying service
+// environment. Output goes to log; settingUp, if not nil, is told each
+// package dpkg sets up, with how many of pkgs it has set up, that one
+// included. A usr/sbin/policy-rc.d denying service
 // starts is in place meanwhile, unless dir already has one.
 //
 // debootstrap also stubs start-stop-daemon while it configures; minbase
@@ -57,7 +59,7 @@ const configurePolicyRCD = "#!/bin/sh\nexit 101\n"
 // through invoke-rc.d, which policy-rc.d stops. It copies the host's
 // resolv.conf and hostname in its first stage; no maintainer script needs
 // them, so Configure copies nothing.
-func Configure(ctx context.Context, dir string, pkgs []*Installed, log io.Writer) (err error) {
+func Configure(ctx context.Context, dir string, pkgs []*Installed, log io.Writer, settingUp func(pkg string, done, total int)) (err error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -86,12 +88,13 @@ func Configure(ctx context.Context, dir string, pkgs []*Installed, log io.Writer
 	if v := dpkgVersion(pkgs); v != "" {
 		env = append(env, "DPKG_RUNNING_VERSION="+v)
 	}
+	set := &setUp{total: len(pkgs), tell: settingUp, seen: map[string]bool{}}
 	core, rest := configureOrder(pkgs)
 	for _, p := range core {
 		if err := runPreinst(ctx, c, log, env, p); err != nil {
 			return err
 		}
-		if err := dpkgConfigure(ctx, c, log, "--configure", "--force-depends", p.Name); err != nil {
+		if err := dpkgConfigure(ctx, c, log, set, "--configure", "--force-depends", p.Name); err != nil {
 			return err
 		}
 	}
@@ -114,7 +117,7 @@ func Configure(ctx context.Context, dir string, pkgs []*Installed, log io.Writer
 	}
 	// --force-confold: keep a conffile something else put in place rather
 	// than prompt on the closed stdin.
-	return dpkgConfigure(ctx, c, log, "--force-confold", "--force-configure-any", "--force-depends", "--configure", "--pending")
+	return dpkgConfigure(ctx, c, log, set, "--force-confold", "--force-configure-any", "--force-depends", "--configure", "--pending")
 }
 
 // firstStage does what debootstrap's first stage does after extracting
@@ -468,8 +471,8 @@ func writeTmpCI(root *os.Root, p *Installed) error {
 	return nil
 }
 
-func dpkgConfigure(ctx context.Context, c *Chroot, log io.Writer, args ...string) error {
-	out := &dpkgOutput{}
+func dpkgConfigure(ctx context.Context, c *Chroot, log io.Writer, set *setUp, args ...string) error {
+	out := &dpkgOutput{setUp: set}
 	out.lastLine = lastLine{w: log, onLine: out.scan}
 	err := c.Run(ctx, out, "dpkg", args...)
 	out.flush()
@@ -556,6 +559,8 @@ var (
 	dpkgScriptRE = regexp.MustCompile(`^ (?:\S+ )?\S+ package (pre-installation|post-installation|pre-removal|post-removal) script subprocess (?:returned error |was )?(.+)$`)
 	// Lines dpkg prints itself before running a script.
 	dpkgProgressRE = regexp.MustCompile(`^(Setting up|Processing triggers for) `)
+	// dpkgSettingUpRE takes the package of dpkg's "Setting up" line.
+	dpkgSettingUpRE = regexp.MustCompile(`^Setting up (\S+) \(`)
 )
 
 var scriptNames = map[string]string{
@@ -574,6 +579,24 @@ type dpkgOutput struct {
 	pkg        string // the package of a report whose reason comes next
 	pkgLast    string
 	failures   []error
+	setUp      *setUp
+}
+
+// setUp counts the packages dpkg says it sets up, each once: the core
+// packages are set up twice (see Configure).
+type setUp struct {
+	total int
+	tell  func(pkg string, done, total int)
+	seen  map[string]bool
+}
+
+func (s *setUp) add(pkg string) {
+	if s == nil || s.tell == nil {
+		return
+	}
+	pkg, _, _ = strings.Cut(pkg, ":") // libc6:amd64
+	s.seen[pkg] = true
+	s.tell(pkg, len(s.seen), s.total)
 }
 
 func (d *dpkgOutput) flush() {
@@ -598,6 +621,9 @@ func (d *dpkgOutput) scan(line string) {
 	if m := dpkgErrorRE.FindStringSubmatch(line); m != nil {
 		d.pkg, d.pkgLast = m[1], d.scriptLast
 		return
+	}
+	if m := dpkgSettingUpRE.FindStringSubmatch(line); m != nil {
+		d.setUp.add(m[1])
 	}
 	switch {
 	case dpkgProgressRE.MatchString(line):

@@ -127,7 +127,7 @@ func TestConfigure(t *testing.T) {
 	pkgs[2].Version = "1.21.22"
 
 	var log bytes.Buffer
-	if err := Configure(context.Background(), dir, pkgs, &log); err != nil {
+	if err := Configure(context.Background(), dir, pkgs, &log, nil); err != nil {
 		t.Fatalf("%v\n%s", err, log.Bytes())
 	}
 	const pi = "preinst /var/lib/dpkg/tmp.ci/preinst install preinst "
@@ -183,7 +183,7 @@ func TestConfigureReinstall(t *testing.T) {
 	}
 
 	var log bytes.Buffer
-	if err := Configure(context.Background(), dir, pkgs, &log); err != nil {
+	if err := Configure(context.Background(), dir, pkgs, &log, nil); err != nil {
 		t.Fatalf("%v\n%s", err, log.Bytes())
 	}
 	want := `ldconfig
@@ -307,7 +307,7 @@ func TestConfigureKeepsPolicyRCD(t *testing.T) {
 	dir := configureRoot(t, "")
 	const own = "#!/bin/sh\n# the image's own\nexit 101\n"
 	writeScript(t, dir, "usr/sbin/policy-rc.d", own)
-	if err := Configure(context.Background(), dir, nil, nil); err != nil {
+	if err := Configure(context.Background(), dir, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "usr/sbin/policy-rc.d"))
@@ -319,7 +319,7 @@ func TestConfigureKeepsPolicyRCD(t *testing.T) {
 func TestConfigurePreinstFails(t *testing.T) {
 	dir := configureRoot(t, "")
 	preinst := "#!/bin/sh\necho first\necho 'boom: it broke' >&2\necho >&2\nexit 7\n"
-	err := Configure(context.Background(), dir, []*Installed{fakeInstalled("foo", "", preinst)}, nil)
+	err := Configure(context.Background(), dir, []*Installed{fakeInstalled("foo", "", preinst)}, nil, nil)
 	if err == nil {
 		t.Fatal("Configure succeeded")
 	}
@@ -357,7 +357,7 @@ echo " base-files" >&2
 exit 1
 `)
 	var log bytes.Buffer
-	err := Configure(context.Background(), dir, nil, &log)
+	err := Configure(context.Background(), dir, nil, &log, nil)
 	if err == nil {
 		t.Fatal("Configure succeeded")
 	}
@@ -374,7 +374,7 @@ exit 1
 
 func TestConfigureDpkgFails(t *testing.T) {
 	dir := configureRoot(t, "echo 'dpkg: error: something odd' >&2\nexit 2\n")
-	err := Configure(context.Background(), dir, nil, nil)
+	err := Configure(context.Background(), dir, nil, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "exit status 2: dpkg: error: something odd") {
 		t.Fatalf("got %v", err)
 	}
@@ -386,7 +386,7 @@ func TestConfigureCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- Configure(ctx, dir, []*Installed{slow}, nil) }()
+	go func() { errc <- Configure(ctx, dir, []*Installed{slow}, nil, nil) }()
 	waitPIDs(t, dir, "fg")
 	pidns, err := os.ReadFile(filepath.Join(dir, "tmp/pidns"))
 	if err != nil {

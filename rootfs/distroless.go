@@ -95,7 +95,7 @@ func buildDistroless(ctx context.Context, dir string, debs []DebFile, o BuildOpt
 	}
 	var installed []*Installed
 	err := step("unpack", func() (err error) {
-		if installed, err = Unpack(ctx, dir, debs, o.Jobs); err != nil {
+		if installed, err = Unpack(ctx, dir, debs, o.Jobs, o.Unpacked); err != nil {
 			return err
 		}
 		if o.MergedUsr {

@@ -75,7 +75,7 @@ func TestWriteDatabase(t *testing.T) {
 	// required package (baz), in available for all.
 	debs[2].Priority, debs[2].Required = "required", true
 	debs[0].Priority = "standard"
-	pkgs, err := Unpack(context.Background(), dir, debs, 2)
+	pkgs, err := Unpack(context.Background(), dir, debs, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +377,7 @@ func TestMatchesDpkg(t *testing.T) {
 	}
 
 	got := t.TempDir()
-	pkgs, err := Unpack(context.Background(), got, debs, 2)
+	pkgs, err := Unpack(context.Background(), got, debs, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -51,7 +52,9 @@ import (
 // dpkg, two packages may share a file (not a directory) only if one's
 // Replaces names the other (at its version): else the unpack fails with
 // dpkg's "trying to overwrite '/x', which is also in package y 1.0".
-func Unpack(ctx context.Context, dir string, debs []DebFile, jobs int) ([]*Installed, error) {
+// unpacked, if not nil, is told each time a package is unpacked how many
+// are, of all debs, from several goroutines at once.
+func Unpack(ctx context.Context, dir string, debs []DebFile, jobs int, unpacked func(done, total int)) ([]*Installed, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
@@ -65,6 +68,7 @@ func Unpack(ctx context.Context, dir string, debs []DebFile, jobs int) ([]*Insta
 	errs := make([]error, len(debs))
 	next := make(chan int)
 	var wg sync.WaitGroup
+	var done atomic.Int64
 	for range max(jobs, 1) {
 		wg.Go(func() {
 			buf := make([]byte, 256<<10)
@@ -72,6 +76,8 @@ func Unpack(ctx context.Context, dir string, debs []DebFile, jobs int) ([]*Insta
 				pkgs[i], errs[i] = t.unpackDeb(ctx, i, debs[i], buf)
 				if errs[i] != nil {
 					cancel()
+				} else if unpacked != nil {
+					unpacked(int(done.Add(1)), len(debs))
 				}
 			}
 		})

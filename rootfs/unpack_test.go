@@ -150,7 +150,7 @@ func TestUnpack(t *testing.T) {
 		},
 		Scripts: map[string]string{"conffiles": "/etc/foo.conf\n", "postinst": "#!/bin/sh\n"},
 	})
-	pkgs, err := Unpack(context.Background(), dir, []DebFile{foo}, 2)
+	pkgs, err := Unpack(context.Background(), dir, []DebFile{foo}, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestUnpackMergedUsr(t *testing.T) {
 			{Path: "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", Body: "ld", Mode: 0o755},
 		}}),
 	}
-	pkgs, err := Unpack(context.Background(), dir, debs, 2)
+	pkgs, err := Unpack(context.Background(), dir, debs, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,14 +358,14 @@ func TestUnpackThroughAbsoluteSymlink(t *testing.T) {
 			{Path: "usr/share", Type: tar.TypeSymlink, Linkname: "../usr/./lib/../lib"},
 		}}),
 	}
-	if _, err := Unpack(context.Background(), dir, debs, 1); err != nil {
+	if _, err := Unpack(context.Background(), dir, debs, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	debs = []DebFile{writeDeb(t, apttest.Deb{Name: "b", Version: "1", Files: []apttest.File{
 		{Path: "usr/lib64/x", Body: "x"},
 		{Path: "usr/share/y", Body: "y"},
 	}})}
-	if _, err := Unpack(context.Background(), dir, debs, 1); err != nil {
+	if _, err := Unpack(context.Background(), dir, debs, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"usr/lib/x", "usr/lib/y"} {
@@ -444,7 +444,7 @@ func TestUnpackRefuses(t *testing.T) {
 				}
 			}
 			deb := rawDeb(t, "evil", "data.tar", c.entries, nil)
-			_, err := Unpack(context.Background(), dir, []DebFile{deb}, 1)
+			_, err := Unpack(context.Background(), dir, []DebFile{deb}, 1, nil)
 			if want := "package evil: member " + c.want; err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("error %v, want %q", err, want)
 			}
@@ -486,7 +486,7 @@ func TestUnpackBadArchive(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			parent, dir := newRoot(t)
-			_, err := Unpack(context.Background(), dir, []DebFile{c.deb(t)}, 1)
+			_, err := Unpack(context.Background(), dir, []DebFile{c.deb(t)}, 1, nil)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want %q", err, c.want)
 			}
@@ -508,7 +508,7 @@ func TestUnpackLongNames(t *testing.T) {
 		{Path: link, Type: tar.TypeSymlink, Linkname: target},
 		{Path: hard, Type: tar.TypeLink, Linkname: file, Mode: 0o644},
 	}})
-	pkgs, err := Unpack(context.Background(), dir, []DebFile{deb}, 1)
+	pkgs, err := Unpack(context.Background(), dir, []DebFile{deb}, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +539,7 @@ func TestUnpackIgnoresXattrs(t *testing.T) {
 		{Path: "usr/share/ping/file", Body: "x", Xattrs: map[string]string{"user.basebuild": "file"}},
 		{Path: "usr/share/ping/link", Type: tar.TypeSymlink, Linkname: "file", Xattrs: map[string]string{"user.basebuild": "link"}},
 	}})
-	if _, err := Unpack(context.Background(), dir, []DebFile{deb}, 1); err != nil {
+	if _, err := Unpack(context.Background(), dir, []DebFile{deb}, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"usr/bin/ping", "usr/share/ping", "usr/share/ping/file", "usr/share/ping/link"} {
@@ -574,7 +574,7 @@ func TestUnpackCollisions(t *testing.T) {
 	// Repeated, so that different schedules of the packages show up.
 	for range 20 {
 		_, dir := newRoot(t)
-		pkgs, err := Unpack(context.Background(), dir, debs, 3)
+		pkgs, err := Unpack(context.Background(), dir, debs, 3, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -641,7 +641,7 @@ func TestUnpackReplaces(t *testing.T) {
 				_, dir := newRoot(t)
 				os.MkdirAll(filepath.Join(dir, "usr/bin"), 0o755)
 				os.Symlink("usr/bin", filepath.Join(dir, "bin"))
-				_, err := Unpack(context.Background(), dir, tc.debs, 2)
+				_, err := Unpack(context.Background(), dir, tc.debs, 2, nil)
 				switch {
 				case tc.want == "" && err != nil:
 					t.Fatal(err)
@@ -665,7 +665,7 @@ func TestUnpackKeepsExistingDirectory(t *testing.T) {
 		{Path: "link", Type: tar.TypeDir, Mode: 0o700},
 		{Path: "link/x", Body: "x"},
 	}})
-	if _, err := Unpack(context.Background(), dir, []DebFile{deb}, 1); err != nil {
+	if _, err := Unpack(context.Background(), dir, []DebFile{deb}, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if fi, _ := os.Stat(filepath.Join(dir, "srv")); fi.Mode().Perm() != 0o711 {
@@ -684,7 +684,7 @@ func TestUnpackCanceled(t *testing.T) {
 	deb := writeDeb(t, apttest.Deb{Name: "a", Version: "1", Files: []apttest.File{{Path: "x", Body: "x"}}})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Unpack(ctx, dir, []DebFile{deb, deb}, 1); !errors.Is(err, context.Canceled) {
+	if _, err := Unpack(ctx, dir, []DebFile{deb, deb}, 1, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v, want context.Canceled", err)
 	}
 }
@@ -697,7 +697,7 @@ func TestUnpackCompressions(t *testing.T) {
 			Files: []apttest.File{{Path: "usr/share/" + c, Body: c}}}))
 	}
 	_, dir := newRoot(t)
-	pkgs, err := Unpack(context.Background(), dir, debs, 4)
+	pkgs, err := Unpack(context.Background(), dir, debs, 4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -816,7 +816,7 @@ func TestUnpackFirstStageDirs(t *testing.T) {
 	for i := range debs {
 		debs[i].Priority, debs[i].Required = "required", true
 	}
-	pkgs, err := Unpack(context.Background(), dir, debs, 2)
+	pkgs, err := Unpack(context.Background(), dir, debs, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -864,7 +864,7 @@ func TestUnpackDataCache(t *testing.T) {
 	unpack := func() (map[string]oci.Entry, error) {
 		t.Helper()
 		_, dir := newRoot(t)
-		if _, err := Unpack(context.Background(), dir, debs, 2); err != nil {
+		if _, err := Unpack(context.Background(), dir, debs, 2, nil); err != nil {
 			return nil, err
 		}
 		tree, err := oci.ReadTree(dir)

@@ -37,7 +37,7 @@ func TestContainmentEvilDeb(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths, err := c.Download(ctx, set.Packages, o.Jobs)
+	paths, err := c.Download(ctx, set.Packages, o.Jobs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ exit 0
 	if err := rootfs.MergeUsr(dir, "amd64"); err != nil {
 		t.Fatal(err)
 	}
-	installed, err := rootfs.Unpack(ctx, dir, debs, o.Jobs)
+	installed, err := rootfs.Unpack(ctx, dir, debs, o.Jobs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ exit 0
 	if err := rootfs.WriteDatabase(dir, "amd64", installed); err != nil {
 		t.Fatal(err)
 	}
-	if err := rootfs.Configure(ctx, dir, installed, io.Discard); err != nil {
+	if err := rootfs.Configure(ctx, dir, installed, io.Discard, nil); err != nil {
 		t.Fatalf("configure: %v", err)
 	}
 

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/basebuild/basebuild/pipeline"
+)
+
+// redrawEvery bounds how often the progress line is redrawn: events come
+// far more often (every deb, every 256 KiB downloaded, every MiB of layer).
+const redrawEvery = 100 * time.Millisecond
+
+// eraseLine erases from the cursor to the end of the line (ECMA-48 EL).
+const eraseLine = "\x1b[K"
+
+// A terminal is what a person at a terminal sees of a build: one line,
+// redrawn in place, saying how far the current phase has come (packages
+// downloaded, unpacked, the one being configured, the layer's size);
+// the notes the build writes go above it, whole lines at a time, and at
+// the end the line gives way to a summary. Its Write takes the notes;
+// Event the build's progress; both are safe for concurrent use.
+type terminal struct {
+	w     io.Writer
+	width func() int                  // the terminal's columns, 0 if unknown
+	now   func() time.Time            // time.Now
+	after func(time.Duration, func()) // runs f once d has passed
+
+	multi bool // several architectures: each line names its own
+
+	mu      sync.Mutex
+	start   time.Time
+	line    string    // the progress line on the screen; "" none
+	next    string    // the progress line as of the last event
+	key     string    // the architecture and phase of the line drawn
+	drawn   time.Time // when the line was last drawn
+	pending bool      // a redraw of next is scheduled
+	partial []byte    // a note's start, until its newline comes
+	done    bool
+	archs   []string         // in the order they were built
+	builds  map[string]*sums // by architecture
+}
+
+// sums are what the summary says of an architecture's image.
+type sums struct {
+	packages int
+	layer    int64
+}
+
+// newTerminal returns the display of a build on w, or nil unless w is a
+// terminal that takes escape sequences (TERM is not dumb).
+func newTerminal(w io.Writer, multi bool) *terminal {
+	f, ok := w.(*os.File)
+	if !ok || !isTerminal(f) || os.Getenv("TERM") == "dumb" {
+		return nil
+	}
+	t := newDisplay(w, func() int { return terminalWidth(f) })
+	t.multi = multi
+	return t
+}
+
+// newDisplay is a terminal writing to w, width columns wide.
+func newDisplay(w io.Writer, width func() int) *terminal {
+	return &terminal{w: w, width: width, now: time.Now,
+		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) },
+		start: time.Now(), builds: map[string]*sums{}}
+}
+
+// isTerminal reports whether f is a terminal: whether it has termios.
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// terminalWidth is f's width in columns, 0 if it does not say.
+func terminalWidth(f *os.File) int {
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
+}
+
+// Event takes the build's progress and redraws the line, at once when
+// the phase changed, else at most every redrawEvery: a change it does
+// not draw at once is drawn when the interval is up.
+func (t *terminal) Event(e pipeline.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return
+	}
+	s := t.builds[e.Arch]
+	if s == nil {
+		s = &sums{}
+		t.builds[e.Arch] = s
+		t.archs = append(t.archs, e.Arch)
+	}
+	switch e.Phase {
+	case pipeline.PhaseUnpack, pipeline.PhaseConfigure:
+		s.packages = e.Total
+	case pipeline.PhaseLayer:
+		s.layer = e.Bytes
+	}
+	t.next = t.describe(e)
+	key := e.Arch + " " + e.Phase
+	since := t.now().Sub(t.drawn)
+	switch {
+	case key != t.key || since >= redrawEvery:
+		t.key = key
+		t.draw()
+	case !t.pending:
+		t.pending = true
+		t.after(redrawEvery-since, t.flush)
+	}
+}
+
+// flush draws the line as of the last event, if it was not drawn.
+func (t *terminal) flush() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending = false
+	if !t.done && t.next != t.line {
+		t.draw()
+	}
+}
+
+// draw writes t.next over the line on the screen, cut to the width of
+// the terminal: a line that wrapped could not be redrawn in place.
+func (t *terminal) draw() {
+	t.line = truncate(t.next, t.width())
+	t.drawn = t.now()
+	io.WriteString(t.w, "\r"+t.line+eraseLine)
+}
+
+// truncate cuts s to fit width columns, leaving the last one free: a
+// character there moves some terminals' cursor to the next line. Width
+// 0 (unknown) is 80.
+func truncate(s string, width int) string {
+	if width <= 0 {
+		width = 80
+	}
+	r := []rune(s)
+	if len(r) < width {
+		return s
+	}
+	return string(r[:max(width-1, 0)])
+}
+
+// describe is the progress line of e.
+func (t *terminal) describe(e pipeline.Event) string {
+	var s string
+	switch e.Phase {
+	case pipeline.PhaseDownload:
+		if e.Total == 0 {
+			s = fmt.Sprintf("all %d packages in the cache", e.Cached)
+			break
+		}
+		s = fmt.Sprintf("downloaded %d/%d packages, %s/%s", e.Done, e.Total, mb(e.Bytes), mb(e.TotalBytes))
+		if e.Cached > 0 {
+			s += fmt.Sprintf(" (%d more in the cache)", e.Cached)
+		}
+	case pipeline.PhaseUnpack:
+		s = fmt.Sprintf("unpacked %d/%d packages", e.Done, e.Total)
+	case pipeline.PhaseConfigure:
+		s = fmt.Sprintf("configuring %s (%d/%d)", e.Package, e.Done, e.Total)
+	case pipeline.PhaseLayer:
+		s = "layer " + mb(e.Bytes)
+	default:
+		s = e.Phase
+	}
+	if t.multi {
+		s = e.Arch + ": " + s
+	}
+	return s
+}
+
+// mb is n bytes in megabytes, to a tenth.
+func mb(n int64) string {
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+}
+
+// Write puts the complete lines of p above the progress line; a line's
+// start waits for its end, so that no note is cut by a redraw.
+func (t *terminal) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.partial = append(t.partial, p...)
+	i := bytes.LastIndexByte(t.partial, '\n')
+	if i < 0 {
+		return len(p), nil
+	}
+	lines := t.partial[:i+1]
+	t.partial = append([]byte(nil), t.partial[i+1:]...)
+	t.above(string(lines))
+	return len(p), nil
+}
+
+// above writes lines, which end in a newline, above the progress line.
+func (t *terminal) above(lines string) {
+	if t.line == "" || t.done {
+		io.WriteString(t.w, lines)
+		return
+	}
+	io.WriteString(t.w, "\r"+eraseLine+lines+t.line+eraseLine)
+}
+
+// Finish ends the display: the progress line gives way to the summary
+// of what was built, if the build succeeded (ok) and got as far as a
+// phase the line tells of, else is erased. Later events are ignored and
+// later notes written as they come. Finish may be called more than once.
+func (t *terminal) Finish(ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return
+	}
+	if len(t.partial) > 0 {
+		t.above(string(t.partial) + "\n")
+		t.partial = nil
+	}
+	t.done = true
+	if t.line != "" {
+		io.WriteString(t.w, "\r"+eraseLine)
+	}
+	if ok && len(t.archs) > 0 {
+		io.WriteString(t.w, t.summary()+"\n")
+	}
+}
+
+// summary says what was built, and in how long.
+func (t *terminal) summary() string {
+	var parts []string
+	for _, arch := range t.archs {
+		s := t.builds[arch]
+		p := fmt.Sprintf("%d packages", s.packages)
+		if s.layer > 0 {
+			p += ", layer " + mb(s.layer)
+		}
+		if t.multi {
+			p = arch + " " + p
+		}
+		parts = append(parts, p)
+	}
+	took := t.now().Sub(t.start).Round(100 * time.Millisecond)
+	return fmt.Sprintf("built in %s: %s", took, strings.Join(parts, "; "))
+}
+
+// finishing is the build's stdout on a terminal: the progress line gives
+// way to the summary before the digest (or the package list) is printed.
+type finishing struct {
+	t *terminal
+	w io.Writer
+}
+
+func (f finishing) Write(p []byte) (int, error) {
+	f.t.Finish(true)
+	return f.w.Write(p)
+}
