@@ -163,7 +163,7 @@ func (t *terminal) describe(e pipeline.Event) string {
 			s = fmt.Sprintf("all %d packages in the cache", e.Cached)
 			break
 		}
-		s = fmt.Sprintf("downloaded %d/%d packages, %s/%s", e.Done, e.Total, mb(e.Bytes), mb(e.TotalBytes))
+		s = fmt.Sprintf("downloaded %d/%d packages, %.1f/%s", e.Done, e.Total, float64(e.Bytes)/1e6, mb(e.TotalBytes))
 		if e.Cached > 0 {
 			s += fmt.Sprintf(" (%d more in the cache)", e.Cached)
 		}
