@@ -3,10 +3,14 @@ package apt
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -187,5 +191,83 @@ func TestDownloadRefusesUnverifiable(t *testing.T) {
 	}
 	if _, err := (&Client{}).Download(context.Background(), nil, 1, nil); err == nil {
 		t.Error("no error without a cache")
+	}
+}
+
+// progressLog collects Download's reports, from its several goroutines.
+type progressLog struct {
+	mu   sync.Mutex
+	seen []DownloadProgress
+}
+
+func (l *progressLog) add(p DownloadProgress) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seen = append(l.seen, p)
+}
+
+// TestDownloadProgress checks what Download reports: the debs to fetch
+// and their bytes, each deb as it arrives, the bytes of an attempt that
+// failed taken back; and the debs the cache held.
+func TestDownloadProgress(t *testing.T) {
+	_, debs := debArchive(t)
+	c, _ := testClient(t)
+	var total int64
+	for _, d := range debs {
+		total += d.Size
+	}
+	var log progressLog
+	if _, err := c.Download(context.Background(), debs, 2, log.add); err != nil {
+		t.Fatal(err)
+	}
+	if want := (DownloadProgress{Total: 3, TotalBytes: total}); log.seen[0] != want {
+		t.Errorf("first report %+v, want %+v", log.seen[0], want)
+	}
+	var done []int
+	for _, p := range log.seen[1:] {
+		done = append(done, p.Done)
+	}
+	slices.Sort(done)
+	if !slices.Equal(done, []int{1, 2, 3}) {
+		t.Errorf("reports of %v debs fetched, want one each: %+v", done, log.seen)
+	}
+	if last := slices.MaxFunc(log.seen, func(a, b DownloadProgress) int { return a.Done - b.Done }); last.Bytes != total {
+		t.Errorf("all fetched: %d of %d bytes", last.Bytes, total)
+	}
+
+	// All cached: one report.
+	log = progressLog{}
+	if _, err := c.Download(context.Background(), debs, 2, log.add); err != nil {
+		t.Fatal(err)
+	}
+	if want := []DownloadProgress{{Cached: 3}}; !slices.Equal(log.seen, want) {
+		t.Errorf("all cached: reports %+v, want %+v", log.seen, want)
+	}
+
+	// A truncated body is fetched again: its bytes count once.
+	body := strings.Repeat("0123456789", 100_000)
+	srv, n := flaky(t, 1, func(w http.ResponseWriter) {
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.Write([]byte(body[:len(body)/2]))
+	}, body)
+	sum := sha256.Sum256([]byte(body))
+	d := plan.Package{Name: "big", URL: srv.URL + "/big.deb", Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
+	log = progressLog{}
+	if _, err := c.Download(context.Background(), []plan.Package{d}, 1, log.add); err != nil {
+		t.Fatal(err)
+	}
+	if n.Load() != 2 {
+		t.Fatalf("%d requests, want 2", n.Load())
+	}
+	for _, p := range log.seen {
+		if p.Bytes > d.Size || p.Bytes < 0 {
+			t.Errorf("reported %d of %d bytes", p.Bytes, d.Size)
+		}
+	}
+	if last := log.seen[len(log.seen)-1]; last != (DownloadProgress{Done: 1, Total: 1, Bytes: d.Size, TotalBytes: d.Size}) {
+		t.Errorf("last report %+v", last)
+	}
+	if len(log.seen) < 4 {
+		t.Errorf("%d reports of a %d-byte download fetched twice: want some every %d bytes", len(log.seen), d.Size, progressStep)
 	}
 }

@@ -641,3 +641,24 @@ func TestReferenceRootfs(t *testing.T) {
 		t.Error(d)
 	}
 }
+
+// TestNewLayerProgress checks that NewLayer tells of the tar it writes
+// each MiB and at the end, when it is all written.
+func TestNewLayerProgress(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "big"), bytes.Repeat([]byte("x"), 3<<20+1234), 0o644))
+	must(t, os.Chtimes(filepath.Join(dir, "big"), testEpoch, testEpoch))
+	var told []int64
+	l, err := NewLayer(dir, LayerOptions{Epoch: testEpoch, TempDir: t.TempDir(), Progress: func(n int64) { told = append(told, n) }})
+	must(t, err)
+	defer l.Close()
+	size := int64(len(writeTar(t, dir)))
+	if len(told) != 4 || told[len(told)-1] != size {
+		t.Fatalf("told %v of a %d-byte tar: want 3 steps and the end", told, size)
+	}
+	for i := 1; i < len(told); i++ {
+		if told[i]-told[i-1] < progressStep && i < len(told)-1 {
+			t.Errorf("told %v: steps under %d bytes", told, progressStep)
+		}
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -408,4 +410,27 @@ func TestConfigureCancel(t *testing.T) {
 		}
 	}
 	hostMountsUnder(t, dir)
+}
+
+// TestConfigureSettingUp checks that Configure tells of each package dpkg
+// says it sets up, counting each once: the core packages are set up
+// twice, first one by one, then with the rest.
+func TestConfigureSettingUp(t *testing.T) {
+	dir := configureRoot(t, `for a; do last=$a; done
+case "$*" in
+*--pending*) printf 'Setting up mawk (1.0) ...\nSetting up libc6:amd64 (2.36-9) ...\nsome script output\nSetting up zz (1) ...\nProcessing triggers for libc-bin (2.36-9) ...\n' ;;
+*) echo "Setting up $last (1.0) ..." ;;
+esac
+`)
+	pkgs := []*Installed{fakeInstalled("zz", ""), fakeInstalled("mawk", ""), fakeInstalled("libc6", "Multi-Arch: same\n")}
+	var told []string
+	settingUp := func(pkg string, done, total int) { told = append(told, fmt.Sprintf("%s %d/%d", pkg, done, total)) }
+	var log bytes.Buffer
+	if err := Configure(context.Background(), dir, pkgs, &log, settingUp); err != nil {
+		t.Fatalf("%v\n%s", err, log.Bytes())
+	}
+	want := []string{"libc6 1/3", "mawk 2/3", "mawk 2/3", "libc6 2/3", "zz 3/3"}
+	if !slices.Equal(told, want) {
+		t.Errorf("told %q, want %q\n%s", told, want, log.Bytes())
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -263,9 +264,19 @@ func TestUnpackMergedUsr(t *testing.T) {
 			{Path: "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", Body: "ld", Mode: 0o755},
 		}}),
 	}
-	pkgs, err := Unpack(context.Background(), dir, debs, 2, nil)
+	var mu sync.Mutex
+	var told []string
+	pkgs, err := Unpack(context.Background(), dir, debs, 2, func(done, total int) {
+		mu.Lock()
+		defer mu.Unlock()
+		told = append(told, fmt.Sprintf("%d/%d", done, total))
+	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	slices.Sort(told)
+	if !slices.Equal(told, []string{"1/2", "2/2"}) {
+		t.Errorf("told %q, want 1/2 and 2/2", told)
 	}
 	for _, p := range []string{"usr/bin/bash", "usr/bin/bashbug", "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"} {
 		if fi, err := os.Lstat(filepath.Join(dir, p)); err != nil || !fi.Mode().IsRegular() {

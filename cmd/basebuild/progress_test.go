@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -208,4 +210,53 @@ func TestTerminalArchs(t *testing.T) {
 	if got := screen(d.out.String()); got[0] != want {
 		t.Errorf("summary %q, want %q", got[0], want)
 	}
+}
+
+// TestTerminalConcurrent has events and notes come from several
+// goroutines at once, on the real clock, as in a build: every note ends
+// up whole on a line of its own, and the summary last (run with -race).
+func TestTerminalConcurrent(t *testing.T) {
+	var out syncBuffer
+	d := newDisplay(&out, func() int { return 80 })
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				d.Event(unpacked(i))
+				if i%20 == 0 {
+					fmt.Fprintf(d, "note %d.%d\n", g, i)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	time.Sleep(2 * redrawEvery) // a scheduled redraw, if any
+	d.Finish(true)
+	lines := screen(out.String())
+	if len(lines) != 4*10+2 || !strings.HasPrefix(lines[len(lines)-2], "built in ") {
+		t.Fatalf("screen:\n%s", strings.Join(lines, "\n"))
+	}
+	for _, l := range lines[:len(lines)-2] {
+		if !regexp.MustCompile(`^note \d\.\d+$`).MatchString(l) {
+			t.Errorf("on the screen: %q", l)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
