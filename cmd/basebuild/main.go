@@ -43,6 +43,12 @@ image digest is the last line on stdout. --rootfs keeps the configured
 tree (alone, it builds no image and prints the packages); --dry-run only
 prints the packages. Needs root, except with --dry-run.
 
+On a terminal, stderr shows one progress line, redrawn in place
+(packages downloaded, unpacked, the one being configured, the layer's
+size), with the notes above it; at the end it gives way to a summary.
+Without a terminal (cron, CI) stderr has the plain notes only; --quiet
+leaves out both.
+
 --if-changed builds only when the inputs differ from those the --push and
 oci: destinations' images record. Exit status: 0 built, or up to date; 1
 failed; 2 bad command line. basebuild verify rebuilds and compares with an
@@ -204,7 +210,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.CustomizeNetwork, "customize-network", false, "give --customize hooks the host's network (they are otherwise confined as maintainer scripts are, with a loopback of their own only)")
 	fs.StringVar(&f.config, "config", "", "read flags from a YAML FILE: each long flag is a key, with a list for a repeatable flag; flags on the command line win over it")
 	fs.BoolVar(&f.tmpfs, "tmpfs", true, "build the image's tree and layer in a private tmpfs, which the host never sees and which vanishes with basebuild; --tmpfs=false builds them in TMPDIR (a --rootfs tree is always built beside DIR)")
-	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print only errors and, for a build, the digest: no notes on stderr")
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print only errors and, for a build, the digest: no notes and no progress line on stderr")
 	fs.BoolVarP(&o.Verbose, "verbose", "v", false, "also print each phase's time and the maintainer scripts' output (without it, their last lines are printed only when one fails)")
 	fs.BoolVar(&o.Offline, "offline", false, "make any network access an error: read the archive from the cache alone (with --lock and --snapshot, a build of that lock fills it); --push needs the network")
 	fs.BoolVar(&o.InsecureRegistry, "insecure-registry", false, "allow plain HTTP to registries not on loopback, without credentials (loopback registries always get it)")
