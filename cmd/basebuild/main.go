@@ -468,14 +468,10 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil || b == nil {
 		return err
 	}
-	// On a terminal, and but for --quiet, a progress line (progress.go).
-	if t := newTerminal(stderr, len(b.archs) > 1); t != nil && b.o.Log != nil {
-		b.o.Log, b.o.Progress = t, t.Event
-		err := b.run(ctx, finishing{t: t, w: stdout}, t)
-		t.Finish(err == nil)
-		return err
-	}
-	return b.run(ctx, stdout, stderr)
+	stdout, stderr, finish := onTerminal(b.o, stdout, stderr, len(b.archs) > 1)
+	err = b.run(ctx, stdout, stderr)
+	finish(err == nil)
+	return err
 }
 
 // parseBuild parses and checks the build's command line, all of it,

@@ -54,6 +54,20 @@ type sums struct {
 	layer    int64
 }
 
+// onTerminal shows the progress of o's build on stderr if it is a
+// terminal and o logs (no --quiet): o's notes go above the progress line,
+// which gives way to the summary before stdout's first line. It returns
+// the stdout and stderr to use meanwhile, and finish, which ends the
+// display once the build succeeded (ok) or failed.
+func onTerminal(o *pipeline.Options, stdout, stderr io.Writer, multi bool) (_, _ io.Writer, finish func(ok bool)) {
+	t := newTerminal(stderr, multi)
+	if t == nil || o.Log == nil {
+		return stdout, stderr, func(bool) {}
+	}
+	o.Log, o.Progress = t, t.Event
+	return finishing{t: t, w: stdout}, t, t.Finish
+}
+
 // newTerminal returns the display of a build on w, or nil unless w is a
 // terminal that takes escape sequences (TERM is not dumb).
 func newTerminal(w io.Writer, multi bool) *terminal {

@@ -62,7 +62,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return &exitError{2, err}
 }
 
-func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func verify(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := pflag.NewFlagSet("basebuild verify", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var bf buildFlags
@@ -89,6 +89,8 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("verify needs root to rebuild: maintainer scripts run in a chroot")
 	}
+	stdout, stderr, finish := onTerminal(o, stdout, stderr, false)
+	defer func() { finish(err == nil) }()
 	// An index is verified by its image for --arch.
 	platform, err := oci.Platform(o.Arch)
 	if err != nil {
