@@ -111,11 +111,16 @@ func buildImage(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, 
 // is removed once in the layer, unless it is o.RootfsDir.
 func imageOf(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, dir, tmp string) (img v1.Image, arts []v1.Image, closeLayer func() error, err error) {
 	start := time.Now()
+	var written int64
 	layer, err := oci.NewLayer(dir, oci.LayerOptions{Epoch: set.Epoch, Compression: o.Compression, TempDir: tmp, Log: o.logf,
-		Progress: func(written int64) { o.progress(Event{Phase: PhaseLayer, Bytes: written}) }})
+		Progress: func(n int64) {
+			written = n
+			o.progress(Event{Phase: PhaseLayer, Bytes: n})
+		}})
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	o.progress(Event{Phase: PhaseBuilt, Total: len(set.Packages), Bytes: written})
 	if dir != o.RootfsDir {
 		// The layer has it all: free the tree now, not at the end
 		// (in a tmpfs it is memory, and a run holds several).

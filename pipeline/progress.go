@@ -6,14 +6,17 @@ import "github.com/basebuild/basebuild/apt"
 // updates as the build goes (a terminal's progress line). Events come
 // often, from several goroutines at once: the receiver throttles.
 type Event struct {
-	Phase string // PhaseDownload, PhaseUnpack, PhaseConfigure or PhaseLayer
-	Arch  string // of the image being built
-	Done  int    // packages downloaded, unpacked or set up
-	Total int    // of packages to download, unpack or set up
+	Phase string // PhaseDownload, PhaseUnpack, PhaseConfigure, PhaseLayer or PhaseBuilt
+	// Image and Arch are the tag and architecture of the image being
+	// built; a run builds several at once (see Build).
+	Image, Arch string
+	Done        int // packages downloaded, unpacked or set up
+	Total       int // of packages to download, unpack or set up; PhaseBuilt: the image's
 	// Cached is how many packages the cache held (download).
 	Cached int
 	// Bytes are the bytes downloaded of TotalBytes (download) or the
-	// bytes of tar written (layer, TotalBytes 0: not known beforehand).
+	// bytes of tar written (layer, and built: the whole layer's;
+	// TotalBytes 0: not known beforehand).
 	Bytes, TotalBytes int64
 	// Package is the package being set up (configure).
 	Package string
@@ -25,12 +28,13 @@ const (
 	PhaseUnpack    = "unpack"
 	PhaseConfigure = "configure"
 	PhaseLayer     = "layer"
+	PhaseBuilt     = "built" // the image is built, its layer written
 )
 
-// progress tells o.Progress of e, with o's architecture.
+// progress tells o.Progress of e, with o's image and architecture.
 func (o *Options) progress(e Event) {
 	if o.Progress != nil {
-		e.Arch = o.Arch
+		e.Image, e.Arch = o.Tag(), o.Arch
 		o.Progress(e)
 	}
 }

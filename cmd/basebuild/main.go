@@ -45,7 +45,8 @@ prints the packages. Needs root, except with --dry-run.
 
 On a terminal, stderr shows one progress line, redrawn in place
 (packages downloaded, unpacked, the one being configured, the layer's
-size), with the notes above it; at the end it gives way to a summary.
+size; of each image being built, where there are several), with the
+notes above it; at the end it gives way to a summary.
 Without a terminal (cron, CI) stderr has the plain notes only; --quiet
 leaves out both.
 
@@ -468,7 +469,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil || b == nil {
 		return err
 	}
-	stdout, stderr, finish := onTerminal(b.o, stdout, stderr, len(b.archs) > 1)
+	stdout, stderr, finish := onTerminal(b.images, stdout, stderr, len(b.images) > 1, len(b.archs) > 1)
 	err = b.run(ctx, stdout, stderr)
 	finish(err == nil)
 	return err

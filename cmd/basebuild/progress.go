@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,68 +25,76 @@ const eraseLine = "\x1b[K"
 
 // A terminal is what a person at a terminal sees of a build: one line,
 // redrawn in place, saying how far the current phase has come (packages
-// downloaded, unpacked, the one being configured, the layer's size);
-// the notes the build writes go above it, whole lines at a time, and at
-// the end the line gives way to a summary. Its Write takes the notes;
-// Event the build's progress; both are safe for concurrent use.
+// downloaded, unpacked, the one being configured, the layer's size), for
+// each image being built at the time; the notes the build writes go
+// above it, whole lines at a time, and at the end the line gives way to
+// a summary. Its Write takes the notes, Event the build's progress; both
+// are safe for concurrent use.
 type terminal struct {
 	w     io.Writer
 	width func() int                  // the terminal's columns, 0 if unknown
 	now   func() time.Time            // time.Now
 	after func(time.Duration, func()) // runs f once d has passed
 
-	multi bool // several architectures: each line names its own
+	// The run builds several images, or for several architectures:
+	// the line and the summary name each one's.
+	images, archs bool
 
 	mu      sync.Mutex
 	start   time.Time
 	line    string    // the progress line on the screen; "" none
 	next    string    // the progress line as of the last event
-	key     string    // the architecture and phase of the line drawn
 	drawn   time.Time // when the line was last drawn
 	pending bool      // a redraw of next is scheduled
 	partial []byte    // a note's start, until its newline comes
 	done    bool
-	archs   []string         // in the order they were built
-	builds  map[string]*sums // by architecture
+	built   []*imageProgress          // in the order they were first heard of
+	byName  map[string]*imageProgress // by image and architecture
 }
 
-// sums are what the summary says of an architecture's image.
-type sums struct {
-	packages int
-	layer    int64
+// imageProgress is how far one image has come.
+type imageProgress struct {
+	image, arch string
+	phase, text string // its phase, and what the line says of it
+	active      bool   // the line tells of it: it is not built yet
+	packages    int
+	layer       int64
 }
 
-// onTerminal shows the progress of o's build on stderr if it is a
-// terminal and o logs (no --quiet): o's notes go above the progress line,
-// which gives way to the summary before stdout's first line. It returns
-// the stdout and stderr to use meanwhile, and finish, which ends the
-// display once the build succeeded (ok) or failed.
-func onTerminal(o *pipeline.Options, stdout, stderr io.Writer, multi bool) (_, _ io.Writer, finish func(ok bool)) {
-	t := newTerminal(stderr, multi)
-	if t == nil || o.Log == nil {
+// onTerminal shows the progress of a build of images on stderr if it is
+// a terminal and they log (no --quiet): their notes go above the
+// progress line, which gives way to the summary before stdout's first
+// line. several and archs say the run builds several images, or for
+// several architectures. onTerminal returns the stdout and stderr to use
+// meanwhile, and finish, which ends the display once the build succeeded
+// (ok) or failed.
+func onTerminal(images []*pipeline.Options, stdout, stderr io.Writer, several, archs bool) (_, _ io.Writer, finish func(ok bool)) {
+	t := newTerminal(stderr)
+	if t == nil || images[0].Log == nil {
 		return stdout, stderr, func(bool) {}
 	}
-	o.Log, o.Progress = t, t.Event
+	t.images, t.archs = several, archs
+	for _, o := range images {
+		o.Log, o.Progress = t, t.Event
+	}
 	return finishing{t: t, w: stdout}, t, t.Finish
 }
 
 // newTerminal returns the display of a build on w, or nil unless w is a
 // terminal that takes escape sequences (TERM is not dumb).
-func newTerminal(w io.Writer, multi bool) *terminal {
+func newTerminal(w io.Writer) *terminal {
 	f, ok := w.(*os.File)
 	if !ok || !isTerminal(f) || os.Getenv("TERM") == "dumb" {
 		return nil
 	}
-	t := newDisplay(w, func() int { return terminalWidth(f) })
-	t.multi = multi
-	return t
+	return newDisplay(w, func() int { return terminalWidth(f) })
 }
 
 // newDisplay is a terminal writing to w, width columns wide.
 func newDisplay(w io.Writer, width func() int) *terminal {
 	return &terminal{w: w, width: width, now: time.Now,
 		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) },
-		start: time.Now(), builds: map[string]*sums{}}
+		start: time.Now(), byName: map[string]*imageProgress{}}
 }
 
 // isTerminal reports whether f is a terminal: whether it has termios.
@@ -102,38 +112,73 @@ func terminalWidth(f *os.File) int {
 	return int(ws.Col)
 }
 
-// Event takes the build's progress and redraws the line, at once when
-// the phase changed, else at most every redrawEvery: a change it does
-// not draw at once is drawn when the interval is up.
+// Event takes the build's progress and redraws the line: at once when
+// an image's phase changed, else at most every redrawEvery, a change it
+// does not draw at once being drawn when the interval is up.
 func (t *terminal) Event(e pipeline.Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done {
 		return
 	}
-	s := t.builds[e.Arch]
-	if s == nil {
-		s = &sums{}
-		t.builds[e.Arch] = s
-		t.archs = append(t.archs, e.Arch)
+	name := e.Image + " " + e.Arch
+	p := t.byName[name]
+	if p == nil {
+		p = &imageProgress{image: e.Image, arch: e.Arch}
+		t.byName[name] = p
+		t.built = append(t.built, p)
 	}
+	changed := p.phase != e.Phase
+	p.phase, p.active = e.Phase, e.Phase != pipeline.PhaseBuilt
 	switch e.Phase {
 	case pipeline.PhaseUnpack, pipeline.PhaseConfigure:
-		s.packages = e.Total
+		p.packages = e.Total
 	case pipeline.PhaseLayer:
-		s.layer = e.Bytes
+		p.layer = e.Bytes
+	case pipeline.PhaseBuilt:
+		p.packages, p.layer = e.Total, e.Bytes
 	}
-	t.next = t.describe(e)
-	key := e.Arch + " " + e.Phase
+	p.text = describe(e)
+	next := t.compose()
+	if next == "" {
+		return // all built: the line stays until the next image's
+	}
+	t.next = next
 	since := t.now().Sub(t.drawn)
 	switch {
-	case key != t.key || since >= redrawEvery:
-		t.key = key
+	case changed || since >= redrawEvery:
 		t.draw()
 	case !t.pending:
 		t.pending = true
 		t.after(redrawEvery-since, t.flush)
 	}
+}
+
+// compose is the progress line: what each image not built yet is doing.
+func (t *terminal) compose() string {
+	var parts []string
+	for _, p := range t.built {
+		if p.active {
+			parts = append(parts, t.label(p, ": ")+p.text)
+		}
+	}
+	return strings.Join(parts, " | ")
+}
+
+// label names p's image and architecture, followed by sep, where the run
+// has several.
+func (t *terminal) label(p *imageProgress, sep string) string {
+	var name []string
+	if t.images {
+		name = append(name, p.image)
+	}
+	if t.archs {
+		name = append(name, p.arch)
+	}
+	if len(name) == 0 {
+		return ""
+	}
+	return strings.Join(name, " ") + sep
 }
 
 // flush draws the line as of the last event, if it was not drawn.
@@ -168,32 +213,26 @@ func truncate(s string, width int) string {
 	return string(r[:max(width-1, 0)])
 }
 
-// describe is the progress line of e.
-func (t *terminal) describe(e pipeline.Event) string {
-	var s string
+// describe is what the progress line says of e.
+func describe(e pipeline.Event) string {
 	switch e.Phase {
 	case pipeline.PhaseDownload:
 		if e.Total == 0 {
-			s = fmt.Sprintf("all %d packages in the cache", e.Cached)
-			break
+			return fmt.Sprintf("all %d packages in the cache", e.Cached)
 		}
-		s = fmt.Sprintf("downloaded %d/%d packages, %.1f/%s", e.Done, e.Total, float64(e.Bytes)/1e6, mb(e.TotalBytes))
+		s := fmt.Sprintf("downloaded %d/%d packages, %.1f/%s", e.Done, e.Total, float64(e.Bytes)/1e6, mb(e.TotalBytes))
 		if e.Cached > 0 {
 			s += fmt.Sprintf(" (%d more in the cache)", e.Cached)
 		}
+		return s
 	case pipeline.PhaseUnpack:
-		s = fmt.Sprintf("unpacked %d/%d packages", e.Done, e.Total)
+		return fmt.Sprintf("unpacked %d/%d packages", e.Done, e.Total)
 	case pipeline.PhaseConfigure:
-		s = fmt.Sprintf("configuring %s (%d/%d)", e.Package, e.Done, e.Total)
+		return fmt.Sprintf("configuring %s (%d/%d)", e.Package, e.Done, e.Total)
 	case pipeline.PhaseLayer:
-		s = "layer " + mb(e.Bytes)
-	default:
-		s = e.Phase
+		return "layer " + mb(e.Bytes)
 	}
-	if t.multi {
-		s = e.Arch + ": " + s
-	}
-	return s
+	return e.Phase
 }
 
 // mb is n bytes in megabytes, to a tenth.
@@ -244,24 +283,25 @@ func (t *terminal) Finish(ok bool) {
 	if t.line != "" {
 		io.WriteString(t.w, "\r"+eraseLine)
 	}
-	if ok && len(t.archs) > 0 {
+	if ok && len(t.built) > 0 {
 		io.WriteString(t.w, t.summary()+"\n")
 	}
 }
 
-// summary says what was built, and in how long.
+// summary says what was built, and in how long: each image by its tag
+// and architecture, not in the order in which they happened to start.
 func (t *terminal) summary() string {
+	built := slices.Clone(t.built)
+	slices.SortFunc(built, func(a, b *imageProgress) int {
+		return cmp.Or(strings.Compare(a.image, b.image), strings.Compare(a.arch, b.arch))
+	})
 	var parts []string
-	for _, arch := range t.archs {
-		s := t.builds[arch]
-		p := fmt.Sprintf("%d packages", s.packages)
-		if s.layer > 0 {
-			p += ", layer " + mb(s.layer)
+	for _, p := range built {
+		s := t.label(p, " ") + fmt.Sprintf("%d packages", p.packages)
+		if p.layer > 0 {
+			s += ", layer " + mb(p.layer)
 		}
-		if t.multi {
-			p = arch + " " + p
-		}
-		parts = append(parts, p)
+		parts = append(parts, s)
 	}
 	took := t.now().Sub(t.start).Round(100 * time.Millisecond)
 	return fmt.Sprintf("built in %s: %s", took, strings.Join(parts, "; "))

@@ -84,7 +84,7 @@ func TestProgressOnTerminal(t *testing.T) {
 	}
 	lines = lines[:len(lines)-1]
 	digest := lines[len(lines)-1]
-	summary := regexp.MustCompile(`^built in \d+(\.\d)?s: (\d+) packages, layer \d+\.\d MB$`)
+	summary := regexp.MustCompile(`^built in [\dhms.]+: (\d+) packages, layer \d+\.\d MB$`)
 	if len(lines) < 2 || !isDigest(digest) || !summary.MatchString(lines[len(lines)-2]) {
 		t.Fatalf("the screen does not end with the summary and the digest:\n%s", strings.Join(lines, "\n"))
 	}
@@ -102,7 +102,7 @@ func TestProgressOnTerminal(t *testing.T) {
 	if strings.ContainsAny(stdout+stderr, "\r\x1b") {
 		t.Errorf("without a terminal, a carriage return or an escape sequence:\n%q\n%q", stderr, stdout)
 	}
-	want := fmt.Sprintf("fetched %s packages\nwrote oci:%s\n", summary.FindStringSubmatch(lines[len(lines)-2])[2], filepath.Join(work, "plain"))
+	want := fmt.Sprintf("fetched %s packages\nwrote oci:%s\n", summary.FindStringSubmatch(lines[len(lines)-2])[1], filepath.Join(work, "plain"))
 	if stderr != want || stdout != digest+"\n" {
 		t.Errorf("without a terminal:\nstderr %q, want %q\nstdout %q, want the digest %s", stderr, want, stdout, digest)
 	}

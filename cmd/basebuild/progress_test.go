@@ -193,20 +193,34 @@ func TestTerminalNotesAbove(t *testing.T) {
 	}
 }
 
-// TestTerminalArchs checks that with several architectures each line and
-// the summary name theirs.
-func TestTerminalArchs(t *testing.T) {
-	d := newFakeDisplay(80)
-	d.multi = true
-	for _, arch := range []string{"amd64", "arm64"} {
-		d.Event(pipeline.Event{Phase: pipeline.PhaseUnpack, Arch: arch, Done: 88, Total: 88})
-		if got := screen(d.out.String()); got[0] != arch+": unpacked 88/88 packages" {
-			t.Errorf("screen %q", got)
-		}
-		d.Event(pipeline.Event{Phase: pipeline.PhaseLayer, Arch: arch, Bytes: 100_000_000})
+// TestTerminalSeveral checks that with several images, or
+// architectures, being built at once the line tells of each one not
+// built yet, and the summary names each.
+func TestTerminalSeveral(t *testing.T) {
+	d := newFakeDisplay(200)
+	d.archs = true
+	event := func(arch, phase string, done int, bytes int64) {
+		d.Event(pipeline.Event{Phase: phase, Image: "bookworm", Arch: arch, Done: done, Total: 88, Bytes: bytes})
 	}
+	for _, step := range []struct {
+		event func()
+		line  string
+	}{
+		{func() { event("amd64", pipeline.PhaseUnpack, 88, 0) }, "amd64: unpacked 88/88 packages"},
+		{func() { event("arm64", pipeline.PhaseUnpack, 3, 0) }, "amd64: unpacked 88/88 packages | arm64: unpacked 3/88 packages"},
+		{func() { event("amd64", pipeline.PhaseLayer, 0, 99_000_000) }, "amd64: layer 99.0 MB | arm64: unpacked 3/88 packages"},
+		{func() { event("amd64", pipeline.PhaseBuilt, 0, 100_000_000) }, "arm64: unpacked 3/88 packages"},
+		{func() { event("arm64", pipeline.PhaseBuilt, 0, 90_000_000) }, "arm64: unpacked 3/88 packages"},
+	} {
+		d.clock = d.clock.Add(redrawEvery)
+		step.event()
+		if got := screen(d.out.String()); got[0] != step.line {
+			t.Errorf("screen %q, want %q", got[0], step.line)
+		}
+	}
+	d.images = true
 	d.Finish(true)
-	want := "built in 0s: amd64 88 packages, layer 100.0 MB; arm64 88 packages, layer 100.0 MB"
+	want := "built in 500ms: bookworm amd64 88 packages, layer 100.0 MB; bookworm arm64 88 packages, layer 90.0 MB"
 	if got := screen(d.out.String()); got[0] != want {
 		t.Errorf("summary %q, want %q", got[0], want)
 	}

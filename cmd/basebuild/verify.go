@@ -89,7 +89,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("verify needs root to rebuild: maintainer scripts run in a chroot")
 	}
-	stdout, stderr, finish := onTerminal(o, stdout, stderr, false)
+	stdout, stderr, finish := onTerminal([]*pipeline.Options{o}, stdout, stderr, false, false)
 	defer func() { finish(err == nil) }()
 	// An index is verified by its image for --arch.
 	platform, err := oci.Platform(o.Arch)
