@@ -44,6 +44,10 @@ func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int, pr
 	}
 	count := newDownloadCount(todo, len(seen)-len(todo), progress)
 	count.report()
+	var add func(int64) // the bytes read, if they are reported
+	if progress != nil {
+		add = count.add
+	}
 	if len(todo) == 0 {
 		return paths, nil
 	}
@@ -63,7 +67,7 @@ func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int, pr
 				if ctx.Err() != nil {
 					continue // drain: a job failed
 				}
-				p, err := c.file(ctx, d.URL, FileHash{Size: d.Size, SHA256: d.SHA256}, count.add)
+				p, err := c.file(ctx, d.URL, FileHash{Size: d.Size, SHA256: d.SHA256}, add)
 				if err == nil {
 					count.done()
 				}
@@ -131,9 +135,6 @@ func newDownloadCount(todo []plan.Package, cached int, progress func(DownloadPro
 // add counts n bytes read, or takes back those of a failed attempt
 // (n < 0), and reports each progressStep.
 func (c *downloadCount) add(n int64) {
-	if c.progress == nil {
-		return
-	}
 	b := c.bytes.Add(n)
 	if last := c.reported.Load(); (b-last >= progressStep || b < last) && c.reported.CompareAndSwap(last, b) {
 		c.report()
