@@ -38,7 +38,7 @@ type terminal struct {
 
 	// The run builds several images, or for several architectures:
 	// the line and the summary name each one's.
-	images, archs bool
+	several, archs bool
 
 	mu      sync.Mutex
 	start   time.Time
@@ -48,7 +48,7 @@ type terminal struct {
 	pending bool      // a redraw of next is scheduled
 	partial []byte    // a note's start, until its newline comes
 	done    bool
-	built   []*imageProgress          // in the order they were first heard of
+	images  []*imageProgress          // in the order they were first heard of
 	byName  map[string]*imageProgress // by image and architecture
 }
 
@@ -73,7 +73,7 @@ func onTerminal(images []*pipeline.Options, stdout, stderr io.Writer, several, a
 	if t == nil || images[0].Log == nil {
 		return stdout, stderr, func(bool) {}
 	}
-	t.images, t.archs = several, archs
+	t.several, t.archs = several, archs
 	for _, o := range images {
 		o.Log, o.Progress = t, t.Event
 	}
@@ -126,7 +126,7 @@ func (t *terminal) Event(e pipeline.Event) {
 	if p == nil {
 		p = &imageProgress{image: e.Image, arch: e.Arch}
 		t.byName[name] = p
-		t.built = append(t.built, p)
+		t.images = append(t.images, p)
 	}
 	changed := p.phase != e.Phase
 	p.phase, p.active = e.Phase, e.Phase != pipeline.PhaseBuilt
@@ -157,7 +157,7 @@ func (t *terminal) Event(e pipeline.Event) {
 // compose is the progress line: what each image not built yet is doing.
 func (t *terminal) compose() string {
 	var parts []string
-	for _, p := range t.built {
+	for _, p := range t.images {
 		if p.active {
 			parts = append(parts, t.label(p, ": ")+p.text)
 		}
@@ -169,7 +169,7 @@ func (t *terminal) compose() string {
 // has several.
 func (t *terminal) label(p *imageProgress, sep string) string {
 	var name []string
-	if t.images {
+	if t.several {
 		name = append(name, p.image)
 	}
 	if t.archs {
@@ -283,7 +283,7 @@ func (t *terminal) Finish(ok bool) {
 	if t.line != "" {
 		io.WriteString(t.w, "\r"+eraseLine)
 	}
-	if ok && len(t.built) > 0 {
+	if ok && len(t.images) > 0 {
 		io.WriteString(t.w, t.summary()+"\n")
 	}
 }
@@ -291,12 +291,12 @@ func (t *terminal) Finish(ok bool) {
 // summary says what was built, and in how long: each image by its tag
 // and architecture, not in the order in which they happened to start.
 func (t *terminal) summary() string {
-	built := slices.Clone(t.built)
-	slices.SortFunc(built, func(a, b *imageProgress) int {
+	images := slices.Clone(t.images)
+	slices.SortFunc(images, func(a, b *imageProgress) int {
 		return cmp.Or(strings.Compare(a.image, b.image), strings.Compare(a.arch, b.arch))
 	})
 	var parts []string
-	for _, p := range built {
+	for _, p := range images {
 		s := t.label(p, " ") + fmt.Sprintf("%d packages", p.packages)
 		if p.layer > 0 {
 			s += ", layer " + mb(p.layer)

@@ -218,7 +218,7 @@ func TestTerminalSeveral(t *testing.T) {
 			t.Errorf("screen %q, want %q", got[0], step.line)
 		}
 	}
-	d.images = true
+	d.several = true
 	d.Finish(true)
 	want := "built in 500ms: bookworm amd64 88 packages, layer 100.0 MB; bookworm arm64 88 packages, layer 90.0 MB"
 	if got := screen(d.out.String()); got[0] != want {
