@@ -779,7 +779,11 @@ func (b *buildCommand) run(ctx context.Context, stdout, stderr io.Writer) (err e
 	var build []pipeline.Target
 	for i, t := range targets {
 		if b.ifChanged {
-			if digests[i], err = b.upToDate(ctx, c, t, stderr); err != nil {
+			notes := stderr
+			if o.Log == nil { // --quiet
+				notes = io.Discard
+			}
+			if digests[i], err = b.upToDate(ctx, c, t, notes); err != nil {
 				return imageError(several, t.Options, err)
 			}
 			if digests[i] != "" {

@@ -102,12 +102,17 @@ func TestManyImages(t *testing.T) {
 		}
 	}
 
-	// Nothing changed: each image's line again, nothing built.
+	// Nothing changed: each image's line again, nothing built, and with
+	// --quiet nothing else said.
 	again, stderr, err := runBinary(t, append(args, "--if-changed")...)
 	if err != nil {
 		t.Fatalf("--if-changed: %v\n%s", err, stderr)
 	}
 	if again != out || strings.Contains(stderr, "building ") {
 		t.Errorf("--if-changed printed\n%s(stderr %s), want the same lines and no build:\n%s", again, stderr, out)
+	}
+	again, stderr, err = runBinary(t, append(args, "--if-changed", "--quiet")...)
+	if err != nil || again != out || stderr != "" {
+		t.Errorf("--if-changed --quiet: %v, printed\n%s(stderr %q), want the same lines and nothing on stderr", err, again, stderr)
 	}
 }
