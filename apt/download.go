@@ -14,30 +14,43 @@ import (
 
 // Download fetches debs into the cache with jobs parallel workers and
 // returns the cache path of each, keyed by SHA-256 (lowercase hex, as in
-// plan.Package.SHA256). A deb enters the cache only once its size and SHA-256 match;
-// one already cached is not fetched again. The first failure cancels the
+// plan.Package.SHA256), as DownloadEach does.
+func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int, progress func(DownloadProgress)) (map[string]string, error) {
+	paths := make(map[string]string, len(debs))
+	err := c.DownloadEach(ctx, debs, jobs, progress, func(sha256, path string) { paths[sha256] = path })
+	if err != nil {
+		return nil, err
+	}
+	return paths, nil
+}
+
+// DownloadEach fetches debs into the cache with jobs parallel workers, in
+// their order, and tells arrived the cache path of each, by SHA-256
+// (lowercase hex, as in plan.Package.SHA256), as soon as it is there:
+// those cached at once, the others as they arrive, one call at a time.
+// A deb enters the cache only once its size and SHA-256 match; one
+// already cached is not fetched again. The first failure cancels the
 // rest and is returned, naming the package and its URL. progress, if not
 // nil, is told how far the download has come: once the cache is looked
 // in, as each deb arrives and every progressStep bytes, from several
 // goroutines at once.
-func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int, progress func(DownloadProgress)) (map[string]string, error) {
+func (c *Client) DownloadEach(ctx context.Context, debs []plan.Package, jobs int, progress func(DownloadProgress), arrived func(sha256, path string)) error {
 	if c.Cache == nil {
-		return nil, errors.New("download: no cache")
+		return errors.New("download: no cache")
 	}
 	jobs = max(jobs, 1)
-	paths := make(map[string]string, len(debs))
 	var todo []plan.Package
 	seen := make(map[string]bool, len(debs))
 	for _, d := range debs {
 		if !cache.IsSHA256(d.SHA256) || d.Size <= 0 {
-			return nil, fmt.Errorf("package %s %s (%s): no valid size and sha256 to check it against", d.Name, d.Version, d.URL)
+			return fmt.Errorf("package %s %s (%s): no valid size and sha256 to check it against", d.Name, d.Version, d.URL)
 		}
 		if seen[d.SHA256] {
 			continue
 		}
 		seen[d.SHA256] = true
 		if p, ok := c.Cache.Lookup(d.SHA256, d.Size); ok {
-			paths[d.SHA256] = p
+			arrived(d.SHA256, p)
 			continue
 		}
 		todo = append(todo, d)
@@ -49,7 +62,7 @@ func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int, pr
 		add = count.add
 	}
 	if len(todo) == 0 {
-		return paths, nil
+		return nil
 	}
 	c.logf("downloading %d of %d packages", len(todo), len(seen))
 
@@ -78,7 +91,7 @@ func (c *Client) Download(ctx context.Context, debs []plan.Package, jobs int, pr
 						cancel(firstErr)
 					}
 				} else {
-					paths[d.SHA256] = p
+					arrived(d.SHA256, p)
 				}
 				mu.Unlock()
 			}
@@ -95,12 +108,12 @@ feed:
 	close(work)
 	wg.Wait()
 	if firstErr != nil {
-		return nil, firstErr
+		return firstErr
 	}
 	if err := context.Cause(ctx); err != nil {
-		return nil, fmt.Errorf("download: %w", err)
+		return fmt.Errorf("download: %w", err)
 	}
-	return paths, nil
+	return nil
 }
 
 // DownloadProgress is how far Download has come.

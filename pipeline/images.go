@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -221,10 +222,6 @@ func (g group) build(ctx context.Context, c *apt.Client, dir string) error {
 		return err
 	}
 	first := g[0]
-	paths, err := fetch(ctx, first.o, c, first.set)
-	if err != nil {
-		return err
-	}
 	trees := make([]string, len(g))
 	for i := range g {
 		trees[i] = filepath.Join(dir, "rootfs"+strconv.Itoa(i))
@@ -236,7 +233,9 @@ func (g group) build(ctx context.Context, c *apt.Client, dir string) error {
 	if err := os.Chmod(base, 0o755); err != nil { // whatever the umask
 		return err
 	}
-	if err := rootfs.Install(ctx, base, debFiles(first.set, paths, c.Cache), first.o.buildOptions(first.set)); err != nil {
+	debs, stop := fetching(ctx, first.o, c, first.set)
+	err := rootfs.Install(ctx, base, debs, first.o.buildOptions(first.set))
+	if err := errors.Join(err, stop(err)); err != nil {
 		return err
 	}
 	for _, tree := range trees[:len(g)-1] {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/basebuild/basebuild/apt"
 	"github.com/basebuild/basebuild/debian"
-	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/plan"
 	"github.com/basebuild/basebuild/rootfs"
 )
@@ -33,13 +34,77 @@ func Rootfs(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, dir 
 	if err := o.checkArch(set.Arch); err != nil {
 		return err
 	}
-	paths, err := fetch(ctx, o, c, set)
-	if err != nil {
+	debs, stop := fetching(ctx, o, c, set)
+	err = stageTree(dir, func(tree string) error {
+		return rootfs.Build(ctx, tree, debs, o.buildOptions(set))
+	})
+	return errors.Join(err, stop(err))
+}
+
+// fetching starts downloading set's debs into the cache and returns them
+// for rootfs to unpack as each arrives (see rootfs.DebFile.Fetched), so
+// that unpacking starts with the first deb, not after the last. stop ends
+// the download, given the error the build ended with: if the build
+// failed the download is cancelled and stop returns nil, else it waits
+// for the download (done: the tree has every deb) and returns its error.
+func fetching(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan) (debs []rootfs.DebFile, stop func(buildErr error) error) {
+	type arrival struct {
+		ready chan struct{} // closed once path or err is set
+		path  string
+		err   error
+	}
+	arrivals := map[string]*arrival{}
+	for _, p := range set.Packages {
+		if arrivals[p.SHA256] == nil {
+			arrivals[p.SHA256] = &arrival{ready: make(chan struct{})}
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var err error
+	go func() {
+		defer close(done)
+		start := time.Now()
+		err = c.DownloadEach(ctx, set.Packages, o.Jobs, o.downloadProgress(), func(sum, path string) {
+			a := arrivals[sum]
+			a.path = path
+			close(a.ready)
+		})
+		if err == nil {
+			o.logf("fetched %d packages", len(set.Packages))
+			o.phase("fetch", start)
+		}
+		for _, a := range arrivals {
+			select {
+			case <-a.ready:
+			default:
+				a.err = cmp.Or(err, errors.New("download stopped"))
+				close(a.ready)
+			}
+		}
+	}()
+	debs = make([]rootfs.DebFile, len(set.Packages))
+	for i, p := range set.Packages {
+		a := arrivals[p.SHA256]
+		debs[i] = rootfs.DebFile{Package: p, Cache: c.Cache, Fetched: func(ctx context.Context) (string, error) {
+			select {
+			case <-a.ready:
+				return a.path, a.err
+			case <-ctx.Done():
+				return "", context.Cause(ctx)
+			}
+		}}
+	}
+	return debs, func(buildErr error) error {
+		if buildErr != nil {
+			cancel()
+			<-done
+			return nil
+		}
+		<-done
+		cancel()
 		return err
 	}
-	return stageTree(dir, func(tree string) error {
-		return buildTree(ctx, o, set, paths, c.Cache, tree)
-	})
 }
 
 // stageTree has build make a tree, then renames it to dir. The tree is
@@ -80,21 +145,6 @@ func stageTree(dir string, build func(tree string) error) (err error) {
 		return fmt.Errorf("rootfs %s: %w", dir, err)
 	}
 	return nil
-}
-
-// buildTree builds the tree of set in dir from the debs at paths, as o
-// says; cc keeps the debs' decompressed data for the next build.
-func buildTree(ctx context.Context, o *Options, set *plan.Plan, paths map[string]string, cc *cache.Cache, dir string) error {
-	return rootfs.Build(ctx, dir, debFiles(set, paths, cc), o.buildOptions(set))
-}
-
-// debFiles are set's debs at paths, their decompressed data kept in cc.
-func debFiles(set *plan.Plan, paths map[string]string, cc *cache.Cache) []rootfs.DebFile {
-	debs := make([]rootfs.DebFile, len(set.Packages))
-	for i, p := range set.Packages {
-		debs[i] = rootfs.DebFile{Package: p, Path: paths[p.SHA256], Cache: cc}
-	}
-	return debs
 }
 
 // buildOptions say how rootfs builds the tree of set as o says.

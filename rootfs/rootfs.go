@@ -5,6 +5,7 @@
 package rootfs
 
 import (
+	"context"
 	"time"
 
 	"github.com/basebuild/basebuild/internal/cache"
@@ -15,6 +16,9 @@ import (
 type DebFile struct {
 	plan.Package
 	Path string
+	// Fetched, if set, gives the deb's path instead of Path once the deb
+	// is there (it may still be downloading), or says why it never will.
+	Fetched func(ctx context.Context) (path string, err error)
 
 	// Cache, if set, keeps the deb's decompressed data.tar (by the deb's
 	// SHA256) for later builds, and gives it back instead of

@@ -235,7 +235,14 @@ func (t *tree) unpackDeb(ctx context.Context, i int, d DebFile, buf []byte) (*In
 	if name == "" {
 		name = filepath.Base(d.Path)
 	}
-	f, err := os.Open(d.Path)
+	path := d.Path
+	if d.Fetched != nil {
+		var err error
+		if path, err = d.Fetched(ctx); err != nil {
+			return nil, err
+		}
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("package %s: %w", name, err)
 	}

@@ -2,12 +2,14 @@ package main
 
 import (
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/basebuild/basebuild/internal/cache"
 	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/plan"
 )
@@ -144,9 +146,9 @@ func TestDiskFull(t *testing.T) {
 				checkCache(t, cache)
 				checkSets(t, cache)
 				checkNoLeftovers(t, cache, "sha256", "url", "sets", "data")
-				// The data cache is only filled by unpacking: nothing
-				// reached it, not even a temporary file.
-				checkNoLeftovers(t, filepath.Join(cache, "data"))
+				// Unpacking starts as the first debs arrive: the data
+				// cache may hold theirs, each complete, and nothing else.
+				checkData(t, cache)
 			}
 			checkNoLeftovers(t, work)
 			checkNoLeftovers(t, tmp)
@@ -192,5 +194,38 @@ func TestDiskFull(t *testing.T) {
 	checkNoLeftovers(t, tmpFS)
 	if _, err := os.Stat(filepath.Join(layout, "index.json")); err != nil {
 		t.Error(err)
+	}
+}
+
+// checkData fails t unless each entry of cache's data cache is the whole
+// decompressed data of a deb the cache holds, and no temporary file is
+// left there.
+func checkData(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, "data"))
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cache.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		sum, ok := strings.CutSuffix(e.Name(), ".tar.zst")
+		if _, err := os.Stat(filepath.Join(dir, "sha256", sum)); !ok || err != nil {
+			t.Errorf("data cache: %s is no entry of a cached deb", e.Name())
+			continue
+		}
+		r, err := cc.OpenData(sum)
+		if err == nil {
+			_, err = io.Copy(io.Discard, r)
+			r.Close()
+		}
+		if err != nil {
+			t.Errorf("data cache: %s: %v", e.Name(), err)
+		}
 	}
 }
