@@ -1,5 +1,7 @@
 package debian
 
+import "slices"
+
 // An Arch is a Debian architecture and its names elsewhere.
 type Arch struct {
 	Name string // Debian's: "armhf"
@@ -41,6 +43,11 @@ func LookupArch(name string) (Arch, bool) {
 		}
 	}
 	return Arch{}, false
+}
+
+// Archs returns the architectures basebuild knows.
+func Archs() []Arch {
+	return slices.Clone(archs)
 }
 
 // ArchOf returns the Debian name of the Go architecture goarch, or goarch

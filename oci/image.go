@@ -123,3 +123,19 @@ func Platform(arch string) (v1.Platform, error) {
 	}
 	return v1.Platform{OS: "linux", Architecture: a.OCIArch, Variant: a.OCIVariant}, nil
 }
+
+// Arch returns the Debian architecture of the platform p: the one whose
+// Platform has p's architecture and, where p gives one, its variant
+// (registries often list linux/arm64 without its v8).
+func Arch(p v1.Platform) (string, error) {
+	var found []string
+	for _, a := range debian.Archs() {
+		if p.OS == "linux" && a.OCIArch != "" && a.OCIArch == p.Architecture && (p.Variant == "" || p.Variant == a.OCIVariant) {
+			found = append(found, a.Name)
+		}
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("platform %s: not one Debian architecture", p.String())
+	}
+	return found[0], nil
+}

@@ -133,5 +133,17 @@ func TestPlatform(t *testing.T) {
 		if p.String() != want {
 			t.Errorf("Platform(%q) = %s, want %s", arch, p, want)
 		}
+		if got, err := Arch(p); err != nil || got != arch {
+			t.Errorf("Arch(%s) = %q, %v; want %s", p, got, err, arch)
+		}
+	}
+	// A variant left out names the architecture, where only one has it.
+	if got, err := Arch(v1.Platform{OS: "linux", Architecture: "arm64"}); err != nil || got != "arm64" {
+		t.Errorf("Arch(linux/arm64) = %q, %v; want arm64", got, err)
+	}
+	for _, p := range []v1.Platform{{OS: "linux", Architecture: "arm"}, {OS: "windows", Architecture: "amd64"}, {OS: "linux", Architecture: "sparc64"}} {
+		if got, err := Arch(p); err == nil {
+			t.Errorf("Arch(%s) = %q, want an error", p.String(), got)
+		}
 	}
 }

@@ -28,6 +28,9 @@ type Source struct {
 	Name   string // as the user gave it
 	Image  v1.Image
 	Digest v1.Hash
+	// Platform is the platform an index gives Image (see OpenAll); nil
+	// for an image read on its own.
+	Platform *v1.Platform
 
 	// referrers returns the artifacts of artifactType ("": of any type)
 	// attached to Image.
@@ -304,7 +307,8 @@ func indexImage(ii v1.ImageIndex, h v1.Hash, platform v1.Platform) (v1.Image, er
 }
 
 // OpenAll is Open where ref may name a multi-architecture index: then it
-// reads each of the index's images, in the index's order.
+// reads each of the index's images, in the index's order, each with the
+// Platform the index gives it.
 func OpenAll(ctx context.Context, ref string, insecure bool) ([]*Source, error) {
 	if spec, ok := strings.CutPrefix(ref, OCILayout+":"); ok {
 		return openAllLayout(ctx, spec, ref)
@@ -324,6 +328,7 @@ func OpenAll(ctx context.Context, ref string, insecure bool) ([]*Source, error) 
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
 	var images []v1.Image
+	var platforms []*v1.Platform
 	if !d.MediaType.IsIndex() {
 		img, err := d.Image()
 		if err != nil {
@@ -344,13 +349,16 @@ func OpenAll(ctx context.Context, ref string, insecure bool) ([]*Source, error) 
 			if err != nil {
 				return nil, fmt.Errorf("image %s: %s: %w", ref, c.Platform, r.readError(err))
 			}
-			images = append(images, img)
+			images, platforms = append(images, img), append(platforms, c.Platform)
 		}
 	}
 	var all []*Source
-	for _, img := range images {
+	for i, img := range images {
 		s := r.source(img)
 		s.Name = ref
+		if platforms != nil {
+			s.Platform = platforms[i]
+		}
 		if s.Digest, err = img.Digest(); err != nil {
 			return nil, fmt.Errorf("image %s: %w", ref, err)
 		}
@@ -386,6 +394,7 @@ func openAllLayout(ctx context.Context, spec, ref string) ([]*Source, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.Platform = c.Platform
 		all = append(all, s)
 	}
 	return all, nil
