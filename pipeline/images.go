@@ -38,39 +38,76 @@ type Target struct {
 // official build slims the default image's tree). Every image is built
 // before any is written, so that a failed build writes nothing.
 func Build(ctx context.Context, c *apt.Client, targets []Target) (digests []v1.Hash, err error) {
+	err = buildTargets(ctx, c, targets, func(images, arts [][]v1.Image) error {
+		digests = make([]v1.Hash, len(targets))
+		for i, t := range targets {
+			b := built{arts: arts[i]}
+			var err error
+			if len(images[i]) == 1 {
+				b.image = images[i][0]
+				digests[i], err = b.image.Digest()
+			} else if b.index, err = newIndex(t.Plans, images[i]); err == nil {
+				digests[i], err = b.index.Digest()
+			}
+			if err != nil {
+				return err
+			}
+			if err := publish(ctx, t.Options, b, digests[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return digests, nil
+}
+
+// newIndex is the OCI image index of images, the image of each plan.
+func newIndex(plans []*plan.Plan, images []v1.Image) (v1.ImageIndex, error) {
+	archs := make([]string, len(plans))
+	for i, p := range plans {
+		archs[i] = p.Arch
+	}
+	return oci.NewIndex(archs, images)
+}
+
+// buildTargets builds the images of targets as Build does, and calls
+// done with each target's images, in its plans' order, and their audit
+// artifacts while their layers are still there to read.
+func buildTargets(ctx context.Context, c *apt.Client, targets []Target, done func(images, arts [][]v1.Image) error) (err error) {
 	var units []*unit
 	for i, t := range targets {
 		o := t.Options
 		multi := len(t.Plans) > 1
 		for _, out := range o.Outputs {
 			if multi && out.Type != oci.OCILayout {
-				return nil, fmt.Errorf("output %s: holds one image, not a multi-architecture index", out)
+				return fmt.Errorf("output %s: holds one image, not a multi-architecture index", out)
 			}
 		}
 		// Say what the host lacks, and check every destination, before
 		// building anything.
 		for _, p := range t.Plans {
 			if err := o.checkArch(p.Arch); err != nil {
-				return nil, err
+				return err
 			}
 			if !o.AllowDowngrade && multi {
 				if err := NoDowngrade(ctx, o, p); err != nil {
-					return nil, err
+					return err
 				}
 			}
 			u := &unit{target: i, o: o, set: p}
 			if multi {
 				// Each image of an index as a build of its --arch alone.
-				oa := *o
-				oa.Arch, oa.RootfsDir, oa.SBOM, oa.Outputs, oa.Push = p.Arch, "", "", nil, nil
-				u.o = &oa
+				u.o = o.forArch(p.Arch)
 			}
 			units = append(units, u)
 		}
 	}
 	tmp, remove, err := workDir(targets[0].Options, "basebuild-")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() {
 		if rerr := remove(); rerr != nil && err == nil {
@@ -86,34 +123,15 @@ func Build(ctx context.Context, c *apt.Client, targets []Target) (digests []v1.H
 		}
 	}()
 	if err := buildGroups(ctx, c, groups, len(units) > 1, targets[0].Options, tmp); err != nil {
-		return nil, err
+		return err
 	}
-
-	digests = make([]v1.Hash, len(targets))
-	for i, t := range targets {
-		var b built
-		var archs []string
-		var images []v1.Image
-		for _, u := range units {
-			if u.target == i {
-				archs, images = append(archs, u.set.Arch), append(images, u.image)
-				b.arts = append(b.arts, u.arts...)
-			}
-		}
-		if len(images) == 1 {
-			b.image = images[0]
-			digests[i], err = b.image.Digest()
-		} else if b.index, err = oci.NewIndex(archs, images); err == nil {
-			digests[i], err = b.index.Digest()
-		}
-		if err != nil {
-			return nil, err
-		}
-		if err := publish(ctx, t.Options, b, digests[i]); err != nil {
-			return nil, err
-		}
+	images := make([][]v1.Image, len(targets))
+	arts := make([][]v1.Image, len(targets))
+	for _, u := range units {
+		images[u.target] = append(images[u.target], u.image)
+		arts[u.target] = append(arts[u.target], u.arts...)
 	}
-	return digests, nil
+	return done(images, arts)
 }
 
 // concurrentGroups is how many groups build at once: two, so that one

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -83,38 +81,32 @@ func (v *Verification) Same() bool { return v.Built == v.Reference }
 
 // Verify builds the image of set as Image does, without o's outputs and
 // pushes, and compares it with the image want.
-func Verify(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, want v1.Image) (_ *Verification, err error) {
+func Verify(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, want v1.Image) (v *Verification, err error) {
+	oo := *o
+	oo.Outputs, oo.Push, oo.RootfsDir = nil, nil, ""
+	err = buildTargets(ctx, c, []Target{{Options: &oo, Plans: []*plan.Plan{set}}}, func(images, _ [][]v1.Image) (err error) {
+		v, err = compare(o, set, images[0][0], want)
+		return err
+	})
+	return v, err
+}
+
+// compare compares img, built of set as o says, with want: their
+// digests and, when they differ, their files and recorded inputs.
+func compare(o *Options, set *plan.Plan, img, want v1.Image) (*Verification, error) {
+	built, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
 	wantDigest, err := want.Digest()
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(o.TempDir, "basebuild-verify-")
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if rerr := os.RemoveAll(tmp); rerr != nil && err == nil {
-			err = rerr
-		}
-	}()
-	oo := *o
-	oo.Outputs = []oci.Output{{Type: oci.OCILayout, Path: filepath.Join(tmp, "layout")}}
-	oo.Push = nil
-	oo.TempDir = tmp
-	digest, err := Image(ctx, &oo, c, set)
-	if err != nil {
-		return nil, err
-	}
-	v := &Verification{Built: digest, Reference: wantDigest}
+	v := &Verification{Built: built, Reference: wantDigest}
 	if v.Same() {
 		return v, nil
 	}
-
-	got, err := oci.Open(ctx, oci.OCILayout+":"+filepath.Join(tmp, "layout"), false)
-	if err != nil {
-		return nil, fmt.Errorf("rebuilt image: %w", err)
-	}
-	gotTree, err := layerTree(got.Image)
+	gotTree, err := layerTree(img)
 	if err != nil {
 		return nil, fmt.Errorf("rebuilt image: %w", err)
 	}

@@ -180,8 +180,9 @@ func TestInputs(t *testing.T) {
 }
 
 // TestInputsMultiArch builds an index of amd64 and arm64 with
-// --attach-inputs: each image gets the inputs of its architecture, and
-// verify --arch ARCH --inputs-from rebuilds each from the layout alone.
+// --attach-inputs: each image gets the inputs of its architecture, verify
+// --inputs-from rebuilds the index, each image from its own inputs, from
+// the layout alone, and verify --arch ARCH --inputs-from one image of it.
 func TestInputsMultiArch(t *testing.T) {
 	testenv.RequireRoot(t)
 	archs := []string{"amd64", "arm64"}
@@ -194,11 +195,14 @@ func TestInputsMultiArch(t *testing.T) {
 	work := t.TempDir()
 	common := []string{"--suite", "bookworm", "--mirror", a.URL("debian"), "--security-mirror", a.URL("debian-security"), "--keyring", a.KeyringPath}
 	layout := "oci:" + filepath.Join(work, "layout")
-	if _, stderr, err := runBinary(t, append(common, "--arch", "amd64,arm64", "--cache-dir", filepath.Join(work, "cache"),
-		"--attach-inputs", "--output", layout)...); err != nil {
+	out, stderr, err := runBinary(t, append(common, "--arch", "amd64,arm64", "--cache-dir", filepath.Join(work, "cache"),
+		"--attach-inputs", "--output", layout)...)
+	if err != nil {
 		t.Fatalf("build: %v\n%s", err, stderr)
 	}
+	index := lastLine(out)
 	a.Close()
+	var digests []string
 	for _, arch := range archs {
 		p, err := oci.Platform(arch)
 		if err != nil {
@@ -222,10 +226,17 @@ func TestInputsMultiArch(t *testing.T) {
 				t.Errorf("%s: inputs hold %s", arch, title)
 			}
 		}
-		out, stderr, err := runBinary(t, append([]string{"verify"}, append(common, "--arch", arch, "--inputs-from", layout, layout)...)...)
-		if err != nil || !strings.Contains(out, "same image, "+src.Digest.String()) {
-			t.Errorf("verify --arch %s: %v\n%s%s", arch, err, out, stderr)
-		}
+		digests = append(digests, src.Digest.String())
+	}
+	// The whole index, each image from its own inputs; one image of it.
+	out, stderr, err = runBinary(t, append([]string{"verify"}, append(common, "--inputs-from", layout, layout)...)...)
+	if err != nil || !strings.Contains(out, layout+": same index, "+index+"\n") ||
+		!strings.Contains(out, "(amd64): same image, "+digests[0]) || !strings.Contains(out, "(arm64): same image, "+digests[1]) {
+		t.Errorf("verify --inputs-from of the index: %v\n%s%s", err, out, stderr)
+	}
+	out, stderr, err = runBinary(t, append([]string{"verify"}, append(common, "--arch", "arm64", "--inputs-from", layout, layout)...)...)
+	if err != nil || out != layout+": same image, "+digests[1]+"\n" {
+		t.Errorf("verify --arch arm64: %v\n%s%s", err, out, stderr)
 	}
 }
 

@@ -86,9 +86,12 @@ from a copy of its default sibling's configured tree).
 with that --arch alone would (same digest), and writes their OCI image
 index instead, tagged SUITE in oci:DIR outputs and pushed with --push;
 the index digest is the last line on stdout, and each image keeps its
-own audit artifacts. docker-archive and rootfs-tar hold one image, so
-they are refused, as are --rootfs, --dry-run, --sbom and --if-changed
-(and basebuild verify) with several architectures, for now.
+own audit artifacts; --dry-run prints each image's packages, and
+--if-changed compares each image of the destinations' indexes. basebuild
+verify of an index rebuilds each of its architectures and compares each
+image and the index. docker-archive and rootfs-tar hold one image, so
+they are refused, as are --rootfs, --sbom and --lock with several
+architectures, for now.
 
 Flags:
 `
@@ -174,7 +177,7 @@ type buildFlags struct {
 	configIgnores []string
 
 	// multiArch allows a comma-separated --arch list (basebuild's build
-	// does; verify does not yet); archs is the list.
+	// and verify do; lock and outdated do not); archs is the list.
 	multiArch bool
 	archs     []string
 	// multiImage allows comma-separated --suite and --variant lists

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +15,11 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/basebuild/basebuild/internal/testenv"
@@ -41,8 +47,8 @@ func TestMultiArchUsage(t *testing.T) {
 			t.Errorf("%q: %v, want exit status 2 and a one-line usage error with %q:\n%s%s", c.args, err, c.want, out, stderr)
 		}
 	}
-	if _, _, err := runBinary(t, "verify", "--suite", "bookworm", "--arch", "amd64,arm64", "x"); exitCode(err) != 2 {
-		t.Errorf("verify with two --arch: %v, want exit status 2", err)
+	if _, _, err := runBinary(t, "verify", "--suite", "bookworm", "--arch", "amd64,arm64,amd64", "oci:"+dir); exitCode(err) != 2 || !strings.Contains(err.Error(), "amd64 given twice") {
+		t.Errorf("verify with amd64 twice: %v, want exit status 2", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 		t.Errorf("refused commands left %d files", len(entries))
@@ -51,7 +57,8 @@ func TestMultiArchUsage(t *testing.T) {
 
 // TestMultiArchIndex builds bookworm for amd64 and arm64 into an OCI image
 // index, written to a layout and pushed: two manifests, linux/amd64 and
-// linux/arm64/v8, the printed digest the index's, and each image the one
+// linux/arm64/v8, the printed digest the index's, verify of the pushed
+// index rebuilds the same, and each image the one
 // a single-architecture build gives (the index through the binary, as
 // users build, the single images in-process: the two paths agree).
 func TestMultiArchIndex(t *testing.T) {
@@ -94,6 +101,14 @@ func TestMultiArchIndex(t *testing.T) {
 	if err != nil || !strings.Contains(out, "amd64 libc6 ") || !strings.Contains(out, "arm64 libc6 ") || !strings.Contains(out, " arm64\n") {
 		t.Errorf("--dry-run of two architectures: %v\n%s%s", err, out, stderr)
 	}
+	// verify of the pushed index, without --arch: each image rebuilt.
+	start = time.Now()
+	out, stderr, err = runBinary(t, append(append([]string{"verify"}, common...), ref)...)
+	if err != nil || !strings.HasPrefix(out, ref+": same index, "+digest+"\n") ||
+		!strings.Contains(out, ref+" (amd64): same image, ") || !strings.Contains(out, ref+" (arm64): same image, ") {
+		t.Errorf("verify %s: %v\n%s%s", ref, err, out, lastLines(stderr, 5))
+	}
+	t.Logf("verify of the index: %s", time.Since(start).Round(time.Second))
 
 	// Each architecture alone, as the index's images must equal.
 	single := map[string]string{}
@@ -257,4 +272,141 @@ func TestMultiArchIndex(t *testing.T) {
 	if h, _, err := v1.SHA256(strings.NewReader(string(raw))); err != nil || h.String() != digest {
 		t.Errorf("skopeo's index is %s, we printed %s", h, digest)
 	}
+}
+
+// TestVerifyIndex builds an index of amd64 and arm64 from a hermetic
+// archive, and verify tells it apart from others. Without --arch it
+// rebuilds every architecture the index holds: the same index, exit 0.
+// An index whose arm64 image was tampered with: exit 1, the amd64 image
+// the same, the arm64 one named with the file that differs. --arch naming
+// an architecture the index lacks: exit 1, saying which the index holds
+// and which the rebuild, the images in both still compared.
+func TestVerifyIndex(t *testing.T) {
+	testenv.RequireRoot(t)
+	archs := []string{"amd64", "arm64"}
+	for _, arch := range archs {
+		if err := rootfs.CheckArch(arch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := bootArchive(t, archs...)
+	work := t.TempDir()
+	common := []string{"--suite", "bookworm", "--mirror", a.URL("debian"), "--security-mirror", a.URL("debian-security"),
+		"--keyring", a.KeyringPath, "--cache-dir", filepath.Join(work, "cache")}
+	layout := "oci:" + filepath.Join(work, "layout")
+	out, stderr, err := runBinary(t, append(common, "--arch", "amd64,arm64", "--output", layout)...)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, stderr)
+	}
+	digest := lastLine(out)
+	sources, err := oci.OpenAll(t.Context(), layout, false)
+	if err != nil || len(sources) != 2 {
+		t.Fatalf("the index: %v, %d images", err, len(sources))
+	}
+
+	out, stderr, err = runBinary(t, append(append([]string{"verify"}, common...), layout)...)
+	want := layout + ": same index, " + digest + "\n" +
+		layout + " (amd64): same image, " + sources[0].Digest.String() + "\n" +
+		layout + " (arm64): same image, " + sources[1].Digest.String() + "\n"
+	if err != nil || out != want {
+		t.Errorf("verify of the index: %v\n%s\nwant:\n%s\n%s", err, out, want, lastLines(stderr, 5))
+	}
+
+	// arm64's image with a file more, in an index with amd64's.
+	tampered := tamperedImage(t, sources[1].Image, "./etc/tampered")
+	ii, err := oci.NewIndex(archs, []v1.Image{sources[0].Image, tampered})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "oci:" + filepath.Join(work, "tampered")
+	if err := (oci.Output{Type: oci.OCILayout, Path: filepath.Join(work, "tampered")}).WriteIndex(ii, "debian:bookworm"); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err = runBinary(t, append(append([]string{"verify"}, common...), "--arch", "amd64,arm64", other)...)
+	if exitCode(err) != 1 {
+		t.Fatalf("verify of a tampered index: %v, exit %d, want 1\n%s%s", err, exitCode(err), out, lastLines(stderr, 5))
+	}
+	oneLineError(t, "verify of a tampered index", err, "the rebuild differs from "+other+": arm64")
+	for _, want := range []string{
+		other + " (amd64): same image, " + sources[0].Digest.String() + "\n",
+		other + " (arm64) is ",
+		", the rebuild is " + sources[1].Digest.String() + "\n",
+		"  ./etc/tampered: only in A\n",
+		", the rebuild is " + digest + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("verify of a tampered index says no %q:\n%s", want, out)
+		}
+	}
+
+	// The index holds arm64, --arch asks for i386: amd64 is still compared.
+	out, stderr, err = runBinary(t, append(append([]string{"verify"}, common...), "--arch", "amd64,i386", layout)...)
+	if exitCode(err) != 1 {
+		t.Fatalf("verify --arch amd64,i386: %v, exit %d, want 1\n%s%s", err, exitCode(err), out, lastLines(stderr, 5))
+	}
+	oneLineError(t, "verify --arch amd64,i386", err, "the rebuild differs from "+layout+": i386, arm64")
+	for _, want := range []string{
+		layout + " is an index of amd64, arm64, the rebuild of amd64, i386\n",
+		layout + " (amd64): same image, " + sources[0].Digest.String() + "\n",
+		layout + " (i386): no image for i386, not rebuilt\n",
+		layout + " (arm64): not in --arch, not rebuilt\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("verify --arch amd64,i386 says no %q:\n%s", want, out)
+		}
+	}
+}
+
+// tamperedImage is img, an image of one layer, with an empty file at path
+// added to its layer, its config and annotations kept.
+func tamperedImage(t *testing.T, img v1.Image, path string) v1.Image {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw.WriteHeader(h)
+		if _, err := io.Copy(tw, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.WriteHeader(&tar.Header{Name: path, Mode: 0o644, Typeflag: tar.TypeReg})
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.RootFS.DiffIDs, cf.History = nil, nil
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := mutate.ConfigFile(mutate.MediaType(empty.Image, types.OCIManifestSchema1), cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := mutate.AppendLayers(base, static.NewLayer(b.Bytes(), types.OCIUncompressedLayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mutate.Annotations(out, m.Annotations).(v1.Image)
 }

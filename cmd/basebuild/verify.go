@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -23,19 +24,29 @@ const verifyUsage = `Usage: basebuild verify --suite SUITE [--snapshot TS] [flag
        basebuild verify --inputs-from REF --suite SUITE [flags] REF
 
 Rebuilds the image the flags describe, as basebuild would, and compares it
-with REF: a registry reference, or oci:DIR[:TAG] for an OCI layout (of a
-multi-architecture index, its image for --arch). With
+with REF: a registry reference, or oci:DIR[:TAG] for an OCI layout. With
 the same image, it prints one line saying so and exits 0. Otherwise it
 lists the files that differ (path: what) and what changed in the inputs
 the two images record (packages added, removed, upgraded), and exits 1.
 It exits 2 when it cannot tell: REF cannot be read, the build fails, or
 the command line is wrong. Needs root.
 
+A multi-architecture index is verified whole: without --arch, each
+architecture it holds is rebuilt as basebuild --arch A,B,… builds it,
+each image compared with the index's (one line each, "REF (ARCH): same
+image, DIGEST", or what differs as above) and the index of the rebuilds
+with REF. --arch A,B,… names the architectures the index must hold, in
+order: one it lacks, or one it holds that --arch does not name, is a
+difference, said so, and the images of those in both are still
+compared. The error names each architecture that differs. With one
+--arch, only the index's image for it is verified.
+
 --inputs-from REF rebuilds from the inputs artifact that basebuild
---attach-inputs attached to the image REF (usually the one verified)
-alone: each blob is checked against its digest into a fresh private
-cache, the build flags must agree with the lock it holds (else exit 2,
-naming the flag), and the rebuild is offline: no archive or snapshot
+--attach-inputs attached to the image REF (usually the one verified; of
+an index, each architecture's image from its own inputs) alone: each
+blob is checked against its digest into a fresh private cache, the
+build flags must agree with the lock it holds (else exit 2, naming the
+flag), and the rebuild is offline: no archive or snapshot
 server is contacted, and the InRelease signatures are checked against
 --keyring and the --repo keys as always. A missing artifact or a blob
 that fails its digest is exit 2.
@@ -67,6 +78,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	fs.SetOutput(io.Discard)
 	var bf buildFlags
 	bf.register(fs)
+	bf.multiArch = true
 	// A site's config file also says where images go.
 	bf.configIgnores = imageFlagNames()
 	inputsFrom := fs.String("inputs-from", "", "rebuild offline from the inputs artifact attached to this image (see basebuild --attach-inputs), not from the archive")
@@ -89,15 +101,33 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("verify needs root to rebuild: maintainer scripts run in a chroot")
 	}
-	stdout, stderr, finish := onTerminal([]*pipeline.Options{o}, stdout, stderr, false, false)
+	// Without --arch, an index is verified whole; with several, REF must
+	// be their index.
+	var all []*oci.Source
+	if !fs.Changed("arch") || len(bf.archs) > 1 {
+		if all, err = oci.OpenAll(ctx, ref, o.InsecureRegistry); err != nil {
+			return err
+		}
+	}
+	index := len(bf.archs) > 1 || len(all) > 0 && all[0].Platform != nil
+	stdout, stderr, finish := onTerminal([]*pipeline.Options{o}, stdout, stderr, false, index)
 	defer func() { finish(err == nil) }()
+	if index {
+		var archs []string
+		if fs.Changed("arch") {
+			archs = bf.archs
+		}
+		return verifyIndex(ctx, o, ref, all, archs, *inputsFrom, stdout)
+	}
 	// An index is verified by its image for --arch.
 	platform, err := oci.Platform(o.Arch)
 	if err != nil {
 		return fmt.Errorf("%w: --arch: %v", errUsage, err)
 	}
-	want, err := oci.OpenPlatform(ctx, ref, o.InsecureRegistry, &platform)
-	if err != nil {
+	var want *oci.Source
+	if len(all) > 0 {
+		want = all[0]
+	} else if want, err = oci.OpenPlatform(ctx, ref, o.InsecureRegistry, &platform); err != nil {
 		return err
 	}
 	var set *plan.Plan
@@ -128,27 +158,161 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	if v.Same() {
-		fmt.Fprintf(stdout, "%s: same image, %s\n", ref, v.Built)
-		return nil
+	if !printVerification(stdout, ref, v) {
+		return &exitError{1, fmt.Errorf("the rebuild differs from %s", ref)}
 	}
-	fmt.Fprintf(stdout, "%s is %s, the rebuild is %s\n", ref, v.Reference, v.Built)
+	return nil
+}
+
+// printVerification says on w what v found of the image what names: one
+// line if it is the rebuild, else the files and inputs that differ. It
+// reports whether it is the same.
+func printVerification(w io.Writer, what string, v *pipeline.Verification) bool {
+	if v.Same() {
+		fmt.Fprintf(w, "%s: same image, %s\n", what, v.Built)
+		return true
+	}
+	fmt.Fprintf(w, "%s is %s, the rebuild is %s\n", what, v.Reference, v.Built)
 	if len(v.Files) > 0 {
-		fmt.Fprintf(stdout, "files (A: %s, B: the rebuild):\n", ref)
+		fmt.Fprintf(w, "files (A: %s, B: the rebuild):\n", what)
 		for _, d := range v.Files {
-			fmt.Fprintf(stdout, "  %s\n", d)
+			fmt.Fprintf(w, "  %s\n", d)
 		}
 	}
 	switch {
 	case v.NoInputs:
-		fmt.Fprintf(stdout, "inputs: %s records none\n", ref)
+		fmt.Fprintf(w, "inputs: %s records none\n", what)
 	case len(v.Changes) > 0:
-		fmt.Fprintf(stdout, "inputs (%s -> the rebuild):\n", ref)
+		fmt.Fprintf(w, "inputs (%s -> the rebuild):\n", what)
 		for _, c := range v.Changes {
-			fmt.Fprintf(stdout, "  %s\n", c)
+			fmt.Fprintf(w, "  %s\n", c)
 		}
 	}
-	return &exitError{1, fmt.Errorf("the rebuild differs from %s", ref)}
+	return false
+}
+
+// verifyIndex verifies ref, whose images are all, as the index of archs
+// (nil: of the architectures ref holds): it rebuilds each architecture's
+// image as the multi-architecture build does, compares each with ref's
+// image of that architecture, and their index with ref. An architecture
+// of archs ref has no image of, and an image of ref for none of archs,
+// are differences, said as such; the others are still compared.
+func verifyIndex(ctx context.Context, o *pipeline.Options, ref string, all []*oci.Source, archs []string, inputsFrom string, stdout io.Writer) error {
+	held := make([]string, len(all))
+	for i, s := range all {
+		p := s.Platform
+		if p == nil {
+			cf, err := s.Image.ConfigFile()
+			if err != nil {
+				return fmt.Errorf("image %s: %w", ref, err)
+			}
+			p = cf.Platform()
+		}
+		a, err := oci.Arch(*p)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", ref, err)
+		}
+		held[i] = a
+	}
+	if archs == nil {
+		archs = held
+	}
+	// What is built: each of archs ref holds, in archs's order.
+	var built []string
+	var wants []v1.Image
+	for _, a := range archs {
+		if i := slices.Index(held, a); i >= 0 {
+			built, wants = append(built, a), append(wants, all[i].Image)
+		}
+	}
+	var plans []*plan.Plan
+	if inputsFrom != "" {
+		cacheDir, err := os.MkdirTemp(o.TempDir, "basebuild-inputs-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(cacheDir)
+		o.CacheDir, o.Offline = cacheDir, true
+		for _, a := range built {
+			platform, err := oci.Platform(a)
+			if err != nil {
+				return err
+			}
+			oa := *o
+			oa.Arch = a
+			p, err := importInputs(ctx, &oa, inputsFrom, &platform)
+			if err != nil {
+				return err
+			}
+			plans = append(plans, p)
+		}
+	}
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	if plans != nil {
+		for _, p := range plans {
+			oa := *o
+			oa.Arch, oa.Locked = p.Arch, p.Releases
+			if err := pipeline.CheckLocked(ctx, &oa, c, p); err != nil {
+				return err
+			}
+		}
+	} else if len(built) > 0 {
+		if plans, err = pipeline.ResolveArchs(ctx, o, c, built); err != nil {
+			return err
+		}
+	}
+	var digest v1.Hash
+	var vs []*pipeline.Verification
+	if len(built) > 0 {
+		if digest, vs, err = pipeline.VerifyIndex(ctx, o, c, plans, wants); err != nil {
+			return err
+		}
+	}
+
+	indexDigest, err := oci.Digest(ctx, ref, o.InsecureRegistry)
+	if err != nil {
+		return err
+	}
+	sameIndex := false
+	switch {
+	case all[0].Platform == nil:
+		fmt.Fprintf(stdout, "%s is an image for %s, not an index: the rebuild is an index of %s\n", ref, held[0], strings.Join(archs, ", "))
+	case !slices.Equal(held, archs):
+		fmt.Fprintf(stdout, "%s is an index of %s, the rebuild of %s\n", ref, strings.Join(held, ", "), strings.Join(archs, ", "))
+	case digest != indexDigest:
+		fmt.Fprintf(stdout, "%s is %s, the rebuild is %s\n", ref, indexDigest, digest)
+	default:
+		fmt.Fprintf(stdout, "%s: same index, %s\n", ref, digest)
+		sameIndex = true
+	}
+	var differ []string
+	for i, a := range built {
+		if !printVerification(stdout, ref+" ("+a+")", vs[i]) {
+			differ = append(differ, a)
+		}
+	}
+	for _, a := range archs {
+		if !slices.Contains(held, a) {
+			fmt.Fprintf(stdout, "%s (%s): no image for %s, not rebuilt\n", ref, a, a)
+			differ = append(differ, a)
+		}
+	}
+	for _, a := range held {
+		if !slices.Contains(archs, a) {
+			fmt.Fprintf(stdout, "%s (%s): not in --arch, not rebuilt\n", ref, a)
+			differ = append(differ, a)
+		}
+	}
+	if len(differ) == 0 && !sameIndex {
+		differ = append(differ, "the index")
+	}
+	if len(differ) > 0 {
+		return &exitError{1, fmt.Errorf("the rebuild differs from %s: %s", ref, strings.Join(differ, ", "))}
+	}
+	return nil
 }
 
 // importInputs writes the inputs attached to the image ref (an index's
