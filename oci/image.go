@@ -44,8 +44,11 @@ type ImageOptions struct {
 	// Annotations are added to the manifest's annotations and the
 	// config's labels, replacing basebuild's own of the same key.
 	Annotations map[string]string
+	// Labels replace the config's labels of the same key: a short form
+	// of an annotation too long to read in docker inspect.
+	Labels map[string]string
 	// Config, if set, replaces the official images' Cmd, Env, User and
-	// WorkingDir; the labels are the annotations still.
+	// WorkingDir; the labels are still the annotations and Labels.
 	Config *v1.Config
 }
 
@@ -56,7 +59,8 @@ const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 // official Debian images (Cmd bash, the default PATH) for Linux on o.Arch,
 // created at o.Epoch with one history entry, and the annotations
 // org.opencontainers.image.created, .version and .source plus
-// o.Annotations on the manifest and as labels in the config.
+// o.Annotations on the manifest and, but where o.Labels replace them, as
+// labels in the config.
 func NewImage(layer v1.Layer, o ImageOptions) (v1.Image, error) {
 	if o.Epoch.IsZero() {
 		return nil, fmt.Errorf("image of %s: no epoch", o.Suite)
@@ -89,11 +93,12 @@ func NewImage(layer v1.Layer, o ImageOptions) (v1.Image, error) {
 	if o.Config != nil {
 		cfg.Config = *o.Config
 	}
-	cfg.Config.Labels = annotations
+	cfg.Config.Labels = maps.Clone(annotations)
+	maps.Copy(cfg.Config.Labels, o.Labels)
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		return nil, err
 	}
-	return mutate.Annotations(img, maps.Clone(annotations)).(v1.Image), nil
+	return mutate.Annotations(img, annotations).(v1.Image), nil
 }
 
 // imageAnnotations returns the annotations of the image o describes.

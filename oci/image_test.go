@@ -33,7 +33,8 @@ func TestNewImage(t *testing.T) {
 		Suite:       "bookworm",
 		Snapshot:    snapshot,
 		CreatedBy:   "basebuild 0.1 --suite bookworm --snapshot 20240102T030405Z",
-		Annotations: map[string]string{"org.example.fingerprint": "abc"},
+		Annotations: map[string]string{"org.example.fingerprint": "abc", "org.example.inputs": "a\nb\n"},
+		Labels:      map[string]string{"org.example.inputs": "a\n"},
 	})
 	must(t, err)
 
@@ -42,6 +43,7 @@ func TestNewImage(t *testing.T) {
 		"org.opencontainers.image.version": "bookworm-20240102T030405Z",
 		"org.opencontainers.image.source":  "https://github.com/basebuild/basebuild",
 		"org.example.fingerprint":          "abc",
+		"org.example.inputs":               "a\nb\n",
 	}
 	m, err := img.Manifest()
 	must(t, err)
@@ -78,8 +80,11 @@ func TestNewImage(t *testing.T) {
 		!slices.Equal(cfg.Config.Env, []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}) {
 		t.Errorf("cmd %q, env %q", cfg.Config.Cmd, cfg.Config.Env)
 	}
-	if !maps.Equal(cfg.Config.Labels, wantAnnotations) {
-		t.Errorf("labels %v, want %v", cfg.Config.Labels, wantAnnotations)
+	// The labels are the annotations, but where Labels replace them.
+	wantLabels := maps.Clone(wantAnnotations)
+	wantLabels["org.example.inputs"] = "a\n"
+	if !maps.Equal(cfg.Config.Labels, wantLabels) {
+		t.Errorf("labels %v, want %v", cfg.Config.Labels, wantLabels)
 	}
 	// The config as written: created in UTC, nothing of the build host.
 	raw, err := img.RawConfigFile()

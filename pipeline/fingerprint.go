@@ -21,8 +21,13 @@ import (
 	"github.com/basebuild/basebuild/snapshots"
 )
 
-// The annotations (and config labels) that record what an image was built
-// from: the canonical text of its inputs and that text's SHA-256.
+// The annotations that record what an image was built from: the
+// canonical text of its inputs and that text's SHA-256. The config labels
+// of the same names, which images built FROM it inherit, hold the
+// fingerprint and the inputs but the package lines (see settings): short
+// enough to read in docker inspect, and what outdated reads of a derived
+// image, whose packages its dpkg status gives. Images of basebuild 0.2.0
+// and older have all the inputs in the label too.
 const (
 	AnnotationInputs      = "org.basebuild.inputs"
 	AnnotationFingerprint = "org.basebuild.fingerprint"
@@ -34,6 +39,17 @@ const (
 // "package NAME VERSION ARCH SHA256", one a line. Two builds with the same
 // inputs make the same image. Its SHA-256 is the image's fingerprint.
 func (s *Spec) Inputs(set *plan.Plan) string {
+	var b strings.Builder
+	b.WriteString(s.settings(set))
+	for _, p := range set.Packages {
+		fmt.Fprintf(&b, "package %s %s %s %s\n", p.Name, p.Version, p.Architecture, p.SHA256)
+	}
+	return b.String()
+}
+
+// settings is Inputs but the package lines: what decides the image of
+// set but the packages.
+func (s *Spec) settings(set *plan.Plan) string {
 	o := s
 	var b strings.Builder
 	line := func(key, value string) { fmt.Fprintf(&b, "%s %s\n", key, value) }
@@ -82,9 +98,6 @@ func (s *Spec) Inputs(set *plan.Plan) string {
 	if o.CustomizeNetwork {
 		line("customize-network", "true")
 	}
-	for _, p := range set.Packages {
-		line("package", strings.Join([]string{p.Name, p.Version, p.Architecture, p.SHA256}, " "))
-	}
 	return b.String()
 }
 
@@ -98,6 +111,12 @@ func Fingerprint(inputs string) string {
 func (s *Spec) inputAnnotations(set *plan.Plan) map[string]string {
 	in := s.Inputs(set)
 	return map[string]string{AnnotationInputs: in, AnnotationFingerprint: Fingerprint(in)}
+}
+
+// inputLabels are the config labels that replace those annotations'
+// (see AnnotationInputs).
+func (s *Spec) inputLabels(set *plan.Plan) map[string]string {
+	return map[string]string{AnnotationInputs: s.settings(set)}
 }
 
 // InputChanges lists what changed from the inputs old to new: a package

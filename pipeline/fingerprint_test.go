@@ -83,6 +83,10 @@ func TestSpecFieldsRecorded(t *testing.T) {
 		if o.Inputs(pkgs) == base.Inputs(pkgs) {
 			t.Errorf("Spec.%s is not in Inputs", name)
 		}
+		// outdated reads it from the label a derived image inherits.
+		if o.inputLabels(pkgs)[AnnotationInputs] == base.inputLabels(pkgs)[AnnotationInputs] {
+			t.Errorf("Spec.%s is not in the inputs label", name)
+		}
 		if o.resolveText() == base.resolveText() {
 			t.Errorf("Spec.%s is not in the resolved-set cache key", name)
 		}
@@ -173,11 +177,18 @@ include
 exclude 
 merged-usr true
 compression gzip
-package base-files 12.4 amd64 aa
+`
+	packages := `package base-files 12.4 amd64 aa
 package libc6 2.36-9 amd64 bb
 `
-	if got := o.Inputs(set); got != want {
-		t.Errorf("Inputs:\n%s\nwant\n%s", got, want)
+	if got := o.Inputs(set); got != want+packages {
+		t.Errorf("Inputs:\n%s\nwant\n%s", got, want+packages)
+	}
+	// The label: all but the packages; the fingerprint, of them all.
+	labels, annotations := o.inputLabels(set), o.inputAnnotations(set)
+	if labels[AnnotationInputs] != want || annotations[AnnotationInputs] != want+packages ||
+		annotations[AnnotationFingerprint] != Fingerprint(want+packages) || labels[AnnotationFingerprint] != "" {
+		t.Errorf("labels %q, annotations %q", labels, annotations)
 	}
 }
 

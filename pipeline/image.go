@@ -17,8 +17,11 @@ import (
 	"github.com/basebuild/basebuild/snapshots"
 )
 
-// Version is basebuild's version, recorded in every image's history.
-const Version = "0.2.0"
+// Version is basebuild's version, recorded in every image's history and
+// inputs. It changes whenever the image of the same inputs does (0.3.0:
+// the config labels lost the package lines), so that the inputs do too:
+// --if-changed rebuilds, verify says why the digest moved.
+const Version = "0.3.0"
 
 // Image builds the image of set, writes it to o.Outputs, pushes it to
 // o.Push, and returns its digest. The rootfs is kept in o.RootfsDir when
@@ -134,15 +137,7 @@ func imageOf(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, dir
 			layer.Close()
 		}
 	}()
-	img, err = oci.NewImage(layer, oci.ImageOptions{
-		Arch:        set.Arch,
-		Epoch:       set.Epoch,
-		Suite:       o.Tag(),
-		Snapshot:    o.Snapshot,
-		CreatedBy:   o.createdBy(),
-		Annotations: o.inputAnnotations(set),
-		Config:      o.imageConfig(),
-	})
+	img, err = oci.NewImage(layer, o.imageOptions(set))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -163,6 +158,21 @@ func imageOf(ctx context.Context, o *Options, c *apt.Client, set *plan.Plan, dir
 		arts = append(arts, in)
 	}
 	return img, arts, layer.Close, nil
+}
+
+// imageOptions are the options of the image of set: its platform, epoch,
+// version, history, the inputs it records and its config.
+func (s *Spec) imageOptions(set *plan.Plan) oci.ImageOptions {
+	return oci.ImageOptions{
+		Arch:        set.Arch,
+		Epoch:       set.Epoch,
+		Suite:       s.Tag(),
+		Snapshot:    s.Snapshot,
+		CreatedBy:   s.createdBy(),
+		Annotations: s.inputAnnotations(set),
+		Labels:      s.inputLabels(set),
+		Config:      s.imageConfig(),
+	}
 }
 
 // imageConfig is a distroless image's config, as distroless's: no

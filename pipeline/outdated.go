@@ -87,8 +87,10 @@ func CheckOutdated(ctx context.Context, o *Options, c *apt.Client, installed []a
 
 // RecordedInputs returns the inputs an image records (see Inputs): its
 // manifest's annotation, or, for an image built on top of one of
-// basebuild's, its config's label, which the derived image inherits. ""
-// when it records none.
+// basebuild's, its config's label, which the derived image inherits:
+// without the package lines but from images of basebuild 0.2.0 and older
+// (the derived image's dpkg status says its packages). "" when it
+// records none.
 func RecordedInputs(img v1.Image) (string, error) {
 	in, err := ImageInputs(img)
 	if err != nil || in != "" {

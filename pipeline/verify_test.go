@@ -25,7 +25,7 @@ var hermeticEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 // any of these changes them: such a change needs a commit that says why
 // every image basebuild makes now has a different digest.
 const (
-	fixedTreeImageDigest = "sha256:e462a7c36ab701b83fab079c4914cbdac19b2508aaed13a2e4a18b8071b15841"
+	fixedTreeImageDigest = "sha256:321e32eac92a70cb95a4adb01431b8ab9c359b006eb20cad71ff7c15a83c3b08"
 	fixedDebsLayerDigest = "sha256:12219996a94420cd544f2f85e45c424b453334a3267ff4adb8117b0f5009b922"
 )
 
@@ -150,8 +150,7 @@ func hermeticImage(t *testing.T, dir string, o *Options, set *plan.Plan) string 
 		t.Fatal(err)
 	}
 	defer layer.Close()
-	img, err := oci.NewImage(layer, oci.ImageOptions{Arch: set.Arch, Epoch: set.Epoch, Suite: o.Suite,
-		Snapshot: o.Snapshot, CreatedBy: o.createdBy(), Annotations: o.inputAnnotations(set)})
+	img, err := oci.NewImage(layer, o.imageOptions(set))
 	if err != nil {
 		t.Fatal(err)
 	}

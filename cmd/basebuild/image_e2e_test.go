@@ -10,10 +10,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/basebuild/basebuild/internal/testenv"
 	"github.com/basebuild/basebuild/oci"
+	"github.com/basebuild/basebuild/pipeline"
 )
 
 // TestImageBookworm builds bookworm from the local snapshot server into
@@ -54,6 +56,42 @@ func TestImageBookworm(t *testing.T) {
 	if _, err := exec.Command("skopeo", "inspect", "docker-archive:"+archive).Output(); err != nil {
 		t.Errorf("skopeo inspect docker-archive: %v", err)
 	}
+
+	// The config's labels, as docker inspect shows them: short, the
+	// fingerprint and the inputs but the package lines, which the
+	// manifest's annotation has.
+	raw, err := exec.Command("skopeo", "inspect", "--config", "oci:"+layout+":bookworm").Output()
+	if err != nil {
+		t.Fatalf("skopeo inspect --config: %v", err)
+	}
+	var cfg v1.ConfigFile
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	src, err := oci.Open(t.Context(), "oci:"+layout+":bookworm", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := src.Image.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, size := cfg.Config.Labels, 0
+	for k, v := range labels {
+		size += len(k) + len(v)
+	}
+	var settings string
+	for l := range strings.Lines(m.Annotations[pipeline.AnnotationInputs]) {
+		if !strings.HasPrefix(l, "package ") {
+			settings += l
+		}
+	}
+	if size > 1024 || labels[pipeline.AnnotationInputs] != settings || !strings.Contains(settings, "suite bookworm\n") ||
+		labels[pipeline.AnnotationFingerprint] != m.Annotations[pipeline.AnnotationFingerprint] ||
+		strings.Count(m.Annotations[pipeline.AnnotationInputs], "\npackage ") < 80 {
+		t.Errorf("config labels (%d bytes): %q\nmanifest annotations: %q", size, labels, m.Annotations)
+	}
+	t.Logf("config labels: %d bytes, manifest annotations %d", size, len(m.Annotations[pipeline.AnnotationInputs]))
 
 	// umoci unpacks the layout to the same tree as --rootfs.
 	bundle := filepath.Join(work, "bundle")

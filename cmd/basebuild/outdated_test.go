@@ -53,8 +53,9 @@ func withStatus(t *testing.T, img v1.Image, status string) v1.Image {
 // and libc-bin of an image built before it as security updates with the
 // CVE and exits 100; an image built after it is up to date (exit 0); an
 // image built FROM the first with one more package installed (dpkg
-// status in its layer, the inputs inherited as a label) is checked too,
-// that package included.
+// status in its layer, the inputs inherited as a label, without the
+// package lines or, as basebuild 0.2.0 wrote it, with them) is checked
+// too, that package included.
 func TestOutdated(t *testing.T) {
 	a := apttest.New(t,
 		apttest.Suite{Name: "bookworm-updates"},
@@ -85,6 +86,10 @@ func TestOutdated(t *testing.T) {
 		status += "Package: " + f[0] + "\nStatus: install ok installed\nArchitecture: amd64\nSource: " + f[2] + "\nVersion: " + f[1] + "\n\n"
 	}
 	writeLayout(t, filepath.Join(work, "derived"), "app", withStatus(t, oldBare, status))
+	// Built FROM an image of basebuild 0.2.0, whose label has the package
+	// lines too.
+	_, longBare := recordedImage(t, inputs+"package libc6 2.36-9 amd64 "+strings.Repeat("0", 64)+"\n")
+	writeLayout(t, filepath.Join(work, "derived-long"), "app", withStatus(t, longBare, status))
 
 	out, stderr, err := runBinary(t, append([]string{"outdated", "oci:" + filepath.Join(work, "old")}, common...)...)
 	if code := exitCode(err); code != 100 {
@@ -108,7 +113,7 @@ func TestOutdated(t *testing.T) {
 		t.Errorf("outdated of a fresh image: %v\n%s%s", err, out, stderr)
 	}
 
-	out, stderr, err = runBinary(t, append([]string{"outdated", "--json", "oci:" + filepath.Join(work, "derived")}, common...)...)
+	out, stderr, err = runBinary(t, append([]string{"outdated", "--json", "oci:" + filepath.Join(work, "derived"), "oci:" + filepath.Join(work, "derived-long")}, common...)...)
 	if code := exitCode(err); code != 100 {
 		t.Fatalf("outdated of a derived image: exit %d (%v), want 100\n%s", code, err, stderr)
 	}
@@ -120,13 +125,18 @@ func TestOutdated(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &results); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, u := range results[0].Updates {
-		got = append(got, u.Name+" "+u.Installed+" -> "+u.Candidate+" "+u.Suite)
-	}
 	want := "hello 2.10-2 -> 2.10-3 bookworm, libc-bin 2.36-9 -> 2.36-9+deb12u1 bookworm-security, libc6 2.36-9 -> 2.36-9+deb12u1 bookworm-security"
-	if len(results) != 1 || results[0].From != "dpkg-status" || results[0].Suite != "bookworm" || strings.Join(got, ", ") != want {
-		t.Errorf("outdated --json of a derived image: %s\nwant updates %s", out, want)
+	if len(results) != 2 {
+		t.Fatalf("outdated --json of two derived images: %s", out)
+	}
+	for _, r := range results {
+		var got []string
+		for _, u := range r.Updates {
+			got = append(got, u.Name+" "+u.Installed+" -> "+u.Candidate+" "+u.Suite)
+		}
+		if r.From != "dpkg-status" || r.Suite != "bookworm" || strings.Join(got, ", ") != want {
+			t.Errorf("outdated --json of a derived image: %s\nwant updates %s", out, want)
+		}
 	}
 
 	for _, tc := range []struct {
