@@ -279,8 +279,9 @@ func TestMultiArchIndex(t *testing.T) {
 // rebuilds every architecture the index holds: the same index, exit 0.
 // An index whose arm64 image was tampered with: exit 1, the amd64 image
 // the same, the arm64 one named with the file that differs. --arch naming
-// an architecture the index lacks: exit 1, saying which the index holds
-// and which the rebuild, the images in both still compared.
+// an architecture the index lacks, or two for a single image: exit 1,
+// saying which the index holds and which the rebuild, the images in both
+// still compared.
 func TestVerifyIndex(t *testing.T) {
 	testenv.RequireRoot(t)
 	archs := []string{"amd64", "arm64"}
@@ -353,6 +354,21 @@ func TestVerifyIndex(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify --arch amd64,i386 says no %q:\n%s", want, out)
+		}
+	}
+
+	// One image, amd64's, is no index of two.
+	single := "oci:" + filepath.Join(work, "single")
+	writeLayout(t, filepath.Join(work, "single"), "bookworm", sources[0].Image)
+	out, stderr, err = runBinary(t, append(append([]string{"verify"}, common...), "--arch", "amd64,arm64", single)...)
+	oneLineError(t, "verify --arch amd64,arm64 of one image", err, "the rebuild differs from "+single+": arm64")
+	for _, want := range []string{
+		single + " is an image for amd64, not an index: the rebuild is an index of amd64, arm64\n",
+		single + " (amd64): same image, " + sources[0].Digest.String() + "\n",
+		single + " (arm64): no image for arm64, not rebuilt\n",
+	} {
+		if exitCode(err) != 1 || !strings.Contains(out, want) {
+			t.Errorf("verify --arch amd64,arm64 of one image: exit %d, says no %q:\n%s%s", exitCode(err), want, out, lastLines(stderr, 5))
 		}
 	}
 }
