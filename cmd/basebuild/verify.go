@@ -46,10 +46,10 @@ compared. The error names each architecture that differs. With one
 an index, each architecture's image from its own inputs) alone: each
 blob is checked against its digest into a fresh private cache, the
 build flags must agree with the lock it holds (else exit 2, naming the
-flag), and the rebuild is offline: no archive or snapshot
-server is contacted, and the InRelease signatures are checked against
---keyring and the --repo keys as always. A missing artifact or a blob
-that fails its digest is exit 2.
+flag), and the rebuild is offline: no archive or snapshot server is
+contacted, and the InRelease signatures are checked against --keyring
+and the --repo keys as always. A missing artifact or a blob that fails
+its digest is exit 2.
 
 Flags:
 `
