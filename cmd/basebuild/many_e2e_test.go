@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -26,7 +27,7 @@ func TestManyImages(t *testing.T) {
 	testenv.RequireRoot(t)
 	work := t.TempDir()
 	common := []string{"--snapshot", mirrorSnapshot, "--snapshot-server", server, "--arch", "amd64", "--cache-dir", sharedCache}
-	repo := registry + "/many"
+	repo := registry + "/many-" + strings.ToLower(rand.Text()[:8])
 	report := filepath.Join(work, "report.json")
 	if err := os.Mkdir(filepath.Join(work, "out"), 0o755); err != nil {
 		t.Fatal(err)
