@@ -293,6 +293,7 @@ func (r *Resolver) ResolveArchs(ctx context.Context, o *Options, c *apt.Client, 
 // resolve is Resolve, reading the Releases through rs.
 func resolve(ctx context.Context, o *Options, c *apt.Client, rs releases) (*plan.Plan, error) {
 	defer o.phase("resolve", time.Now())
+	o.progress(Event{Phase: PhaseResolve})
 	archives, repos, rels, err := rs.read(ctx, o, c)
 	if err != nil {
 		return nil, err

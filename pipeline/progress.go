@@ -6,7 +6,7 @@ import "github.com/basebuild/basebuild/apt"
 // updates as the build goes (a terminal's progress line). Events come
 // often, from several goroutines at once: the receiver throttles.
 type Event struct {
-	Phase string // PhaseDownload, PhaseUnpack, PhaseConfigure, PhaseLayer or PhaseBuilt
+	Phase string // PhaseResolve, PhaseDownload, PhaseUnpack, PhaseConfigure, PhaseLayer or PhaseBuilt
 	// Image and Arch are the tag and architecture of the image being
 	// built; a run builds several at once (see Build).
 	Image, Arch string
@@ -24,6 +24,7 @@ type Event struct {
 
 // The phases an Event tells of.
 const (
+	PhaseResolve   = "resolve" // reading the indexes, resolving the packages
 	PhaseDownload  = "download"
 	PhaseUnpack    = "unpack"
 	PhaseConfigure = "configure"

@@ -57,6 +57,7 @@ type imageProgress struct {
 	image, arch string
 	phase, text string // its phase, and what the line says of it
 	active      bool   // the line tells of it: it is not built yet
+	building    bool   // it got past resolving: the summary tells of it
 	packages    int
 	layer       int64
 }
@@ -130,6 +131,7 @@ func (t *terminal) Event(e pipeline.Event) {
 	}
 	changed := p.phase != e.Phase
 	p.phase, p.active = e.Phase, e.Phase != pipeline.PhaseBuilt
+	p.building = p.building || e.Phase != pipeline.PhaseResolve
 	switch e.Phase {
 	case pipeline.PhaseUnpack, pipeline.PhaseConfigure:
 		p.packages = e.Total
@@ -216,6 +218,8 @@ func truncate(s string, width int) string {
 // describe is what the progress line says of e.
 func describe(e pipeline.Event) string {
 	switch e.Phase {
+	case pipeline.PhaseResolve:
+		return "resolving the packages from the signed indexes"
 	case pipeline.PhaseDownload:
 		if e.Total == 0 {
 			return fmt.Sprintf("all %d packages in the cache", e.Cached)
@@ -267,7 +271,7 @@ func (t *terminal) above(lines string) {
 
 // Finish ends the display: the progress line gives way to the summary
 // of what was built, if the build succeeded (ok) and got as far as a
-// phase the line tells of, else is erased. Later events are ignored and
+// phase past resolving, else is erased. Later events are ignored and
 // later notes written as they come. Finish may be called more than once.
 func (t *terminal) Finish(ok bool) {
 	t.mu.Lock()
@@ -283,7 +287,7 @@ func (t *terminal) Finish(ok bool) {
 	if t.line != "" {
 		io.WriteString(t.w, "\r"+eraseLine)
 	}
-	if ok && len(t.images) > 0 {
+	if ok && slices.ContainsFunc(t.images, func(p *imageProgress) bool { return p.building }) {
 		io.WriteString(t.w, t.summary()+"\n")
 	}
 }
@@ -291,7 +295,7 @@ func (t *terminal) Finish(ok bool) {
 // summary says what was built, and in how long: each image by its tag
 // and architecture, not in the order in which they happened to start.
 func (t *terminal) summary() string {
-	images := slices.Clone(t.images)
+	images := slices.DeleteFunc(slices.Clone(t.images), func(p *imageProgress) bool { return !p.building })
 	slices.SortFunc(images, func(a, b *imageProgress) int {
 		return cmp.Or(strings.Compare(a.image, b.image), strings.Compare(a.arch, b.arch))
 	})

@@ -64,6 +64,7 @@ func TestProgressOnTerminal(t *testing.T) {
 	// The terminal turns each newline into a carriage return and one.
 	out := strings.ReplaceAll(raw, "\r\n", "\n")
 	for _, re := range []string{
+		`\rresolving the packages[^\r\x1b]*\x1b\[K`,
 		`\rdownloaded \d+/\d+ packages, [^\r\x1b]*\x1b\[K`,
 		`\runpacked \d+/\d+ packages\x1b\[K`,
 		`\rconfiguring [a-z0-9.+-]+ \(\d+/\d+\)\x1b\[K`,

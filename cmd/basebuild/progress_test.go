@@ -185,8 +185,13 @@ func TestTerminalNotesAbove(t *testing.T) {
 	if got := screen(d.out.String()); !slices.Equal(got, []string{""}) {
 		t.Errorf("after a failure the screen shows %q", got)
 	}
-	// Nothing built (--if-changed, up to date): no summary.
+	// Nothing built (--if-changed, up to date; --dry-run): the line
+	// while resolving, then no summary.
 	d = newFakeDisplay(80)
+	d.Event(pipeline.Event{Phase: pipeline.PhaseResolve, Arch: "amd64"})
+	if got := screen(d.out.String()); !slices.Equal(got, []string{"resolving the packages from the signed indexes"}) {
+		t.Errorf("resolving: the screen shows %q", got)
+	}
 	fmt.Fprintf(finishing{t: d.terminal, w: d}, "sha256:1234\n")
 	if got := screen(d.out.String()); !slices.Equal(got, []string{"sha256:1234", ""}) {
 		t.Errorf("nothing built: the screen shows %q", got)
