@@ -41,9 +41,9 @@ tree (alone, it builds no image and prints the packages); --dry-run only
 prints the packages. Needs root, except with --dry-run.
 
 On a terminal, stderr shows one progress line, redrawn in place
-(resolving; packages downloaded, unpacked, the one being configured, the layer's
-size; of each image being built, where there are several), with the
-notes above it; at the end it gives way to a summary.
+(resolving; packages downloaded, unpacked, the one being configured,
+the layer's size; of each image being built, where there are several),
+with the notes above it; at the end it gives way to a summary.
 Without a terminal (cron, CI) stderr has the plain notes only; --quiet
 leaves out both.
 
