@@ -106,7 +106,11 @@ func buildDistroless(ctx context.Context, dir string, debs []DebFile, o BuildOpt
 	if err != nil {
 		return err
 	}
-	if err := step("script check", func() error { return checkScripts(dir, o.Suite, installed, o.Manual) }); err != nil {
+	why := map[string]string{}
+	for _, d := range debs {
+		why[d.Name] = d.Why
+	}
+	if err := step("script check", func() error { return checkScripts(dir, o.Suite, installed, o.Manual, why) }); err != nil {
 		return err
 	}
 	if err := step("distroless", func() error { return completeDistroless(dir, o.Suite, installed) }); err != nil {
@@ -134,13 +138,27 @@ func buildDistroless(ctx context.Context, dir string, debs []DebFile, o BuildOpt
 	return step("finish", func() error { return clampTimes(dir, o.Epoch) })
 }
 
+// pulledInBy says what pulled a package in, from its plan.Package.Why:
+// "gzip depends on it"; "" for a root.
+func pulledInBy(why string) string {
+	verb, by, ok := strings.Cut(why, " ")
+	switch {
+	case !ok:
+		return ""
+	case verb == "recommends":
+		return by + " recommends it"
+	}
+	return by + " " + verb + " on it"
+}
+
 // checkScripts refuses the packages pkgs, unpacked in dir, that cannot be
 // made distroless: those that need what their preinst or postinst would
 // make on a fresh install (debian.ScriptActions) and the tree lacks, but
 // the packages distroless ships itself for the release codename
 // (debian.DistrolessShipped). A package of manual is named as the
-// --include that asked for it.
-func checkScripts(dir, codename string, pkgs []*Installed, manual []string) error {
+// --include that asked for it, another with what pulled it in, from why
+// (plan.Package.Why by name).
+func checkScripts(dir, codename string, pkgs []*Installed, manual []string, why map[string]string) error {
 	shipped, err := debian.DistrolessShipped(codename)
 	if err != nil {
 		return err
@@ -155,7 +173,7 @@ func checkScripts(dir, codename string, pkgs []*Installed, manual []string) erro
 		if slices.Contains(shipped, p.Name) {
 			continue
 		}
-		var why []string
+		var reasons []string
 		for _, name := range []string{"preinst", "postinst"} {
 			script, ok := p.Members[name]
 			if !ok {
@@ -163,7 +181,7 @@ func checkScripts(dir, codename string, pkgs []*Installed, manual []string) erro
 			}
 			actions, err := debian.ScriptActions(name, script)
 			if err != nil {
-				why = append(why, "its "+name+" cannot be read: "+err.Error())
+				reasons = append(reasons, "its "+name+" cannot be read: "+err.Error())
 				continue
 			}
 			var lacks []string
@@ -176,17 +194,20 @@ func checkScripts(dir, codename string, pkgs []*Installed, manual []string) erro
 				lacks = append(lacks, a.String())
 			}
 			if len(lacks) > 0 {
-				why = append(why, "its "+name+" "+strings.Join(lacks, ", "))
+				reasons = append(reasons, "its "+name+" "+strings.Join(lacks, ", "))
 			}
 		}
-		if len(why) == 0 {
+		if len(reasons) == 0 {
 			continue
 		}
 		noun := "package " + p.Name
+		if by := pulledInBy(why[p.Name]); by != "" {
+			noun += " (" + by + ")"
+		}
 		if slices.Contains(manual, p.Name) {
 			noun = "--include " + p.Name
 		}
-		refused = append(refused, noun+": "+strings.Join(why, "; "))
+		refused = append(refused, noun+": "+strings.Join(reasons, "; "))
 	}
 	if len(refused) > 0 {
 		return errors.New(strings.Join(refused, "; ") + "; a distroless image runs no scripts")

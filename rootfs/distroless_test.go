@@ -154,11 +154,11 @@ func TestCheckScripts(t *testing.T) {
 	lib := &Installed{Name: "zlib1g", Members: map[string][]byte{"triggers": []byte("activate-noawait ldconfig\n")}}
 	daemon := pkg("food", "adduser --system food\nucf /usr/share/food/food.conf /etc/food.conf\n")
 
-	if err := checkScripts(dir, "bookworm", []*Installed{lib, netbase, openssl}, nil); err != nil {
+	if err := checkScripts(dir, "bookworm", []*Installed{lib, netbase, openssl}, nil, nil); err != nil {
 		t.Errorf("zlib1g, netbase, openssl: %v", err)
 	}
-	err := checkScripts(dir, "bookworm", []*Installed{daemon, lib, mawk}, []string{"mawk"})
-	want := "package food: its postinst adds user food (adduser), makes /etc/food.conf (ucf); " +
+	err := checkScripts(dir, "bookworm", []*Installed{daemon, lib, mawk}, []string{"mawk"}, map[string]string{"food": "depends food-server", "mawk": "include"})
+	want := "package food (food-server depends on it): its postinst adds user food (adduser), makes /etc/food.conf (ucf); " +
 		"--include mawk: its postinst makes /usr/bin/awk (update-alternatives); a distroless image runs no scripts"
 	if err == nil || err.Error() != want {
 		t.Errorf("food, mawk: %v\nwant %s", err, want)
