@@ -245,10 +245,7 @@ func (g group) build(ctx context.Context, c *apt.Client, dir string) error {
 		trees[i] = filepath.Join(dir, "rootfs"+strconv.Itoa(i))
 	}
 	base := trees[len(g)-1]
-	if err := os.Mkdir(base, 0o755); err != nil {
-		return err
-	}
-	if err := os.Chmod(base, 0o755); err != nil { // whatever the umask
+	if err := makeTree(base); err != nil {
 		return err
 	}
 	debs, stop := fetching(ctx, first.o, c, first.set)

@@ -128,10 +128,7 @@ func stageTree(dir string, build func(tree string) error) (err error) {
 		}
 	}()
 	tree := filepath.Join(stage, "rootfs")
-	if err := os.Mkdir(tree, 0o755); err != nil {
-		return err
-	}
-	if err := os.Chmod(tree, 0o755); err != nil { // whatever the umask
+	if err := makeTree(tree); err != nil {
 		return err
 	}
 	if err := build(tree); err != nil {
@@ -145,6 +142,15 @@ func stageTree(dir string, build func(tree string) error) (err error) {
 		return fmt.Errorf("rootfs %s: %w", dir, err)
 	}
 	return nil
+}
+
+// makeTree makes the root directory of a tree, 0755 whatever the umask:
+// the maintainer scripts and hooks that run in it as other users need it.
+func makeTree(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o755)
 }
 
 // buildOptions say how rootfs builds the tree of set as o says.
