@@ -229,16 +229,16 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 	if o.Suite == "" {
 		return nil, fmt.Errorf("%w: --suite is required (see basebuild --help)", errUsage)
 	}
-	suites, err := list("--suite", o.Suite, f.multiImage)
+	suites, err := list("--suite", o.Suite, "a suite", f.multiImage)
 	if err != nil {
 		return nil, err
 	}
 	for _, suite := range suites {
-		if strings.ContainsAny(suite, "/ \t") || strings.HasPrefix(suite, ".") {
-			return nil, fmt.Errorf("%w: --suite %q is not a suite name", errUsage, suite)
+		if strings.HasPrefix(suite, ".") {
+			return nil, fmt.Errorf("%w: --suite %q: %q is not a suite name", errUsage, o.Suite, suite)
 		}
 	}
-	variants, err := list("--variant", f.variant, f.multiImage)
+	variants, err := list("--variant", f.variant, "a variant", f.multiImage)
 	if err != nil {
 		return nil, err
 	}
@@ -265,14 +265,8 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 			return nil, fmt.Errorf("%w: --allow-missing-suite %q: not an update suite of %s (%s)", errUsage, s, o.Suite, cmp.Or(strings.Join(updates, ", "), "none"))
 		}
 	}
-	f.archs = strings.Split(o.Arch, ",")
-	for i, a := range f.archs {
-		switch {
-		case a == "" || strings.ContainsAny(a, "/ \t"):
-			return nil, fmt.Errorf("%w: --arch %q: %q is not an architecture name", errUsage, o.Arch, a)
-		case slices.Contains(f.archs[:i], a):
-			return nil, fmt.Errorf("%w: --arch %q: %s given twice", errUsage, o.Arch, a)
-		}
+	if f.archs, err = list("--arch", o.Arch, "an architecture", true); err != nil {
+		return nil, err
 	}
 	if len(f.archs) > 1 && !f.multiArch {
 		return nil, fmt.Errorf("%w: --arch %q: one architecture only here, for now", errUsage, o.Arch)
@@ -362,14 +356,15 @@ func (f *buildFlags) options(fs *pflag.FlagSet, stderr io.Writer) (*pipeline.Opt
 	return f.images[0], nil
 }
 
-// list splits the comma-separated value of flag, which takes several
-// only if many says so, and refuses an empty or repeated item.
-func list(flag, value string, many bool) ([]string, error) {
+// list splits the comma-separated value of flag, whose items are what
+// ("a suite") names: it refuses an item that is empty or holds a slash or
+// white space, one given twice, and several unless many says so.
+func list(flag, value, what string, many bool) ([]string, error) {
 	items := strings.Split(value, ",")
 	for i, item := range items {
 		switch {
-		case item == "":
-			return nil, fmt.Errorf("%w: %s %q: empty item", errUsage, flag, value)
+		case item == "" || strings.ContainsAny(item, "/ \t"):
+			return nil, fmt.Errorf("%w: %s %q: %q is not %s name", errUsage, flag, value, item, what)
 		case slices.Contains(items[:i], item):
 			return nil, fmt.Errorf("%w: %s %q: %s given twice", errUsage, flag, value, item)
 		}

@@ -164,7 +164,7 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"--suite", "bookworm", "--push", "reg.example/debian:{os}"}, "unknown placeholder {os}"},
 		{[]string{"--suite", "bookworm", "--arch", "amd64,arm64", "--push", "reg.example/debian:{arch}"}, "several architectures make one index"},
 		{[]string{"--suite", "bookworm,bookworm"}, "bookworm given twice"},
-		{[]string{"--suite", "bookworm,", "--dry-run"}, "empty item"},
+		{[]string{"--suite", "bookworm,", "--dry-run"}, `--suite "bookworm,": "" is not a suite name`},
 		{[]string{"--suite", "bookworm", "--variant", "slim,bogus"}, `--variant "bogus"`},
 		{[]string{"--suite", "bookworm,trixie", "--push", "reg.example/debian:latest"}, "both bookworm and trixie would go there"},
 		{[]string{"--suite", "bookworm", "--variant", "default,slim", "--output", "oci:out/{suite}"}, "both bookworm and bookworm-slim would go there"},
